@@ -1,0 +1,15 @@
+"""themekit: offline, reproducible NLP-assisted theme discovery for qualitative interviews."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .ingest import ReaderOptions, Turn
+from .load import read_metadata, read_transcripts
+from .segment import Segmenter
+from .types import Corpus, InputError, ThemekitError, Transcript, Utterance
+
+__all__ = [
+    "__version__", "Corpus", "Transcript", "Utterance", "Turn", "ReaderOptions", "Segmenter",
+    "read_transcripts", "read_metadata", "InputError", "ThemekitError",
+]
