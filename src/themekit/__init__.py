@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .codebook import Code, Codebook
+from .coding import CodedSegment, align_to_utterances, read_coded_segments
 from .ingest import ReaderOptions, Turn
 from .load import read_metadata, read_transcripts
 from .segment import Segmenter
@@ -12,4 +14,5 @@ from .types import Corpus, InputError, ThemekitError, Transcript, Utterance
 __all__ = [
     "__version__", "Corpus", "Transcript", "Utterance", "Turn", "ReaderOptions", "Segmenter",
     "read_transcripts", "read_metadata", "InputError", "ThemekitError",
+    "Code", "Codebook", "CodedSegment", "read_coded_segments", "align_to_utterances",
 ]
