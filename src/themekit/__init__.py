@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .agreement import agreement_table, cohen_kappa, krippendorff_alpha, pairwise_kappa
 from .codebook import Code, Codebook
 from .coding import CodedSegment, align_to_utterances, read_coded_segments
 from .ingest import ReaderOptions, Turn
@@ -15,4 +16,5 @@ __all__ = [
     "__version__", "Corpus", "Transcript", "Utterance", "Turn", "ReaderOptions", "Segmenter",
     "read_transcripts", "read_metadata", "InputError", "ThemekitError",
     "Code", "Codebook", "CodedSegment", "read_coded_segments", "align_to_utterances",
+    "cohen_kappa", "krippendorff_alpha", "agreement_table", "pairwise_kappa",
 ]

@@ -1,0 +1,87 @@
+"""HTML report: self-contained, renders in a real headless browser without JavaScript errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from themekit import plots
+from themekit.report import Section, build_manifest, figure_html, table_html, write_report
+
+
+def _points(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(-1, 6, n)
+    return pd.DataFrame({
+        "x": rng.normal(size=n), "y": rng.normal(size=n), "code": [f"C{c:02d}" if c >= 0 else "outlier" for c in codes],
+        "label": [f"label {c}" for c in codes], "text": [f"quote <{i}> & more words here" for i in range(n)],
+        "speaker": ["P01"] * n, "transcript_id": ["P01"] * n, "start": range(n), "end": range(1, n + 1)})
+
+
+def _codes() -> pd.DataFrame:
+    return pd.DataFrame({"id": ["C01", "C02", "C03"], "label": ["waiting", "training", "risk"],
+                         "size": [30, 12, 7], "n_participants": [6, 3, 1], "stability": [0.95, 0.7, 0.4],
+                         "theme": ["T1", "T1", "T2"], "key_terms": ["wait, list", "course", "risk"]})
+
+
+def test_hover_text_is_escaped_and_traceable():
+    fig = plots.utterance_map(_points(5))
+    hovers = [h for tr in fig.data for h in tr.hovertext]
+    assert any("quote &lt;0&gt; &amp; more" in h for h in hovers)
+    assert all("P01 · P01 [" in h for h in hovers)
+
+
+def test_large_maps_use_webgl():
+    assert type(plots.utterance_map(_points(6000)).data[0]).__name__ == "Scattergl"
+    assert type(plots.utterance_map(_points(100)).data[0]).__name__ == "Scatter"
+
+
+def test_outliers_are_grey_and_last():
+    fig = plots.utterance_map(_points(200))
+    assert fig.data[-1].name == "outlier" and fig.data[-1].marker.color == plots.OUTLIER_COLOUR
+
+
+def test_table_html_escapes_and_cuts(tmp_path):
+    html = table_html(pd.DataFrame({"q": ["<b>x</b>"] * 5}), max_rows=2, caption="Quotes")
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "First 2 of 5 rows" in html and "<caption>Quotes</caption>" in html
+
+
+def test_manifest_records_inputs_and_versions(tmp_path):
+    f = tmp_path / "a.txt"
+    f.write_text("hello", encoding="utf-8")
+    m = build_manifest(command="themekit run", settings={"k": 1}, random_state=7, inputs=[tmp_path])
+    assert m["random_state"] == 7 and m["versions"]["themekit"]
+    assert m["inputs"][str(f)]["sha256"] == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    json.dumps(m)
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(tmp_path, browser, artifacts):
+    counts = pd.DataFrame([[3, 0], [1, 2]], index=["P01", "P02"], columns=["T1", "T2"])
+    quotes = pd.DataFrame([["a quote", ""], ["b", "c"]], index=counts.index, columns=counts.columns)
+    sim = pd.DataFrame([[0.8, 0.1], [0.2, 0.3]], index=["C01", "C02"], columns=["Waiting", "Risk"])
+    figs = [plots.utterance_map(_points(300)), plots.code_overview(_codes()), plots.theme_tree(_codes()),
+            plots.similarity_heatmap(sim, pd.Series({"C01": "matched", "C02": "emergent"})),
+            plots.framework_heatmap(counts, quotes)]
+    sections = [Section("Figures", "All figures.", [figure_html(f) for f in figs]),
+                Section("Table", "", [table_html(_codes())])]
+    path = write_report(tmp_path / "report.html", "Test report", sections, manifest={"a": 1})
+    text = path.read_text(encoding="utf-8")
+    assert "<script src=" not in text  # nothing fetched from the network
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(path.as_uri())
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {len(figs)}",
+                           timeout=30000)
+    shot = artifacts / "report-test.png"
+    page.screenshot(path=str(shot), full_page=False)
+    print(f"screenshot: {shot}")
+    assert errors == []
+    assert page.locator(".js-plotly-plot").count() == len(figs)
+    assert page.locator("table.tbl").count() == 1
+    page.close()
