@@ -7,8 +7,10 @@ __version__ = "0.1.0"
 from .agreement import agreement_table, cohen_kappa, krippendorff_alpha, pairwise_kappa
 from .codebook import Code, Codebook
 from .coding import CodedSegment, align_to_utterances, read_coded_segments
+from .framework import FrameworkMatrix, export_framework_excel, framework_matrix
 from .ingest import ReaderOptions, Turn
 from .load import read_metadata, read_transcripts
+from .refi import export_qdpx, import_qdpx, validate_project
 from .segment import Segmenter
 from .types import Corpus, InputError, ThemekitError, Transcript, Utterance
 
@@ -17,4 +19,6 @@ __all__ = [
     "read_transcripts", "read_metadata", "InputError", "ThemekitError",
     "Code", "Codebook", "CodedSegment", "read_coded_segments", "align_to_utterances",
     "cohen_kappa", "krippendorff_alpha", "agreement_table", "pairwise_kappa",
+    "export_qdpx", "import_qdpx", "validate_project",
+    "framework_matrix", "export_framework_excel", "FrameworkMatrix",
 ]
