@@ -4,7 +4,8 @@ Usage:  python bench/bench_ingest.py [--data ../shared/data] [--min-chars N] [--
 
 Figures (Navarro-Gallinad et al. 2022, ../shared/data/serdif, GPL-3.0):
 - utterances and seconds for reading + segmenting the 17 transcripts;
-- coverage: share of human-coded segments whose letters and digits (a leading speaker label aside) lie >= 90% inside our
+- coverage: share of human-coded segments whose letters and digits (speaker labels and transcriber
+  directions such as "(laughs)" aside: they are not speech) lie >= 90% inside our
   utterances, and share lying inside a single utterance;
 - boundary F1: human boundaries are the coded segments' starts and ends; ours are utterance
   starts and ends. A predicted boundary within 3 characters of a human one is a hit (one-to-one
@@ -25,6 +26,7 @@ import pandas as pd
 
 import themekit
 from themekit.segment import Segmenter
+from themekit.types import _DIRECTION
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -73,6 +75,8 @@ def evaluate(corpus: themekit.Corpus, segments: pd.DataFrame) -> dict:
         mask = bytearray(len(text))
         for u in utts:
             mask[u.start:u.end] = b"\x01" * (u.end - u.start)
+        for m in _DIRECTION.finditer(text):  # "(laughs)", "(The participant reads...)": not speech
+            mask[m.start():m.end()] = b"\x01" * (m.end() - m.start())
         starts = [u.start for u in utts]
         for s, e in zip(segs.start, segs.end):
             chars = [k for k in range(s + _label_len(text[s:e]), e) if text[k].isalnum()]

@@ -7,11 +7,15 @@ __version__ = "0.1.0"
 from .agreement import agreement_table, cohen_kappa, krippendorff_alpha, pairwise_kappa
 from .codebook import Code, Codebook
 from .coding import CodedSegment, align_to_utterances, read_coded_segments
+from .discover import CodeDiscoverer, discover
 from .framework import FrameworkMatrix, export_framework_excel, framework_matrix
 from .ingest import ReaderOptions, Turn
+from .evaluate import EvaluationReport, evaluate
 from .load import read_metadata, read_transcripts
+from .mapping import CodeMapper, map_candidates, unsupported_codes
 from .refi import export_qdpx, import_qdpx, validate_project
 from .segment import Segmenter
+from .themes import CandidateCode, DiscoveryResult
 from .types import Corpus, InputError, ThemekitError, Transcript, Utterance
 
 __all__ = [
@@ -21,4 +25,6 @@ __all__ = [
     "cohen_kappa", "krippendorff_alpha", "agreement_table", "pairwise_kappa",
     "export_qdpx", "import_qdpx", "validate_project",
     "framework_matrix", "export_framework_excel", "FrameworkMatrix",
+    "discover", "CodeDiscoverer", "DiscoveryResult", "CandidateCode",
+    "CodeMapper", "map_candidates", "unsupported_codes", "evaluate", "EvaluationReport",
 ]

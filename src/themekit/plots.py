@@ -132,15 +132,15 @@ def code_overview(codes: pd.DataFrame, *, title: str = "Candidate codes: size an
 
 
 def similarity_heatmap(similarity: pd.DataFrame, status: pd.Series | None = None, *,
-                       title: str = "Candidate codes × codebook codes"):
-    """Cosine similarity of candidate codes (rows) to codebook codes (columns), statuses in labels."""
+                       title: str = "Candidate codes × codebook codes", value_name: str = "cosine"):
+    """Similarity of candidate codes (rows) to codebook codes (columns), statuses in the row labels."""
     go = _go()
     rows = [f"{_escape(str(i))} [{status.get(i)}]" if status is not None and i in status.index
             else _escape(str(i)) for i in similarity.index]
     fig = go.Figure(go.Heatmap(
         z=similarity.values, x=[_escape(str(c)) for c in similarity.columns], y=rows,
-        colorscale="Viridis", colorbar=dict(title="cosine"),
-        hovertemplate="%{y}<br>%{x}<br>similarity %{z:.2f}<extra></extra>"))
+        colorscale="Viridis", colorbar=dict(title=value_name),
+        hovertemplate="%{y}<br>%{x}<br>" + value_name + " %{z:.2f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_xaxes(tickangle=-40, automargin=True)
     height = max(420, 28 * len(rows) + 200)

@@ -20,14 +20,9 @@ __all__ = ["Transcript", "Utterance", "Corpus", "ROLES", "ThemekitError", "Input
 
 ROLES = ("interviewer", "participant", "other")
 
-# Non-speech inserted by transcribers: (laughs), [inaudible], [00:01:23], [crosstalk] ...
-_DIRECTION = re.compile(
-    r"\[[^\[\]\n]{0,60}\]"
-    r"|\((?:[^()\n]{0,15}\b)?(?:laugh\w*|sigh\w*|pause\w*|inaudible|unclear|crosstalk|coughs?|"
-    r"chuckles?|silence|interruption|overlapping|redacted|name removed|background noise)"
-    r"(?:\b[^()\n]{0,40})?\)",
-    re.IGNORECASE,
-)
+# Non-speech inserted by transcribers: (laughs), [inaudible], [00:01:23], (The participant reads
+# the task) ... Nobody speaks in brackets, so any short bracketed aside is the transcriber's.
+_DIRECTION = re.compile(r"\[[^\[\]\n]{0,100}\]|\([^()\n]{1,100}\)")
 
 
 class ThemekitError(Exception):
@@ -96,6 +91,10 @@ class Utterance:
 _UTTERANCE_COLUMNS = [f.name for f in fields(Utterance)]
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call ``write(tmp_path)`` then rename onto ``path``: never a half-written output."""
     path = Path(path)
@@ -104,6 +103,7 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -15,7 +15,7 @@ import sys
 from .. import __version__
 from ..types import ThemekitError
 
-COMMANDS = ("ingest",)
+COMMANDS = ("ingest", "discover", "map", "evaluate", "run", "cache", "models")
 
 _EPILOG = """\
 typical use:

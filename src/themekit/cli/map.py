@@ -1,0 +1,197 @@
+"""themekit map: suggest codebook codes for utterances, with scores to review."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from ..types import InputError, atomic_write
+from .ingest import add_reading_options, corpus_from_args
+
+log = logging.getLogger("themekit")
+
+CODEBOOK_NAMES = ("codebook.yaml", "codebook.yml", "codebook.csv", "codebook.qdc")
+
+
+def _study_folder(paths) -> Path | None:
+    p = Path(paths[0])
+    return p if len(paths) == 1 and p.is_dir() else None
+
+
+def load_corpus(args: argparse.Namespace):
+    """A corpus from ``args.inputs``: one ``.parquet`` corpus file, or transcripts to read."""
+    from ..types import Corpus
+
+    if len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() == ".parquet":
+        return Corpus.load(args.inputs[0])
+    return corpus_from_args(args)
+
+
+def find_codebook(args: argparse.Namespace):
+    from ..codebook import Codebook
+
+    path = args.codebook
+    if path is None:
+        folder = _study_folder(args.inputs)
+        found = [folder / n for n in CODEBOOK_NAMES if folder is not None and (folder / n).is_file()]
+        if not found:
+            raise InputError(args.inputs[0], "no codebook given and none in the study folder; pass "
+                             "--codebook FILE (.yaml, .csv or .qdc)")
+        path = found[0]
+    return Codebook.load(path), Path(path)
+
+
+def find_coded(args: argparse.Namespace) -> Path | None:
+    if getattr(args, "coded", None):
+        return Path(args.coded)
+    folder = _study_folder(args.inputs)
+    if folder is not None and (folder / "coded_segments.csv").is_file():
+        return folder / "coded_segments.csv"
+    return None
+
+
+def add_mapper_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("mapping")
+    g.add_argument("--model", default=None, metavar="NAME",
+                   help="embedding model (folder or name under models/; default all-MiniLM-L6-v2)")
+    g.add_argument("--top-k", type=int, default=3, help="codes listed per utterance (default: %(default)s)")
+    g.add_argument("--threshold", default="auto", metavar="P",
+                   help="abstain when the top probability is below P (default: auto = 2 / number of codes)")
+    g.add_argument("--multilabel", type=float, default=0.5, metavar="R",
+                   help="also suggest codes with at least R times the top probability (default: %(default)s)")
+    g.add_argument("--no-context", action="store_true",
+                   help="score utterances without the interviewer prompts that precede them")
+    g.add_argument("--verbatim", action="store_true",
+                   help="score the verbatim text, bracketed notes included (think-aloud/observation "
+                        "notes such as '(reads the task again)'); default: the words spoken")
+    g.add_argument("--all-speakers", action="store_true",
+                   help="map every utterance, not only participants' speech")
+    g.add_argument("--random-state", type=int, default=0)
+
+
+def make_mapper(args: argparse.Namespace):
+    from ..mapping import CodeMapper
+
+    threshold = args.threshold
+    if threshold != "auto":
+        try:
+            threshold = float(threshold)
+        except ValueError:
+            raise InputError(None, f"--threshold must be 'auto' or a number in [0, 1]; got {threshold!r}") from None
+    try:
+        m = CodeMapper(top_k=args.top_k, abstain_threshold=threshold, multilabel_threshold=args.multilabel,
+                       context=None if args.no_context else "auto",
+                       text="text" if args.verbatim else "content", random_state=args.random_state)
+        m._validate()
+    except ValueError as e:
+        raise InputError(None, str(e)) from None
+    return m
+
+
+def units_of(corpus, args):
+    return list(corpus.utterances) if args.all_speakers else corpus.select()
+
+
+def read_candidates(path: Path) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """(members, labels) from a `themekit discover` output folder (assignments.csv, codes.csv)
+    or a CSV with utterance_id and candidate (or code) columns, one row per member."""
+    labels: dict[str, str] = {}
+    if path.is_dir():
+        if (path / "codes.csv").is_file():
+            codes = pd.read_csv(path / "codes.csv", dtype=str, keep_default_na=False)
+            if {"id", "label"} <= set(codes.columns):
+                labels = dict(zip(codes["id"], codes["label"]))
+        path = path / "assignments.csv"
+        if not path.is_file():
+            raise InputError(path, "no assignments.csv in this folder; point --candidates at the folder "
+                             "`themekit discover` wrote, or at a CSV of utterance_id, candidate")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError) as e:
+        raise InputError(path, f"cannot read candidate codes ({e})") from None
+    key = next((c for c in ("candidate", "code_id", "candidate_id", "code", "cluster", "topic")
+                if c in df.columns), None)
+    if key is None or "utterance_id" not in df.columns:
+        raise InputError(path, "candidate file needs utterance_id and candidate (or code) columns, one "
+                         f"row per member utterance (found: {', '.join(df.columns)})", line=1)
+    df = df[df[key].str.strip() != ""]
+    return {k: list(g["utterance_id"]) for k, g in df.groupby(key, sort=False)}, labels
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "map", help="suggest codebook codes for utterances (deductive coding), with scores",
+        description="Score every utterance against every code of a codebook (name, definition, "
+                    "inclusion/exclusion criteria, examples), learn from coded segments if given, "
+                    "and write suggestions to review, codebook coverage and what to code next.")
+    p.add_argument("inputs", nargs="+", metavar="PATH",
+                   help="study folder, transcript files/folders, or a corpus .parquet from `themekit ingest`")
+    p.add_argument("--codebook", metavar="FILE", help="codebook (.yaml, .csv, .qdc); default: the study folder's")
+    p.add_argument("--coded", metavar="FILE",
+                   help="coded segments CSV to learn from; default: the study folder's coded_segments.csv")
+    p.add_argument("--zero-shot", action="store_true", help="ignore coded segments: codebook only")
+    p.add_argument("--candidates", metavar="PATH",
+                   help="candidate codes to map to the codebook too: the folder `themekit discover` "
+                        "wrote, or a CSV of utterance_id, candidate")
+    p.add_argument("--next", type=int, default=20, metavar="N",
+                   help="utterances to suggest coding next (default: %(default)s; 0: none)")
+    p.add_argument("-o", "--output", default="mapping", metavar="DIR",
+                   help="output folder (default: %(default)s)")
+    add_mapper_options(p)
+    add_reading_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..coding import read_coded_segments
+    from ..embed import load_embedder
+    from ..mapping import map_candidates, unsupported_codes
+
+    mapper = make_mapper(args)
+    corpus = load_corpus(args)
+    codebook, cb_path = find_codebook(args)
+    coded = None if args.zero_shot else find_coded(args)
+    seeds = read_coded_segments(coded, corpus) if coded is not None else None
+    units = units_of(corpus, args)
+    embedder = load_embedder(args.model)
+    mapper.fit(codebook, units, embedder=embedder, corpus=corpus, seeds=seeds)
+
+    out = Path(args.output)
+    sugg = mapper.suggestions()
+    atomic_write(out / "suggestions.csv", lambda t: sugg.to_csv(t, index=False))
+    scores = mapper.scores_.reset_index()
+    atomic_write(out / "code_scores.parquet", lambda t: scores.to_parquet(t, index=False))
+    cand = None
+    if args.candidates:
+        members, labels = read_candidates(Path(args.candidates))
+        cand = map_candidates(members, mapper, labels=labels)
+        atomic_write(out / "candidate_mapping.csv", lambda t: cand.to_csv(t, index=False))
+    cov = unsupported_codes(mapper, cand)
+    atomic_write(out / "codebook_coverage.csv", lambda t: cov.to_csv(t, index=False))
+    uncoded_left = len(units) - len(mapper.seeds_) - len(mapper.uncoded_)
+    if args.next > 0 and uncoded_left > 0:
+        nxt = mapper.suggest_next(args.next)
+        atomic_write(out / "code_next.csv", lambda t: nxt.to_csv(t, index=False))
+
+    top = sugg[sugg["rank"] == 1]
+    n_abs = int(top["abstained"].sum())
+    mode = (f"seeded with {len(mapper.seeds_)} coded utterances from {coded}"
+            + (f" (+{len(mapper.uncoded_)} left uncoded: 'no code')" if mapper.uncoded_ else "")
+            if mapper.seeds_ else "zero-shot")
+    print(f"{len(units)} utterances x {len(mapper.codes_)} codes ({cb_path.name}), {mode}; "
+          f"context: {'interviewer prompts' if mapper.context_ else 'none'}")
+    print(f"abstained on {n_abs} ({n_abs / max(1, len(top)):.0%}; threshold {mapper.abstain_threshold_:.3f}); "
+          f"{int(sugg['suggested'].sum())} code suggestions")
+    counts = top[~top["abstained"]]["code"].value_counts()
+    print("top codes: " + ", ".join(f"{c} {n}" for c, n in counts.head(8).items()))
+    none = cov[~cov["supported"]]["code"].tolist()
+    print(f"codes with no supporting data: {', '.join(none) if none else 'none'}")
+    if cand is not None:
+        st = cand[cand["rank"] == 1]["status"].value_counts()
+        print("candidate codes: " + ", ".join(f"{s} {int(st.get(s, 0))}" for s in ("matched", "ambiguous", "emergent")))
+    print(f"-> {out}/ (suggestions.csv, code_scores.parquet, codebook_coverage.csv"
+          + (", code_next.csv" if args.next > 0 and uncoded_left > 0 else "") + (", candidate_mapping.csv" if cand is not None else "") + ")")
+    return 0

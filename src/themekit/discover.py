@@ -1,0 +1,455 @@
+"""Candidate codes from utterance embeddings: reduce, cluster, agree over seeds, reassign outliers.
+
+:class:`CodeDiscoverer` is an sklearn-style estimator; :func:`discover` is the one-call version.
+
+How a partition is made (``fit``):
+
+1. **Reduce** the L2-normalised embeddings with UMAP (cosine, 5 dimensions, ``min_dist=0``),
+   ``n_stability_runs`` times with seeds drawn from ``random_state``. The k-nearest-neighbour
+   graph is computed exactly once (for up to 20,000 utterances) and shared, so the runs differ
+   only in UMAP's stochastic layout; each run is short (100 epochs): several short runs agreed
+   on are worth more than one long one.
+2. **Cluster** each run with HDBSCAN (``min_cluster_size`` = ``min_code_size``, 'eom').
+3. **Agree** (consensus clustering): two utterances' co-association is the share of runs that put
+   them in the same cluster; codes are the groups of average-linkage clustering on
+   ``1 - co-association`` cut where groups are together in a strict majority of runs. Groups
+   smaller than ``min_code_size`` become outliers. A code's **stability** is the mean
+   co-association of pairs of its core members (1.0: together in every run).
+4. **Reassign outliers** (``outlier_rule="nearest-centroid"``): an outlier joins the code whose
+   centroid (mean embedding of its core members, original space) is most cosine-similar, if that
+   similarity is at least ``outlier_threshold``; ``"auto"`` uses the 5th percentile of the core
+   members' similarity to their own centroid — an outlier joins only if it is at least as close
+   as the least typical 5% of the code members found by clustering. The rest stay outliers.
+
+Reducer and clusterer are swappable: anything with ``fit_transform`` (reducer; ``None`` for the
+default UMAP, ``"none"`` to cluster the embeddings directly) and ``fit_predict`` or ``labels_``
+(clusterer, label ``-1`` for noise). Components with a ``random_state`` parameter get each run's seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+from .types import Corpus, Utterance
+
+__all__ = ["CodeDiscoverer", "discover", "auto_min_code_size", "coassociation"]
+
+log = logging.getLogger("themekit")
+
+_EXACT_KNN_MAX = 20_000   # above this, UMAP's own approximate neighbour search
+_ATOMS_MAX = 6_000        # co-association on at most this many distinct label patterns
+
+
+def auto_min_code_size(n: int) -> int:
+    """Smallest candidate code: ``max(5, round(sqrt(n) / 4))`` — 5 for up to ~500 utterances,
+    11 for 1,800, 25 for 10,000, 79 for 100,000: codes grow with the corpus, but slower than
+    it, so a large study still gets fine-grained codes rather than a few broad topics."""
+    return max(5, int(round(math.sqrt(max(n, 0)) / 4)))
+
+
+class CodeDiscoverer:
+    """Candidate codes from utterance embeddings (see module docstring).
+
+    Parameters
+    ----------
+    reducer : object, None or "none"
+        ``fit_transform`` dimension reducer; None: UMAP as described (skipped for corpora of
+        fewer than ~13 utterances, too few for a layout); "none": no reduction.
+    clusterer : object or None
+        ``fit_predict`` clusterer; None: HDBSCAN(min_cluster_size=min_code_size).
+    min_code_size : int or None
+        Fewest utterances of a candidate code; None: :func:`auto_min_code_size`.
+    n_stability_runs : int
+        Runs with different seeds agreed on (1: a single run, stability reported as NaN).
+    outlier_rule : "nearest-centroid" or "none"
+    outlier_threshold : "auto" or float in [-1, 1]
+        Cosine similarity an outlier needs to its nearest code centroid to join it.
+    n_neighbors : int or None
+        UMAP neighbourhood (default reducer only); None: ``min(30, max(10, n // 20))``.
+    n_components : int
+        UMAP dimensions (default reducer only).
+    random_state : int
+        Seed of everything stochastic; the same value gives the same codes.
+    """
+
+    _params = ("reducer", "clusterer", "min_code_size", "n_stability_runs", "outlier_rule",
+               "outlier_threshold", "n_neighbors", "n_components", "random_state")
+
+    def __init__(self, reducer: Any = None, clusterer: Any = None, min_code_size: int | None = None,
+                 n_stability_runs: int = 5, outlier_rule: str = "nearest-centroid",
+                 outlier_threshold: str | float = "auto", n_neighbors: int | None = None,
+                 n_components: int = 5, random_state: int = 0):
+        self.reducer = reducer
+        self.clusterer = clusterer
+        self.min_code_size = min_code_size
+        self.n_stability_runs = n_stability_runs
+        self.outlier_rule = outlier_rule
+        self.outlier_threshold = outlier_threshold
+        self.n_neighbors = n_neighbors
+        self.n_components = n_components
+        self.random_state = random_state
+
+    # -- sklearn conventions ----------------------------------------------------------------
+    def get_params(self, deep: bool = False) -> dict:
+        return {p: getattr(self, p) for p in self._params}
+
+    def set_params(self, **params) -> "CodeDiscoverer":
+        for k, v in params.items():
+            if k not in self._params:
+                raise ValueError(f"CodeDiscoverer has no parameter {k!r}; valid: {', '.join(self._params)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{p}={getattr(self, p)!r}" for p in self._params)
+        return f"CodeDiscoverer({args})"
+
+    def _validate_params(self, n: int) -> None:
+        def bad(name, must, got):
+            raise ValueError(f"CodeDiscoverer: {name} must be {must}; got {got!r}")
+
+        def is_int(v):
+            return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+        if self.min_code_size is not None and (not is_int(self.min_code_size) or self.min_code_size < 2):
+            bad("min_code_size", "None or an int >= 2", self.min_code_size)
+        if not is_int(self.n_stability_runs) or not 1 <= self.n_stability_runs <= 100:
+            bad("n_stability_runs", "an int from 1 to 100", self.n_stability_runs)
+        if self.outlier_rule not in ("nearest-centroid", "none"):
+            bad("outlier_rule", "'nearest-centroid' or 'none'", self.outlier_rule)
+        t = self.outlier_threshold
+        if not (t == "auto" or (isinstance(t, numbers.Real) and not isinstance(t, bool) and -1 <= t <= 1)):
+            bad("outlier_threshold", "'auto' or a cosine similarity in [-1, 1]", t)
+        if self.n_neighbors is not None and (not is_int(self.n_neighbors) or self.n_neighbors < 2):
+            bad("n_neighbors", "None or an int >= 2", self.n_neighbors)
+        if not is_int(self.n_components) or self.n_components < 1:
+            bad("n_components", "an int >= 1", self.n_components)
+        if not is_int(self.random_state) or self.random_state < 0:
+            bad("random_state", "an int >= 0", self.random_state)
+        r = self.reducer
+        if not (r is None or r == "none" or hasattr(r, "fit_transform")):
+            bad("reducer", "None, 'none' or an object with fit_transform", r)
+        c = self.clusterer
+        if not (c is None or hasattr(c, "fit_predict") or hasattr(c, "fit")):
+            bad("clusterer", "None or an object with fit_predict (or fit and labels_)", c)
+        if n < 2:
+            raise ValueError(f"CodeDiscoverer: need at least 2 utterances to discover codes; got {n}")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "labels_"):
+            raise RuntimeError("this CodeDiscoverer is not fitted yet; call fit(utterances, embeddings) first")
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, utterances: Sequence[Utterance] | Corpus, embeddings) -> "CodeDiscoverer":
+        """Learn candidate codes. ``embeddings``: :class:`themekit.embed.Embeddings` covering
+        the utterances (matched by id) or an (n, d) array in the utterances' order.
+
+        Sets ``labels_`` (code index per utterance, -1 outlier), ``assignment_`` ("core",
+        "reassigned", "outlier"), ``scores_`` (cosine to the assigned — or, for outliers, the
+        nearest — code centroid), ``stability_`` (per code), ``centroids_``, ``min_code_size_``,
+        ``outlier_threshold_``, ``utterances_``, ``vectors_``, ``run_labels_`` (n_runs x n) and
+        ``result_`` (a :class:`themekit.themes.DiscoveryResult`).
+        """
+        utts = list(utterances.select() if isinstance(utterances, Corpus) else utterances)
+        x = _vectors_for(utts, embeddings)
+        n = len(utts)
+        self._validate_params(n)
+        mcs = self.min_code_size if self.min_code_size is not None else auto_min_code_size(n)
+        mcs = min(mcs, n)
+        seeds = np.random.RandomState(self.random_state).randint(0, 2**31 - 1, size=self.n_stability_runs)
+        runs = np.stack([self._one_run(x, mcs, int(s), i) for i, s in enumerate(seeds)])
+        core = runs[0].copy() if len(runs) == 1 else _consensus(runs)
+        core = _drop_small_and_order(core, mcs)
+        labels, assignment, scores, centroids, thr = _reassign(
+            x, core, self.outlier_rule, self.outlier_threshold)
+        k = int(labels.max()) + 1 if (labels >= 0).any() else 0
+        stability = np.array([coassociation(runs, np.flatnonzero(core == c)) for c in range(k)])
+        self.__dict__.pop("_knn_cache", None)
+        self.min_code_size_ = mcs
+        self.outlier_threshold_ = thr
+        self.run_labels_ = runs
+        self.labels_ = labels
+        self.assignment_ = assignment
+        self.scores_ = scores
+        self.centroids_ = centroids
+        self.stability_ = stability
+        self.utterances_ = tuple(utts)
+        self.vectors_ = x
+        from .themes import DiscoveryResult
+        self.result_ = DiscoveryResult.from_partition(
+            utts, x, labels, assignment, run_labels=runs, params=self._manifest())
+        return self
+
+    def fit_predict(self, utterances, embeddings) -> np.ndarray:
+        return self.fit(utterances, embeddings).labels_
+
+    def _manifest(self) -> dict:
+        p = {k: (v if v is None or isinstance(v, (str, int, float)) else repr(v))
+             for k, v in self.get_params().items()}
+        p["min_code_size_"] = self.min_code_size_
+        p["outlier_threshold_"] = round(float(self.outlier_threshold_), 6) \
+            if self.outlier_threshold_ is not None else None
+        return p
+
+    def _one_run(self, x: np.ndarray, mcs: int, seed: int, i: int) -> np.ndarray:
+        z = self._reduce(x, seed)
+        clusterer = self._clusterer(mcs, seed)
+        if hasattr(clusterer, "fit_predict"):
+            labels = clusterer.fit_predict(z)
+        else:
+            labels = clusterer.fit(z).labels_
+        labels = np.asarray(labels, dtype=np.int64)
+        log.debug("run %d (seed %d): %d clusters, %d noise", i, seed, labels.max() + 1, (labels < 0).sum())
+        return labels
+
+    def _reduce(self, x: np.ndarray, seed: int) -> np.ndarray:
+        if isinstance(self.reducer, str) and self.reducer == "none":
+            return x
+        if self.reducer is not None:
+            return np.asarray(_with_seed(self.reducer, seed).fit_transform(x))
+        n = len(x)
+        nn = self.n_neighbors or min(30, max(10, n // 20))
+        nn = max(2, min(nn, n - 1))
+        dims = min(self.n_components, max(1, n - 2))
+        if n <= nn + 2 or n <= dims + 1:   # too few points for a layout: documented in the class
+            return x
+        if not hasattr(self, "_knn_cache") or self._knn_cache[0] is not x or self._knn_cache[1] != nn:
+            self._knn_cache = (x, nn, _exact_knn(x, nn) if n <= _EXACT_KNN_MAX else None)
+        try:
+            from umap import UMAP
+        except ImportError:  # pragma: no cover - umap-learn is a dependency
+            raise RuntimeError("the default reducer needs umap-learn: pip install umap-learn") from None
+        import warnings
+        knn = self._knn_cache[2]
+        umap = UMAP(n_neighbors=nn, n_components=dims, min_dist=0.0, metric="cosine",
+                    n_epochs=100, random_state=seed,
+                    precomputed_knn=(knn[0], knn[1], None) if knn is not None else (None, None, None))
+        with warnings.catch_warnings():   # expected: seeded runs are single-threaded, no NNDescent index
+            warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*precomputed_knn.*", category=UserWarning)
+            return umap.fit_transform(x)
+
+    def _clusterer(self, mcs: int, seed: int):
+        if self.clusterer is not None:
+            return _with_seed(self.clusterer, seed)
+        import hdbscan
+        return hdbscan.HDBSCAN(min_cluster_size=mcs, cluster_selection_method="eom")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _vectors_for(utts: list[Utterance], embeddings) -> np.ndarray:
+    ids = [u.id for u in utts]
+    if hasattr(embeddings, "subset") and hasattr(embeddings, "vectors"):
+        v = np.asarray(embeddings.subset(ids).vectors, dtype=np.float32)
+    else:
+        v = np.asarray(embeddings, dtype=np.float32)
+        if v.ndim != 2 or len(v) != len(utts):
+            raise ValueError(f"embeddings must have one row per utterance: got shape {v.shape} for "
+                             f"{len(utts)} utterances")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("embeddings contain NaN or infinite values")
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+
+
+def _with_seed(component, seed: int):
+    try:
+        from sklearn.base import clone
+        c = clone(component)
+    except Exception:
+        import copy
+        c = copy.deepcopy(component)
+    if hasattr(c, "get_params") and "random_state" in c.get_params():
+        c.set_params(random_state=seed)
+    elif hasattr(c, "random_state"):
+        c.random_state = seed
+    return c
+
+
+def _exact_knn(x: np.ndarray, k: int, block: int = 2048):
+    """Exact cosine k-nearest neighbours (self first), in blocks: (indices, distances)."""
+    n = len(x)
+    idx = np.empty((n, k), dtype=np.int64)
+    dist = np.empty((n, k), dtype=np.float32)
+    for s in range(0, n, block):
+        sim = x[s:s + block] @ x.T
+        rows = np.arange(sim.shape[0])
+        sim[rows, s + rows] = np.inf            # self always first
+        part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        psim = np.take_along_axis(sim, part, 1)
+        order = np.lexsort((part, -psim), axis=1)   # by similarity, then index: deterministic
+        idx[s:s + block] = np.take_along_axis(part, order, 1)
+        d = 1.0 - np.take_along_axis(psim, order, 1)
+        d[:, 0] = 0.0
+        dist[s:s + block] = np.clip(d, 0.0, 2.0)
+    return idx, dist
+
+
+def _consensus(runs: np.ndarray, threshold: float = 0.5):
+    """Average-linkage consensus of label vectors (rows of ``runs``); see module docstring.
+
+    Exact shortcuts: an utterance that is noise in at least half the runs can never be grouped
+    at a strict majority, so it is an outlier straight away; utterances clustered identically in
+    every run ("atoms") are merged first (their distance is 0), so the clustering runs on atoms
+    weighted by size. Only when more than ``_ATOMS_MAX`` atoms remain (very large corpora) are
+    utterances with the same pattern of clusters and noise merged as well (an approximation,
+    logged).
+    """
+    n_runs, n = runs.shape
+    out = np.full(n, -1, dtype=np.int64)
+    keep = np.flatnonzero((runs >= 0).sum(0) * 2 > n_runs)
+    if len(keep) == 0:
+        return out
+    sub = runs[:, keep]
+    # noise is never "together": each noise label becomes unique to its utterance
+    keyed = np.where(sub >= 0, sub, -1 - np.arange(len(keep))[None, :]).T
+    patterns, atom_of, sizes = np.unique(keyed, axis=0, return_inverse=True, return_counts=True)
+    if len(patterns) > _ATOMS_MAX:
+        log.info("consensus: %d distinct patterns; merging utterances with equal cluster-and-noise "
+                 "patterns (approximate)", len(patterns))
+        patterns, atom_of, sizes = np.unique(np.where(sub >= 0, sub, -1).T, axis=0,
+                                             return_inverse=True, return_counts=True)
+        if len(patterns) > _ATOMS_MAX:
+            raise MemoryError(f"{len(patterns)} distinct cluster patterns across runs is too many "
+                              "for consensus clustering; use fewer n_stability_runs or a larger "
+                              "min_code_size")
+    atom_of = atom_of.ravel()
+    m = len(patterns)
+    co = np.zeros((m, m), dtype=np.float32)
+    for r in range(n_runs):
+        p = patterns[:, r]
+        co += (p[:, None] == p[None, :]) & (p[:, None] >= 0)
+    co /= n_runs
+    groups = _upgma_cut(1.0 - co, sizes.astype(np.float64), threshold)
+    out[keep] = groups[atom_of]
+    return out
+
+
+def _upgma_cut(dist: np.ndarray, weights: np.ndarray, threshold: float) -> np.ndarray:
+    """Flat clusters of weighted average linkage: merge while the closest pair is < threshold."""
+    m = len(dist)
+    d = dist.astype(np.float64).copy()
+    np.fill_diagonal(d, np.inf)
+    w = weights.copy()
+    group = np.arange(m)
+    active = np.ones(m, dtype=bool)
+    rowmin = d.min(1)
+    rowarg = d.argmin(1)
+    while True:
+        i = int(np.argmin(np.where(active, rowmin, np.inf)))
+        if not active[i] or rowmin[i] >= threshold:
+            break
+        j = int(rowarg[i])
+        i, j = min(i, j), max(i, j)
+        new = (w[i] * d[i] + w[j] * d[j]) / (w[i] + w[j])
+        new[i] = new[j] = np.inf
+        new[~active] = np.inf
+        d[i, :] = new
+        d[:, i] = new
+        d[j, :] = np.inf
+        d[:, j] = np.inf
+        w[i] += w[j]
+        active[j] = False
+        group[group == j] = i
+        rowmin[j] = np.inf
+        stale = active & ((rowarg == i) | (rowarg == j))
+        stale[i] = True
+        for k in np.flatnonzero(stale):
+            rowarg[k] = int(np.argmin(d[k]))
+            rowmin[k] = d[k, rowarg[k]]
+        better = active & (new < rowmin)
+        rowmin[better] = new[better]
+        rowarg[better] = i
+    _, labels = np.unique(group, return_inverse=True)
+    return labels
+
+
+def _drop_small_and_order(labels: np.ndarray, mcs: int) -> np.ndarray:
+    """Groups smaller than ``mcs`` become -1; the rest renumbered by size (largest first),
+    ties by first member, so code ids do not depend on arbitrary cluster numbering."""
+    out = np.full(len(labels), -1, dtype=np.int64)
+    keep = []
+    for g in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == g)
+        if len(members) >= mcs:
+            keep.append((-len(members), int(members[0]), g))
+    for new, (_, _, g) in enumerate(sorted(keep)):
+        out[labels == g] = new
+    return out
+
+
+def centroids_of(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Unit-length mean vector of each group 0..k-1."""
+    c = np.zeros((k, x.shape[1]), dtype=np.float32)
+    for g in range(k):
+        c[g] = x[labels == g].mean(0)
+    norms = np.linalg.norm(c, axis=1, keepdims=True)
+    return np.divide(c, norms, out=np.zeros_like(c), where=norms > 0)
+
+
+def _reassign(x, core, rule, threshold, quantile: float = 0.05):
+    n = len(core)
+    k = int(core.max()) + 1 if (core >= 0).any() else 0
+    labels = core.copy()
+    assignment = np.where(core >= 0, "core", "outlier").astype(object)
+    if k == 0:
+        return labels, assignment, np.zeros(n, dtype=np.float32), np.zeros((0, x.shape[1]), np.float32), None
+    cents = centroids_of(x, core, k)
+    sims = x @ cents.T
+    own = sims[np.arange(n), np.maximum(core, 0)]
+    if threshold == "auto":
+        thr = float(np.quantile(own[core >= 0], quantile))
+    else:
+        thr = float(threshold)
+    if rule == "nearest-centroid":
+        out = np.flatnonzero(core < 0)
+        best = sims[out].argmax(1) if len(out) else np.zeros(0, dtype=np.int64)
+        ok = sims[out, best] >= thr if len(out) else np.zeros(0, dtype=bool)
+        labels[out[ok]] = best[ok]
+        assignment[out[ok]] = "reassigned"
+    scores = np.where(labels >= 0, sims[np.arange(n), np.maximum(labels, 0)], sims.max(1)).astype(np.float32)
+    return labels, assignment, scores, cents, thr
+
+
+def coassociation(runs: np.ndarray, members: np.ndarray) -> float:
+    """Mean co-association of pairs of ``members`` over the runs (rows of ``runs``): the share
+    of runs putting two members in the same (non-noise) cluster. NaN for one run; 1.0 for one member."""
+    runs = np.asarray(runs)
+    if runs.shape[0] < 2:
+        return float("nan")
+    s = len(members)
+    if s < 2:
+        return 1.0
+    together = 0.0
+    for r in runs:
+        lab = r[members]
+        cnt = np.bincount(lab[lab >= 0]).astype(np.float64)
+        together += (cnt * (cnt - 1)).sum()
+    return float(together / (runs.shape[0] * s * (s - 1)))
+
+
+def discover(corpus_or_utterances: Corpus | Sequence[Utterance], embeddings=None, embedder=None,
+             *, progress: bool = True, **params):
+    """Candidate codes and themes for a corpus (its participant utterances) or utterances.
+
+    ``embeddings``: precomputed :class:`themekit.embed.Embeddings` (or an array in utterance
+    order); otherwise the utterances are embedded with ``embedder`` (default model, cached).
+    ``params`` go to :class:`CodeDiscoverer`. Returns a :class:`themekit.themes.DiscoveryResult`.
+    """
+    if isinstance(corpus_or_utterances, Corpus):
+        utts = corpus_or_utterances.select()
+    else:
+        utts = list(corpus_or_utterances)
+    if embeddings is None:
+        from .embed import embed_utterances
+        embeddings = embed_utterances(utts, embedder, progress=progress)
+    model_id = getattr(embeddings, "model_id", None)
+    result = CodeDiscoverer(**params).fit(utts, embeddings).result_
+    if model_id:
+        result.params["model_id"] = model_id
+    return result
