@@ -930,7 +930,8 @@ def _parse_description(text: str) -> dict[str, Any]:
 def _read_qdc(data: bytes, path: Path) -> Codebook:
     from lxml import etree
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True,
+                              huge_tree=True)  # REFI projects may inline long sources
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as e:

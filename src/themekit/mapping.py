@@ -442,7 +442,6 @@ class CodeMapper:
         else:
             self._blend = self.prior_weight / (self.prior_weight + len(self.seeds_) / k)
         final = self._combine(p0, p_cur)
-        final = self._smooth_graph(final, x)
         self._p_full = final
 
         self._units = units
@@ -459,20 +458,6 @@ class CodeMapper:
         return self
 
     # -- pieces ------------------------------------------------------------------------------
-    def _smooth_graph(self, p, x):
-        import os
-        a = float(os.environ.get("TK_SMOOTH", "0")); kn = int(os.environ.get("TK_KNN", "10"))
-        it = int(os.environ.get("TK_SIT", "1"))
-        if a <= 0:
-            return p
-        sim = x @ x.T
-        np.fill_diagonal(sim, -np.inf)
-        nn = np.argpartition(-sim, kn, axis=1)[:, :kn]
-        q = p
-        for _ in range(it):
-            q = (1 - a) * p + a * q[nn].mean(axis=1)
-        return q
-
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
         from .embed import embed_texts
 
