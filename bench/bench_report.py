@@ -57,7 +57,7 @@ def render_seconds(report: Path, repeats: int = 3) -> tuple[float, int]:
 
 def run_cli(args: list[str], env: dict) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "themekit.cli", *args, "-q"], check=True, env=env,
+    subprocess.run([sys.executable, "-m", "themekit", "-q", *args], check=True, env=env,
                    stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 

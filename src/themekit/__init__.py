@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .audit import AuditResult, audit
 from .agreement import agreement_table, cohen_kappa, krippendorff_alpha, pairwise_kappa
 from .codebook import Code, Codebook
 from .coding import CodedSegment, align_to_utterances, read_coded_segments
@@ -27,4 +28,5 @@ __all__ = [
     "framework_matrix", "export_framework_excel", "FrameworkMatrix",
     "discover", "CodeDiscoverer", "DiscoveryResult", "CandidateCode",
     "CodeMapper", "map_candidates", "unsupported_codes", "evaluate", "EvaluationReport",
+    "audit", "AuditResult",
 ]

@@ -152,8 +152,10 @@ def _audit(run) -> Section | None:
             if name == "drift" and "flagged" in df:
                 df = df.sort_values("flagged", ascending=False)
             blocks.append(table_html(df, max_rows=40, caption=caption))
-    return Section("Coding audit", "Agreement between coders, drift across interviews, and segments "
-                   "whose code fits worse than another.", blocks)
+    summary = a.summary() if hasattr(a, "summary") else ""
+    intro = ("Agreement between coders, drift across interviews, and segments whose code fits worse "
+             "than another." + (f"<pre>{html.escape(summary)}</pre>" if summary else ""))
+    return Section("Coding audit", intro, blocks)
 
 
 def study_report(run, path: str | Path, manifest: dict | None = None) -> Path:

@@ -16,7 +16,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
-__all__ = ["Transcript", "Utterance", "Corpus", "ROLES", "ThemekitError", "InputError", "atomic_write"]
+__all__ = ["Transcript", "Utterance", "Corpus", "ROLES", "ThemekitError", "InputError", "atomic_write",
+           "strip_directions"]
 
 ROLES = ("interviewer", "participant", "other")
 

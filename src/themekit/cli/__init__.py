@@ -15,10 +15,11 @@ import sys
 from .. import __version__
 from ..types import ThemekitError
 
-COMMANDS = ("ingest", "discover", "map", "evaluate", "run", "cache", "models")
+COMMANDS = ("run", "ingest", "discover", "map", "evaluate", "audit", "cache", "models")
 
 _EPILOG = """\
 typical use:
+  themekit run data/example/ -o out/                  everything, with an HTML report
   themekit ingest data/example/ -o corpus.parquet     read and segment transcripts
   themekit <command> --help                           options of one command
 

@@ -1,0 +1,110 @@
+"""themekit audit: intercoder agreement, coding drift, suspected mis-codings, human vs model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..types import InputError
+from .ingest import add_reading_options
+from .map import CODEBOOK_NAMES, _study_folder, find_coded, load_corpus
+
+log = logging.getLogger("themekit")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "audit", help="audit human coding: agreement, drift across interviews, suspected mis-codings",
+        description="Audit a coded project: intercoder agreement (Cohen's kappa, Krippendorff's alpha, "
+                    "bootstrap CIs) on utterances; per code and window, prevalence and centroid shift as "
+                    "control charts with a permutation test for drift; coded segments whose code fits "
+                    "worse than another (with the nearest segments carrying that code as evidence); and "
+                    "human vs model agreement per interview. Writes CSV tables and figures.html.",
+        epilog="example: themekit audit data/example/ -o audit/")
+    p.add_argument("inputs", nargs="+", metavar="PATH",
+                   help="a study folder (transcripts/, metadata.csv, codebook.csv, coded_segments.csv), "
+                        "transcript files or folders, or a corpus .parquet")
+    p.add_argument("--coded", metavar="FILE",
+                   help="coded segments CSV (default: coded_segments.csv in the study folder)")
+    p.add_argument("--codebook", metavar="FILE",
+                   help="codebook (.yaml, .csv, .qdc; default: codebook.* in the study folder, if any)")
+    p.add_argument("-o", "--output", default="audit", metavar="OUTDIR",
+                   help="folder for the tables and figures (default: %(default)s)")
+    g = p.add_argument_group("audit")
+    g.add_argument("--order", default="auto", metavar="COLUMN",
+                   help="order of interviews: a metadata column (interview_date, wave, ...), 'coded_at' "
+                        "(coding time), 'transcript' (ids, P2 before P10), or 'auto' (interview_date if "
+                        "present, else coding time, else transcript ids; default)")
+    g.add_argument("--window", type=int, default=1, metavar="K",
+                   help="interviews per drift window (default: %(default)s)")
+    g.add_argument("--null", choices=("segment", "overdispersed"), default="segment",
+                   help="null for the drift test: shuffled segments (default), or shuffled segments "
+                        "allowing for the spread between interviews seen in the data (stricter)")
+    g.add_argument("--permutations", type=int, default=1000, metavar="N",
+                   help="permutations for the drift test (default: %(default)s)")
+    g.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap resamples for confidence intervals (default: %(default)s)")
+    g.add_argument("--alpha", type=float, default=0.05, help="false discovery rate for drift flags "
+                   "(default: %(default)s)")
+    g.add_argument("--model-coder", choices=("auto", "seeded", "zero-shot", "none"), default="auto",
+                   help="the model compared with the coders per interview: 'seeded' (auto; learns from "
+                        "the other interviews' coding), 'zero-shot' (codebook only) or none")
+    g.add_argument("--model", default=None, metavar="NAME",
+                   help="embedding model (folder or name under models/; default all-MiniLM-L6-v2)")
+    g.add_argument("--fast", action="store_true", help="use the fast static embedding model")
+    g.add_argument("--verbatim", action="store_true",
+                   help="embed segments verbatim, bracketed notes included (default: the words spoken)")
+    g.add_argument("--show", type=int, default=5, metavar="N",
+                   help="suspected mis-codings to print (default: %(default)s)")
+    g.add_argument("--random-state", type=int, default=0)
+    add_reading_options(p)
+    p.set_defaults(func=run)
+
+
+def _codebook(args: argparse.Namespace):
+    from ..codebook import Codebook
+
+    path = args.codebook
+    if path is None:
+        folder = _study_folder(args.inputs)
+        found = [folder / n for n in CODEBOOK_NAMES if folder is not None and (folder / n).is_file()]
+        if not found:
+            return None, None
+        path = found[0]
+    return Codebook.load(path), Path(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..audit import audit
+    from ..coding import read_coded_segments
+    from ..embed import load_embedder
+
+    for name, v, lo in (("--window", args.window, 1), ("--permutations", args.permutations, 19),
+                        ("--bootstrap", args.bootstrap, 0)):
+        if v < lo:
+            raise InputError(None, f"{name} must be at least {lo}; got {v}")
+    if not 0 < args.alpha < 1:
+        raise InputError(None, f"--alpha must be between 0 and 1; got {args.alpha}")
+    coded = find_coded(args)
+    if coded is None:
+        raise InputError(args.inputs[0], "no coded segments: pass --coded FILE (CSV with transcript_id, "
+                         "start, end or quote, code, coder) or put coded_segments.csv in the study folder")
+    corpus = load_corpus(args)
+    segments = read_coded_segments(coded, corpus)
+    codebook, cb_path = _codebook(args)
+    embedder = load_embedder(args.model, fast=args.fast)
+    mapper = None if args.model_coder == "none" else args.model_coder
+    order: object = args.order
+    result = audit(corpus, segments, codebook, embedder=embedder, mapper=mapper, order=order,
+                   window=args.window, null=args.null, n_permutations=args.permutations,
+                   n_boot=args.bootstrap, alpha=float(args.alpha), text="text" if args.verbatim else "content",
+                   random_state=args.random_state)
+    files = result.save(args.output)
+    n_coders = result.units["coder"].nunique()
+    print(f"{len(segments)} coded segments ({len(result.units)} spans) by {n_coders} coder"
+          f"{'s' if n_coders != 1 else ''} in {result.units['transcript_id'].nunique()} transcripts"
+          + (f"; codebook {cb_path}" if cb_path else "; no codebook"))
+    print(result.summary(n_miscodings=args.show))
+    print(f"tables and figures in {Path(args.output)}/ ({len(files)} files; open figures.html)")
+    return 0
