@@ -11,6 +11,8 @@ from .coding import CodedSegment, align_to_utterances, read_coded_segments
 from .discover import CodeDiscoverer, discover
 from .framework import FrameworkMatrix, export_framework_excel, framework_matrix
 from .ingest import ReaderOptions, Turn
+from .cache import EmbeddingCache
+from .embed import Embedder, Embeddings, HashingEmbedder, embed_texts, embed_utterances, load_embedder
 from .evaluate import EvaluationReport, evaluate
 from .load import read_metadata, read_transcripts
 from .mapping import CodeMapper, map_candidates, unsupported_codes
@@ -29,4 +31,6 @@ __all__ = [
     "discover", "CodeDiscoverer", "DiscoveryResult", "CandidateCode",
     "CodeMapper", "map_candidates", "unsupported_codes", "evaluate", "EvaluationReport",
     "audit", "AuditResult",
+    "Embedder", "Embeddings", "HashingEmbedder", "load_embedder", "embed_texts", "embed_utterances",
+    "EmbeddingCache",
 ]

@@ -271,10 +271,15 @@ class SentenceTransformerEmbedder:
             if self._max_seq_length is not None:
                 model.max_seq_length = self._max_seq_length
             if self.quantize == "int8":
+                import warnings
+
                 import torch
 
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
-                                                               dtype=torch.qint8)
+                with warnings.catch_warnings():   # local: torch deprecates this API (see README)
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    warnings.simplefilter("ignore", UserWarning)
+                    model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
+                                                                   dtype=torch.qint8)
             self._model = model
         return self._model
 
@@ -310,13 +315,13 @@ class StaticEmbedder:
             raise ModelNotFoundError(f"{spec.name} is not a local model2vec model folder")
         self.spec = spec
         self.model_id = spec.model_id
-        self.settings = {"normalize": True}
+        self.settings = {"normalize": True, "max_length": None}   # whole texts, no truncation
         try:
             manifest = json.loads((spec.path / "themekit.json").read_text(encoding="utf-8"))
             log.info("fast mode: static model %s distilled from %s; its similarity ranking agrees "
                      "with the source at Spearman %.2f (quality cost: see models/README.md)",
-                     spec.name, manifest.get("source_model"), manifest.get("fidelity_spearman", float("nan")))
-        except (OSError, ValueError, TypeError):
+                     spec.name, manifest["source_model"], float(manifest["fidelity_spearman"]))
+        except (OSError, ValueError, TypeError, KeyError):
             pass
         self.device = "cpu"
         self._model = None

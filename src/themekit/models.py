@@ -459,6 +459,7 @@ def distill(
                                  "apply_pca": pca_dims, "sif_coefficient": sif_coefficient,
                                  "tokenizer_name": spec.name, "seq_length": 1000000})
     out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)       # a replaced model's manifest must not linger
     static.save_pretrained(str(out))
     manifest = {
         "source_model": spec.name, "source_model_id": spec.model_id, "method": "themekit distill "
