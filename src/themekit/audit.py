@@ -186,7 +186,7 @@ class AuditResult:
             fl = per[per["flagged"]]
             lines.append(f"Human vs model ({s.get('model')}): " + "; ".join(
                 f"{r.coder} κ {r.kappa:.2f}" for r in ma[ma["transcript_id"] == ALL].itertuples())
-                + (f"; below the coder's overall level: " + ", ".join(
+                + ("; below the coder's overall level: " + ", ".join(
                     f"{r.transcript_id} ({r.coder}, κ {r.kappa:.2f})" for r in fl.itertuples()) if len(fl)
                    else "; no interview below the overall level"))
         for n in self.notes:

@@ -796,27 +796,9 @@ def _split_bar(s: str) -> tuple[str, ...]:
 
 def _csv_records(text: str, path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """(header, [(line number where the record starts, fields)]) skipping blank records."""
-    reader = csv.reader(io.StringIO(text))
-    records = []
-    try:
-        header = None
-        while True:
-            start = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            if not any(cell.strip() for cell in row):
-                continue
-            if header is None:
-                header = row
-            else:
-                records.append((start, row))
-    except csv.Error as e:
-        raise InputError(path, f"malformed CSV ({e})", line=reader.line_num) from None
-    if header is None:
-        raise InputError(path, "the codebook file is empty; add a header row and one row per code")
-    return header, records
+    from .ingest import csv_records
+
+    return csv_records(text, path, empty="the codebook file is empty; add a header row and one row per code")
 
 
 def _read_csv(text: str, path: Path) -> Codebook:

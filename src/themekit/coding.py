@@ -7,8 +7,6 @@ A :class:`CodedSegment` is a view into a transcript: ``transcript.text[start:end
 from __future__ import annotations
 
 import bisect
-import csv
-import io
 import logging
 import os
 import re
@@ -96,7 +94,7 @@ def _short(s: str, n: int = 60) -> str:
 
 
 def _records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    from .ingest import decode_bytes
+    from .ingest import csv_records, decode_bytes
 
     data = path.read_bytes()
     if not data.strip():
@@ -104,26 +102,7 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
                          "coded segment")
     text = decode_bytes(data, path)
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
-    reader = csv.reader(io.StringIO(text), dialect=dialect)
-    header, out = None, []
-    try:
-        while True:
-            start = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            if not any(c.strip() for c in row):
-                continue
-            if header is None:
-                header = row
-            else:
-                out.append((start, row))
-    except csv.Error as e:
-        raise InputError(path, f"malformed CSV ({e})", line=reader.line_num) from None
-    if header is None:
-        raise InputError(path, "the coded-segments file is empty")
-    return header, out
+    return csv_records(text, path, dialect=dialect, empty="the coded-segments file is empty")
 
 
 def _transcript_resolver(path: Path, corpus: Corpus | None):

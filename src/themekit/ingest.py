@@ -400,7 +400,6 @@ def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None
 def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = None
               ) -> tuple[Transcript, list[Turn]]:
     """Word transcript: paragraphs as lines (tables of speaker | text rows too), then as plain text."""
-    import zipfile
 
     try:
         import docx  # python-docx
@@ -465,6 +464,33 @@ def _map_columns(columns: Sequence[str], given: Mapping[str, str], path: Path) -
         raise InputError(path, "cannot tell which column holds the utterance text; name it with "
                          f"--column text=NAME (columns: {', '.join(columns)})")
     return mapping
+
+
+def csv_records(text: str, path: str | Path, *, dialect: str = "excel", empty: str = "the file is empty"
+                ) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(header, [(line where the record starts, fields)]) of CSV text, skipping blank records.
+
+    Line numbers are the file's (a quoted field may span lines), for error messages."""
+    reader = csv.reader(io.StringIO(text), dialect=dialect)
+    header, records = None, []
+    try:
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is None:
+                header = row
+            else:
+                records.append((start, row))
+    except csv.Error as e:
+        raise InputError(path, f"malformed CSV ({e})", line=reader.line_num) from None
+    if header is None:
+        raise InputError(path, empty)
+    return header, records
 
 
 def _table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:

@@ -260,7 +260,7 @@ def find_miscodings(units: pd.DataFrame, vectors: np.ndarray, codes: list[str] |
             out.loc[i_sc, col] = res[view][i_sc, best_own[i_sc]]
     # evidence: nearest spans with the alternative code, coded as the model expects
     agrees = y[np.arange(len(y)), fit.argmax(axis=1)] & scored
-    nn_idx, nn_sim = res["nn_idx"], res["nn_sim"]
+    nn_idx = res["nn_idx"]
     x = np.asarray(vectors, dtype=np.float64)
     ev_ids, ev_txt = [], []
     for i in range(len(units)):
