@@ -1,25 +1,37 @@
-"""Candidate codes from utterance embeddings: reduce, cluster, agree over seeds, reassign outliers.
+"""Candidate codes from utterance embeddings: reduce, cluster, agree over seeds, refine, reassign outliers.
 
 :class:`CodeDiscoverer` is an sklearn-style estimator; :func:`discover` is the one-call version.
 
 How a partition is made (``fit``):
 
 1. **Reduce** the L2-normalised embeddings with UMAP (cosine, 5 dimensions, ``min_dist=0``),
-   ``n_stability_runs`` times with seeds drawn from ``random_state``. The k-nearest-neighbour
-   graph is computed exactly once (for up to 20,000 utterances) and shared, so the runs differ
-   only in UMAP's stochastic layout; each run is short (100 epochs): several short runs agreed
-   on are worth more than one long one.
+   ``n_stability_runs`` times with seeds drawn from ``random_state``. What does not depend on
+   the seed is computed once and shared: the k-nearest-neighbour graph (exact up to 20,000
+   utterances, NN-descent above) and UMAP's spectral initialisation (eigenvectors of that
+   graph's Laplacian). Each run then optimises the layout from that shared start with a low
+   initial learning rate (0.25, UMAP's default is 1.0), 200 epochs and 2 negative samples per
+   edge (UMAP: 5; it halves the cost of an epoch, and the epochs saved go into convergence).
+   The runs therefore differ by the noise of the optimisation, not by where an early, large
+   step happened to throw a cluster: on real interviews this is what makes codes reproducible
+   across seeds (short runs from independent starts agree far less, however many are pooled).
 2. **Cluster** each run with HDBSCAN (``min_cluster_size`` = ``min_code_size``, 'eom').
 3. **Agree** (consensus clustering): two utterances' co-association is the share of runs that put
    them in the same cluster; codes are the groups of average-linkage clustering on
    ``1 - co-association`` cut where groups are together in a strict majority of runs. Groups
    smaller than ``min_code_size`` become outliers. A code's **stability** is the mean
    co-association of pairs of its core members (1.0: together in every run).
-4. **Reassign outliers** (``outlier_rule="nearest-centroid"``): an outlier joins the code whose
-   centroid (mean embedding of its core members, original space) is most cosine-similar, if that
-   similarity is at least ``outlier_threshold``; ``"auto"`` uses the 5th percentile of the core
-   members' similarity to their own centroid — an outlier joins only if it is at least as close
-   as the least typical 5% of the code members found by clustering. The rest stay outliers.
+4. **Refine and reassign outliers** (``outlier_rule="nearest-centroid"``): starting from the
+   consensus codes, up to three nearest-centroid steps in the original embedding space (each
+   utterance joins the code whose centroid, the mean embedding of its members, is most
+   cosine-similar; centroids are recomputed), so the boundaries between codes are settled on
+   the embeddings themselves rather than on the layouts. Utterances the runs left unclustered
+   join a code only if their similarity to its centroid is at least ``outlier_threshold``;
+   ``"auto"`` uses the 5th percentile of the consensus members' similarity to their own code's
+   centroid — an outlier joins only if it is at least as close as the least typical 5% of the
+   code members found by clustering. The rest stay outliers. A code left with fewer than
+   ``min_code_size`` members is dissolved into the others. ``assignment_`` says "core" for an
+   utterance in the code the runs agreed on, "reassigned" for one placed by this step.
+   ``outlier_rule="none"`` keeps the consensus codes as they are.
 
 Reducer and clusterer are swappable: anything with ``fit_transform`` (reducer; ``None`` for the
 default UMAP, ``"none"`` to cluster the embeddings directly) and ``fit_predict`` or ``labels_``
@@ -41,8 +53,13 @@ __all__ = ["CodeDiscoverer", "discover", "auto_min_code_size", "coassociation"]
 
 log = logging.getLogger("themekit")
 
-_EXACT_KNN_MAX = 20_000   # above this, UMAP's own approximate neighbour search
+_EXACT_KNN_MAX = 20_000   # above this, approximate neighbours (NN-descent, computed once)
 _ATOMS_MAX = 6_000        # co-association on at most this many distinct label patterns
+# UMAP layout of each run (default reducer), see module docstring, step 1
+_N_EPOCHS = 200
+_LEARNING_RATE = 0.25
+_NEGATIVE_SAMPLE_RATE = 2
+_REFINE_STEPS = 3         # nearest-centroid assignment steps after consensus, see step 4
 
 
 def auto_min_code_size(n: int) -> int:
@@ -162,14 +179,15 @@ class CodeDiscoverer:
         mcs = self.min_code_size if self.min_code_size is not None else auto_min_code_size(n)
         mcs = min(mcs, n)
         seeds = np.random.RandomState(self.random_state).randint(0, 2**31 - 1, size=self.n_stability_runs)
-        runs = np.stack([self._one_run(x, mcs, int(s), i) for i, s in enumerate(seeds)])
+        shared = self._shared_layout(x)
+        runs = np.stack([self._one_run(x, mcs, int(s), i, shared) for i, s in enumerate(seeds)])
         core = runs[0].copy() if len(runs) == 1 else _consensus(runs)
         core = _drop_small_and_order(core, mcs)
         labels, assignment, scores, centroids, thr = _reassign(
-            x, core, self.outlier_rule, self.outlier_threshold)
+            x, core, self.outlier_rule, self.outlier_threshold, min_size=mcs)
         k = int(labels.max()) + 1 if (labels >= 0).any() else 0
-        stability = np.array([coassociation(runs, np.flatnonzero(core == c)) for c in range(k)])
-        self.__dict__.pop("_knn_cache", None)
+        stability = np.array([coassociation(runs, np.flatnonzero((labels == c) & (assignment == "core")))
+                              for c in range(k)])
         self.min_code_size_ = mcs
         self.outlier_threshold_ = thr
         self.run_labels_ = runs
@@ -196,8 +214,8 @@ class CodeDiscoverer:
             if self.outlier_threshold_ is not None else None
         return p
 
-    def _one_run(self, x: np.ndarray, mcs: int, seed: int, i: int) -> np.ndarray:
-        z = self._reduce(x, seed)
+    def _one_run(self, x: np.ndarray, mcs: int, seed: int, i: int, shared=None) -> np.ndarray:
+        z = self._reduce(x, seed, shared)
         clusterer = self._clusterer(mcs, seed)
         if hasattr(clusterer, "fit_predict"):
             labels = clusterer.fit_predict(z)
@@ -207,28 +225,44 @@ class CodeDiscoverer:
         log.debug("run %d (seed %d): %d clusters, %d noise", i, seed, labels.max() + 1, (labels < 0).sum())
         return labels
 
-    def _reduce(self, x: np.ndarray, seed: int) -> np.ndarray:
-        if isinstance(self.reducer, str) and self.reducer == "none":
-            return x
+    def _shared_layout(self, x: np.ndarray) -> dict | None:
+        """What every run of the default reducer shares: neighbourhood size, dimensions, the
+        k-nearest-neighbour graph and the spectral initialisation. None: no layout (custom or
+        "none" reducer, or too few utterances)."""
         if self.reducer is not None:
-            return np.asarray(_with_seed(self.reducer, seed).fit_transform(x))
+            return None
         n = len(x)
         nn = self.n_neighbors or min(30, max(10, n // 20))
         nn = max(2, min(nn, n - 1))
         dims = min(self.n_components, max(1, n - 2))
         if n <= nn + 2 or n <= dims + 1:   # too few points for a layout: documented in the class
+            return None
+        rs = np.random.RandomState(self.random_state)
+        knn = _exact_knn(x, nn) if n <= _EXACT_KNN_MAX else _approximate_knn(x, nn, rs)
+        return {"n_neighbors": nn, "dims": dims, "knn": knn,
+                "init": _spectral_init(x, knn, nn, dims, rs)}
+
+    def _reduce(self, x: np.ndarray, seed: int, shared: dict | None = None) -> np.ndarray:
+        if isinstance(self.reducer, str) and self.reducer == "none":
             return x
-        if not hasattr(self, "_knn_cache") or self._knn_cache[0] is not x or self._knn_cache[1] != nn:
-            self._knn_cache = (x, nn, _exact_knn(x, nn) if n <= _EXACT_KNN_MAX else None)
+        if self.reducer is not None:
+            return np.asarray(_with_seed(self.reducer, seed).fit_transform(x))
+        if shared is None:
+            shared = self._shared_layout(x)
+        if shared is None:
+            return x
         try:
             from umap import UMAP
         except ImportError:  # pragma: no cover - umap-learn is a dependency
             raise RuntimeError("the default reducer needs umap-learn: pip install umap-learn") from None
         import warnings
-        knn = self._knn_cache[2]
-        umap = UMAP(n_neighbors=nn, n_components=dims, min_dist=0.0, metric="cosine",
-                    n_epochs=100, random_state=seed,
-                    precomputed_knn=(knn[0], knn[1], None) if knn is not None else (None, None, None))
+        idx, dist = shared["knn"]
+        init = shared["init"]
+        umap = UMAP(n_neighbors=shared["n_neighbors"], n_components=shared["dims"], min_dist=0.0,
+                    metric="cosine", n_epochs=_N_EPOCHS, learning_rate=_LEARNING_RATE,
+                    negative_sample_rate=_NEGATIVE_SAMPLE_RATE,
+                    init=init if init is not None else "spectral", random_state=seed,
+                    precomputed_knn=(idx, dist, None))
         with warnings.catch_warnings():   # expected: seeded runs are single-threaded, no NNDescent index
             warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
             warnings.filterwarnings("ignore", message=".*precomputed_knn.*", category=UserWarning)
@@ -288,6 +322,36 @@ def _exact_knn(x: np.ndarray, k: int, block: int = 2048):
         d[:, 0] = 0.0
         dist[s:s + block] = np.clip(d, 0.0, 2.0)
     return idx, dist
+
+
+def _approximate_knn(x: np.ndarray, k: int, random_state: np.random.RandomState):
+    """Approximate cosine k-nearest neighbours (NN-descent, single-threaded: reproducible)."""
+    from umap.umap_ import nearest_neighbors
+    idx, dist, _ = nearest_neighbors(x, k, "cosine", {}, False, random_state, low_memory=True,
+                                     use_pynndescent=True, n_jobs=1, verbose=False)
+    return idx, dist
+
+
+def _spectral_init(x: np.ndarray, knn, k: int, dims: int, random_state: np.random.RandomState):
+    """UMAP's spectral initialisation (eigenvectors of the fuzzy k-NN graph's Laplacian, scaled
+    as UMAP scales it), computed once and shared by the runs; None if it cannot be computed
+    (each run then makes its own)."""
+    import warnings
+    try:
+        from umap.spectral import spectral_layout
+        from umap.umap_ import fuzzy_simplicial_set
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            graph, _, _ = fuzzy_simplicial_set(x, k, random_state, "cosine",
+                                               knn_indices=knn[0], knn_dists=knn[1])
+            emb = np.asarray(spectral_layout(x, graph, dims, random_state, metric="cosine"))
+    except Exception as e:   # pragma: no cover - umap falls back to a random layout itself
+        log.debug("shared spectral initialisation failed (%s); each run makes its own", e)
+        return None
+    if emb.shape != (len(x), dims) or not np.all(np.isfinite(emb)) or not np.abs(emb).max() > 0:
+        return None
+    emb = (emb * (10.0 / np.abs(emb).max())).astype(np.float32)
+    return emb + random_state.normal(scale=1e-4, size=emb.shape).astype(np.float32)
 
 
 def _consensus(runs: np.ndarray, threshold: float = 0.5):
@@ -384,21 +448,28 @@ def _drop_small_and_order(labels: np.ndarray, mcs: int) -> np.ndarray:
 
 
 def centroids_of(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Unit-length mean vector of each group 0..k-1."""
+    """Unit-length mean vector of each group 0..k-1 (zeros for a group without members)."""
     c = np.zeros((k, x.shape[1]), dtype=np.float32)
     for g in range(k):
-        c[g] = x[labels == g].mean(0)
+        members = labels == g
+        if members.any():   # an empty group keeps a zero vector
+            c[g] = x[members].mean(0)
     norms = np.linalg.norm(c, axis=1, keepdims=True)
     return np.divide(c, norms, out=np.zeros_like(c), where=norms > 0)
 
 
-def _reassign(x, core, rule, threshold, quantile: float = 0.05):
+def _reassign(x, core, rule, threshold, quantile: float = 0.05, min_size: int = 1,
+              steps: int | None = None):
+    """Final memberships from the consensus codes ``core`` (-1: outlier); see module docstring,
+    step 4. Returns labels, assignment ("core", "reassigned", "outlier"), scores, the codes'
+    centroids and the outlier threshold used."""
     n = len(core)
+    steps = _REFINE_STEPS if steps is None else steps
     k = int(core.max()) + 1 if (core >= 0).any() else 0
     labels = core.copy()
-    assignment = np.where(core >= 0, "core", "outlier").astype(object)
     if k == 0:
-        return labels, assignment, np.zeros(n, dtype=np.float32), np.zeros((0, x.shape[1]), np.float32), None
+        return (labels, np.full(n, "outlier", dtype=object), np.zeros(n, dtype=np.float32),
+                np.zeros((0, x.shape[1]), np.float32), None)
     cents = centroids_of(x, core, k)
     sims = x @ cents.T
     own = sims[np.arange(n), np.maximum(core, 0)]
@@ -407,13 +478,40 @@ def _reassign(x, core, rule, threshold, quantile: float = 0.05):
     else:
         thr = float(threshold)
     if rule == "nearest-centroid":
-        out = np.flatnonzero(core < 0)
-        best = sims[out].argmax(1) if len(out) else np.zeros(0, dtype=np.int64)
-        ok = sims[out, best] >= thr if len(out) else np.zeros(0, dtype=bool)
-        labels[out[ok]] = best[ok]
-        assignment[out[ok]] = "reassigned"
-    scores = np.where(labels >= 0, sims[np.arange(n), np.maximum(labels, 0)], sims.max(1)).astype(np.float32)
-    return labels, assignment, scores, cents, thr
+        alive = np.ones(k, dtype=bool)
+        step = 0
+        while True:
+            masked = np.where(alive, sims, -np.inf)
+            new = masked.argmax(1)
+            unclustered = (core < 0) | ~alive[np.maximum(core, 0)]
+            new[unclustered & (masked[np.arange(n), new] < thr)] = -1
+            changed = not np.array_equal(new, labels)
+            labels = new
+            sizes = np.bincount(labels[labels >= 0], minlength=k)
+            small = np.flatnonzero(alive & (sizes < min_size))
+            if len(small):      # a code the refinement left too small: dissolved, steps go on
+                alive[small[np.argmin(sizes[small])]] = False
+                if not alive.any():
+                    labels = np.full(n, -1, dtype=np.int64)
+                    break
+            else:
+                step += 1
+                if not changed or step >= steps:
+                    break
+            sims = x @ centroids_of(x, labels, k).T    # dissolved codes are masked above
+        assignment = np.where(labels < 0, "outlier",
+                              np.where(labels == core, "core", "reassigned")).astype(object)
+        labels = _drop_small_and_order(labels, 1)   # renumbered by size, as consensus codes are
+        k = int(labels.max()) + 1 if (labels >= 0).any() else 0
+        cents = centroids_of(x, labels, k)
+    else:
+        assignment = np.where(core >= 0, "core", "outlier").astype(object)
+    sims = x @ cents.T if k else np.zeros((n, 0), np.float32)
+    if k:
+        scores = np.where(labels >= 0, sims[np.arange(n), np.maximum(labels, 0)], sims.max(1))
+    else:
+        scores = np.zeros(n)
+    return labels, assignment, scores.astype(np.float32), cents, thr
 
 
 def coassociation(runs: np.ndarray, members: np.ndarray) -> float:

@@ -73,7 +73,7 @@ table.tbl{border-collapse:collapse;font-size:13px;margin:8px 0;width:100%}
 table.tbl th{background:#eef2f7;text-align:left;padding:5px 8px;position:sticky;top:40px}
 table.tbl td{border-top:1px solid #e3e3e3;padding:5px 8px;vertical-align:top;max-width:520px}
 .note{color:#666;font-size:12px}caption{text-align:left;font-weight:600;padding:4px 0}
-pre{background:#f4f4f4;padding:10px;overflow:auto;font-size:12px}
+pre{background:#f4f4f4;padding:10px;overflow:auto;font-size:12px;white-space:pre-wrap}
 """
 
 
