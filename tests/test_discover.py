@@ -303,3 +303,66 @@ def test_consensus_drops_mostly_noise_exactly():
     labels = _consensus(runs)
     # point 2 is noise in half the runs: never grouped at a strict majority
     assert labels[0] == labels[1] >= 0 and labels[2] == -1 and labels[3] == -1
+
+
+def test_refinement_moves_members_to_the_nearer_code_and_keeps_none_rule_as_is():
+    # a consensus member of code 0 ([.2, 1, 0]) is far nearer code 1's centroid
+    x = np.array([[1, 0, 0], [1, .1, 0], [.9, 0, .1], [.2, 1, 0],
+                  [0, 1, 0], [.1, 1, 0], [0, .9, .1], [0, 1, .1]], dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    core = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    labels, assignment, scores, cents, _ = _reassign(x, core, "nearest-centroid", "auto")
+    assert labels.tolist() == [1, 1, 1, 0, 0, 0, 0, 0]      # renumbered by size: 5 then 3
+    assert assignment.tolist() == ["core"] * 3 + ["reassigned"] + ["core"] * 4
+    assert scores == pytest.approx(np.einsum("ij,ij->i", x, cents[labels]))
+    labels, assignment, *_ = _reassign(x, core, "none", "auto")
+    assert labels.tolist() == core.tolist() and set(assignment) == {"core"}
+
+
+def test_code_left_too_small_by_refinement_is_dissolved():
+    # code 1 (2 consensus members) loses one member to code 0 and falls below min_size 2
+    x = np.array([[1, 0, 0], [1, .1, 0], [.9, 0, .1], [1, 0, .05],
+                  [.8, .45, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    core = np.array([0, 0, 0, 0, 1, 1, -1])
+    labels, assignment, _, cents, _ = _reassign(x, core, "nearest-centroid", 0.5, min_size=2)
+    assert len(cents) == 1
+    assert labels.tolist() == [0, 0, 0, 0, 0, -1, -1]     # [0, 1, 0] is not similar enough to join
+    assert assignment.tolist() == ["core"] * 4 + ["reassigned", "outlier", "outlier"]
+
+
+def test_runs_share_one_neighbour_graph_and_spectral_start(monkeypatch):
+    import importlib
+    d = importlib.import_module("themekit.discover")
+    calls = {"knn": 0, "init": 0}
+    knn, init = d._exact_knn, d._spectral_init
+
+    def count(name, fn):
+        def wrapped(*a, **k):
+            calls[name] += 1
+            return fn(*a, **k)
+        return wrapped
+    monkeypatch.setattr(d, "_exact_knn", count("knn", knn))
+    monkeypatch.setattr(d, "_spectral_init", count("init", init))
+    corpus, x = make_data(per_topic=10)
+    a = CodeDiscoverer(random_state=1, n_stability_runs=3, min_code_size=5).fit(corpus, x)
+    assert calls == {"knn": 1, "init": 1}
+    assert len(a.result_) == 3 and a.run_labels_.shape == (3, 30)
+    shared = a._shared_layout(a.vectors_)
+    again = CodeDiscoverer(random_state=1)._shared_layout(a.vectors_)
+    assert shared["init"].shape == (30, 5) and np.array_equal(shared["init"], again["init"])
+
+
+def test_large_corpora_use_approximate_neighbours_once(monkeypatch):
+    import importlib
+    d = importlib.import_module("themekit.discover")
+    seen = []
+
+    def fake_approximate(x, k, rs):      # NN-descent itself is umap's; here only the wiring
+        seen.append((len(x), k))
+        return d._exact_knn(x, k)
+    monkeypatch.setattr(d, "_EXACT_KNN_MAX", 10)
+    monkeypatch.setattr(d, "_approximate_knn", fake_approximate)
+    corpus, x = make_data(per_topic=10)
+    r = CodeDiscoverer(random_state=0, n_stability_runs=2, min_code_size=5).fit(corpus, x).result_
+    assert seen == [(30, 10)] and len(r) == 3

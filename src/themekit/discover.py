@@ -84,6 +84,8 @@ class CodeDiscoverer:
     n_stability_runs : int
         Runs with different seeds agreed on (1: a single run, stability reported as NaN).
     outlier_rule : "nearest-centroid" or "none"
+        "nearest-centroid": refine the consensus codes and reassign outliers (step 4);
+        "none": keep the consensus codes and outliers as the runs found them.
     outlier_threshold : "auto" or float in [-1, 1]
         Cosine similarity an outlier needs to its nearest code centroid to join it.
     n_neighbors : int or None
@@ -186,7 +188,7 @@ class CodeDiscoverer:
         labels, assignment, scores, centroids, thr = _reassign(
             x, core, self.outlier_rule, self.outlier_threshold, min_size=mcs)
         k = int(labels.max()) + 1 if (labels >= 0).any() else 0
-        stability = np.array([coassociation(runs, np.flatnonzero((labels == c) & (assignment == "core")))
+        stability = np.array([coassociation(runs, _stability_members(labels, assignment, c))
                               for c in range(k)])
         self.min_code_size_ = mcs
         self.outlier_threshold_ = thr
@@ -276,6 +278,14 @@ class CodeDiscoverer:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def _stability_members(labels: np.ndarray, assignment: np.ndarray, code: int) -> np.ndarray:
+    """A code's core members (as :class:`~themekit.themes.DiscoveryResult` counts them), or all
+    its members if none is core."""
+    members = np.flatnonzero(labels == code)
+    core = members[assignment[members] == "core"]
+    return core if len(core) else members
+
+
 def _vectors_for(utts: list[Utterance], embeddings) -> np.ndarray:
     ids = [u.id for u in utts]
     if hasattr(embeddings, "subset") and hasattr(embeddings, "vectors"):
@@ -344,6 +354,9 @@ def _spectral_init(x: np.ndarray, knn, k: int, dims: int, random_state: np.rando
             warnings.simplefilter("ignore")
             graph, _, _ = fuzzy_simplicial_set(x, k, random_state, "cosine",
                                                knn_indices=knn[0], knn_dists=knn[1])
+            graph = graph.tocoo()     # the edges UMAP itself keeps for _N_EPOCHS epochs
+            graph.data[graph.data < graph.data.max() / float(_N_EPOCHS)] = 0.0
+            graph.eliminate_zeros()
             emb = np.asarray(spectral_layout(x, graph, dims, random_state, metric="cosine"))
     except Exception as e:   # pragma: no cover - umap falls back to a random layout itself
         log.debug("shared spectral initialisation failed (%s); each run makes its own", e)
