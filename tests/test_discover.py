@@ -136,6 +136,34 @@ def test_off_topic_utterances_stay_outliers():
     assert len(r) == 3
 
 
+def test_reassign_outliers_by_stated_similarity():
+    extra = [("P1", "the car park was flooded", -1), ("P2", "the weather that day", -1)]
+    corpus, x = make_data(extra=extra)
+    x[-2] = 0.35 * x[0] + 0.94 * np.eye(10)[9]   # off-topic, but leaning towards the first topic
+    from themekit.themes import DiscoveryResult
+    labels = np.array([t for t in range(3) for _ in range(12)] + [-1, -1])
+    r = DiscoveryResult.from_partition(corpus.utterances, x, labels,
+                                       np.where(labels >= 0, "core", "outlier"))
+    assert (r.assignments.assignment == "outlier").sum() == 2
+    sims = r.vectors[-2:] @ np.stack([r.vectors[r.assignments.code == c].mean(0) /
+                                      np.linalg.norm(r.vectors[r.assignments.code == c].mean(0))
+                                      for c in r.code_ids]).T
+    cut = float(sims[0].max() + sims[1].max()) / 2     # between the two outliers' best similarities
+    partial = r.reassign_outliers(cut)
+    a = partial.assignments.set_index("text")
+    waiting = a.loc["the waiting list for the referral was long", "code"].iloc[0]
+    assert a.loc["the car park was flooded", "code"] == waiting
+    assert a.loc["the car park was flooded", "assignment"] == "reassigned"
+    assert a.loc["the weather that day", "assignment"] == "outlier"
+    assert partial.edits[-1] == {"op": "reassign_outliers", "min_similarity": cut, "n": 1}
+    everyone = r.reassign_outliers(None)
+    assert everyone.outlier_share() == 0.0 and r.outlier_share() == pytest.approx(2 / 38)
+    assert everyone.code(waiting).size == r.code(waiting).size + 1 + (sims[1].argmax() == 0)
+    assert r.reassign_outliers(1.0).outlier_share() == r.outlier_share()
+    with pytest.raises(ValueError, match="min_similarity must be None or a number"):
+        r.reassign_outliers("all")
+
+
 def test_consensus_majority_and_coassociation():
     runs = np.array([[0, 0, 0, 1, 1, 1],
                      [0, 0, 1, 1, 1, -1],
@@ -290,12 +318,17 @@ def test_cli_discover_end_to_end_with_real_model(tmp_path, capsys):
         (folder / f"P{p}.txt").write_text("\n".join(body) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     assert main(["discover", str(folder), "-o", str(out), "--min-code-size", "5",
-                 "--stability-runs", "2"]) == 0
+                 "--stability-runs", "2", "--outlier-threshold", "-1"]) == 0
     printed = capsys.readouterr().out
     assert "candidate codes" in printed and "codes.csv" in printed
     codes = pd.read_csv(out / "codes.csv")
     assert len(codes) >= 3 and codes.n_participants.max() == 6
     assert (out / "codebook.qdc").is_file()
+    assignments = pd.read_csv(out / "assignments.csv")
+    assert assignments.code.notna().all()          # -1: every utterance placed in a code
+    with pytest.raises(SystemExit):
+        main(["discover", str(folder), "-o", str(out), "--outlier-threshold", "close"])
+    assert "expected 'auto' or a number from -1 to 1" in capsys.readouterr().err
 
 
 def test_consensus_drops_mostly_noise_exactly():

@@ -102,7 +102,7 @@ class CodeDiscoverer:
                "outlier_threshold", "n_neighbors", "n_components", "random_state")
 
     def __init__(self, reducer: Any = None, clusterer: Any = None, min_code_size: int | None = None,
-                 n_stability_runs: int = 5, outlier_rule: str = "nearest-centroid",
+                 n_stability_runs: int = 6, outlier_rule: str = "nearest-centroid",
                  outlier_threshold: str | float = "auto", n_neighbors: int | None = None,
                  n_components: int = 5, random_state: int = 0):
         self.reducer = reducer

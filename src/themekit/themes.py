@@ -309,6 +309,31 @@ class DiscoveryResult:
         names = {k: v for k, v in self._names.items() if k != code_id}
         return self._new(codes, assignment, names, {"op": "delete", "code": code_id})
 
+    def reassign_outliers(self, min_similarity: float | None = None) -> "DiscoveryResult":
+        """Put outliers into codes by a stated rule: each outlier joins the code whose centroid
+        (mean embedding of its current members) is most cosine-similar, if that similarity is at
+        least ``min_similarity``; None: every outlier joins its nearest code. Centroids are not
+        updated while outliers join, so the order of utterances does not matter. Reassigned
+        utterances are marked ``assignment == "reassigned"``; the edit is recorded."""
+        if min_similarity is not None and (isinstance(min_similarity, bool) or
+                                           not isinstance(min_similarity, (int, float)) or
+                                           not -1.0 <= min_similarity <= 1.0):
+            raise ValueError("reassign_outliers: min_similarity must be None or a number from -1 to 1; "
+                             f"got {min_similarity!r}")
+        out = np.flatnonzero(self._group < 0)
+        if not len(self.code_ids) or not len(out):
+            return self
+        sims = self.vectors[out] @ self._centroids.T
+        best = sims.argmax(1)
+        ok = np.ones(len(out), bool) if min_similarity is None else \
+            sims[np.arange(len(out)), best] >= min_similarity
+        codes, assignment = self._code.copy(), self._assignment.copy()
+        codes[out[ok]] = [self.code_ids[g] for g in best[ok]]
+        assignment[out[ok]] = "reassigned"
+        return self._new(codes, assignment, self._names,
+                         {"op": "reassign_outliers", "min_similarity": min_similarity,
+                          "n": int(ok.sum())})
+
     # -- export ------------------------------------------------------------------------------
     def to_codebook(self, name: str | None = "Draft codebook (themekit discover)"):
         """A :class:`themekit.codebook.Codebook`: themes as parents, codes with a drafted

@@ -29,14 +29,31 @@ def register(sub) -> None:
                    help="fewest utterances of a candidate code (default: max(5, sqrt(n)/4))")
     g.add_argument("--random-state", type=int, default=0, metavar="N",
                    help="seed; the same seed gives the same codes (default: %(default)s)")
-    g.add_argument("--stability-runs", type=int, default=5, metavar="N",
+    g.add_argument("--stability-runs", type=int, default=6, metavar="N",
                    help="clustering runs with different seeds agreed on (default: %(default)s)")
+    g.add_argument("--outlier-threshold", type=_threshold, default="auto", metavar="SIM",
+                   help="cosine similarity an unclustered utterance needs to its nearest code's "
+                        "centroid to join it: 'auto' (as close as the least typical 5%% of the "
+                        "code members found by clustering) or a number; -1 places every "
+                        "utterance in a code (default: %(default)s)")
     g.add_argument("--model", default=None, metavar="NAME",
                    help="embedding model (folder or name under models/; default all-MiniLM-L6-v2)")
     g.add_argument("--fast", action="store_true",
                    help="use the fast static embedding model (see `themekit models distill`)")
     add_reading_options(p)
     p.set_defaults(func=run)
+
+
+def _threshold(text: str):
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number from -1 to 1, got {text!r}")
+    return value
 
 
 def _load_corpus(args):
@@ -60,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     embedder = load_embedder(args.model, fast=args.fast)
     try:
         result = discover(utts, embedder=embedder, min_code_size=args.min_code_size,
-                          random_state=args.random_state, n_stability_runs=args.stability_runs)
+                          random_state=args.random_state, n_stability_runs=args.stability_runs,
+                          outlier_threshold=args.outlier_threshold)
     except ValueError as e:
         raise InputError(None, str(e)) from None
     written = result.save(args.output)
