@@ -237,6 +237,9 @@ def test_themes_tree_and_codebook_export(tmp_path):
     assert r.themes.n_codes.sum() == 3
     tree = r.tree()
     assert tree.startswith("T01 ") and "C01" in tree and "outliers: 0 of 36" in tree
+    one = r.delete("C02").delete("C03").tree().splitlines()
+    assert one[0].endswith("(1 code, 12 utterances, 4/4 participants)")
+    assert one[-1] == "outliers: 24 of 36 utterances"
     cb = r.to_codebook()
     kids = [c for c in cb.codes if c.parent]
     assert len(kids) == 3 and all(c.examples and c.definition for c in kids)

@@ -230,7 +230,8 @@ class DiscoveryResult:
         lines = []
         n_tot = self._n_participants_total
         for t, info in self._themes.items():
-            lines.append(f"{t} {info['label']}  ({len(info['codes'])} codes, {info['size']} utterances, "
+            n_codes = f"{len(info['codes'])} code" + ("s" if len(info["codes"]) != 1 else "")
+            lines.append(f"{t} {info['label']}  ({n_codes}, {info['size']} utterances, "
                          f"{info['n_participants']}/{n_tot} participants)")
             for j, c in enumerate(info["codes"]):
                 i = self._info[c]
