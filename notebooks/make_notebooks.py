@@ -19,6 +19,8 @@ def nb(cells):
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     book.cells = [nbf.v4.new_markdown_cell(c[3:]) if c.startswith("md:") else nbf.v4.new_code_cell(c)
                   for c in cells]
+    for i, cell in enumerate(book.cells):   # stable cell ids: regenerating changes only what changed
+        cell["id"] = f"cell-{i:02d}"
     return book
 
 
@@ -38,6 +40,14 @@ SEEDING = nb([
     "repeated clusterings agree on a code, spread how many participants voice it.",
     "print(result.tree())",
     "first = result.codes.id.iloc[0]\nresult.code(first).exemplars()",
+    "md:## Utterances no code took\nOutliers are utterances the clusterings did not agree on and that are "
+    "farther from every code than its least typical members. Read them: some are small talk, some "
+    "a code too rare to cluster. `reassign_outliers` places them by a rule you state.",
+    "outliers = result.assignments[result.assignments.code.isna()]\n"
+    "print(f\"{len(outliers)} outliers ({result.outlier_share():.0%})\")\n"
+    "outliers[[\"transcript_id\", \"speaker\", \"score\", \"text\"]].sort_values(\"score\", ascending=False).head(8)",
+    "placed = result.reassign_outliers(min_similarity=0.35)   # join the nearest code if cosine >= 0.35\n"
+    "print(f\"outliers: {result.outlier_share():.0%} -> {placed.outlier_share():.0%}\")",
     "md:## Edit: merge, split, rename, delete\nEach edit returns a new result with key terms, "
     "exemplars, spread and themes recomputed.",
     "a, b = result.codes.id.iloc[:2]\n"
