@@ -16,7 +16,6 @@ finding too.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from .codebook import Codebook
-from .coding import CodedSegment
+from .coding import CodedSegment, is_missing, record_span
 from .types import Corpus, atomic_write
 
 __all__ = ["Quote", "FrameworkMatrix", "framework_matrix", "export_framework_excel",
@@ -50,11 +49,6 @@ def participant_column(metadata: pd.DataFrame) -> str | None:
     return None
 
 
-def _missing(v: Any) -> bool:
-    return (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-            or (isinstance(v, str) and not v.strip()))
-
-
 def row_labels(corpus: Corpus, by: str = "participant") -> dict[str, str]:
     """Transcript id → row label of the framework matrix.
 
@@ -76,7 +70,7 @@ def row_labels(corpus: Corpus, by: str = "participant") -> dict[str, str]:
     out = {}
     for tid in corpus.transcripts:
         v = meta.at[tid, col] if col is not None and tid in meta.index else None
-        if _missing(v):
+        if is_missing(v):
             out[tid] = "(missing)" if by not in ("participant", "transcript") else tid
         else:
             out[tid] = str(v).strip()
@@ -185,21 +179,13 @@ def _records(coded: Any, corpus: Corpus) -> list[dict]:
             raise ValueError("coded units need transcript_id/start/end or utterance_id columns")
         out = []
         for rec in df.to_dict("records"):
-            if _missing(rec.get("code")):
+            if is_missing(rec.get("code")):
                 continue
-            if all(not _missing(rec.get(k)) for k in ("transcript_id", "start", "end")):
-                tid, s, e = str(rec["transcript_id"]), int(rec["start"]), int(rec["end"])
-            else:
-                uid = rec.get("utterance_id")
-                try:
-                    u = corpus[uid]
-                except KeyError:
-                    raise ValueError(f"coded unit refers to unknown utterance {uid!r}") from None
-                tid, s, e = u.transcript_id, u.start, u.end
+            tid, s, e = record_span(rec, corpus, "coded unit")
             score = rec.get("score")
             out.append({"transcript_id": tid, "start": s, "end": e, "code": str(rec["code"]),
-                        "coder": None if _missing(rec.get("coder")) else str(rec["coder"]),
-                        "score": None if _missing(score) else float(score)})
+                        "coder": None if is_missing(rec.get("coder")) else str(rec["coder"]),
+                        "score": None if is_missing(score) else float(score)})
         return out
     out = []
     for seg in coded:
@@ -304,7 +290,7 @@ def framework_matrix(coded: Iterable[CodedSegment] | pd.DataFrame, corpus: Corpu
         vals: dict[str, list[str]] = {row: [] for row in rows}
         for tid, row in labels.items():
             v = meta.at[tid, a] if tid in meta.index else None
-            if not _missing(v) and str(v) not in vals[row]:
+            if not is_missing(v) and str(v) not in vals[row]:
                 vals[row].append(str(v))
         attrs[a] = ["; ".join(vals[row]) for row in rows]
     attributes_df = pd.DataFrame(attrs, index=pd.Index(rows, name=by), columns=list(attributes), dtype=object)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.resources
 import json
 import logging
-import math
 import os
 import re
 import uuid
@@ -24,7 +23,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from .codebook import Code, Codebook
-from .coding import CodedSegment
+from .coding import CodedSegment, is_missing, record_span
 from .refi_common import PROJECT_NAMESPACE, SETTINGS_PI_TARGET, find_qde, local_name
 from .types import Corpus, atomic_write
 
@@ -44,14 +43,6 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 def _guid(kind: str, *parts: Any) -> str:
     return str(uuid.uuid5(_GUID_NAMESPACE, json.dumps([kind, *parts], ensure_ascii=False)))
-
-
-def _missing(v: Any) -> bool:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return True
-    if isinstance(v, float) and math.isnan(v):
-        return True
-    return isinstance(v, str) and v == ""
 
 
 def _safe_text(s: str) -> str:
@@ -122,19 +113,11 @@ def _suggestion_segments(suggestions: Any, corpus: Corpus,
                              f"(found: {', '.join(map(str, suggestions.columns))})")
         for rec in suggestions.to_dict("records"):
             code = rec.get("code")
-            if _missing(code):
+            if is_missing(code):
                 continue
-            if all(not _missing(rec.get(k)) for k in ("transcript_id", "start", "end")):
-                tid, start, end = str(rec["transcript_id"]), int(rec["start"]), int(rec["end"])
-            else:
-                uid = rec.get("utterance_id")
-                try:
-                    u = corpus[uid]
-                except KeyError:
-                    raise ValueError(f"suggestion for unknown utterance {uid!r}") from None
-                tid, start, end = u.transcript_id, u.start, u.end
+            tid, start, end = record_span(rec, corpus, "suggestion")
             score = rec.get("score")
-            score = None if _missing(score) else float(score)
+            score = None if is_missing(score) else float(score)
             out.append((CodedSegment(tid, start, end, str(code), user), score))
         return out
     for s in suggestions:
@@ -240,7 +223,7 @@ def _build(corpus: Corpus, codebook: Codebook | None, segments: Iterable[CodedSe
         if tid not in meta.index:
             return None
         v = meta.at[tid, col]
-        return None if _missing(v) else str(v)
+        return None if is_missing(v) else str(v)
 
     cases: dict[str, list[str]] = {}
     for tid in tids:
