@@ -152,7 +152,27 @@ def main(argv=None) -> int:
         for r in codes.head(8).itertuples():
             print(f"    {r.id} {r.label:<40} size {r.size:>4}  participants {r.n_participants:>2}/{n_tot}"
                   f"  stability {r.stability:.2f}")
+    example_study()
     return 0
+
+
+def example_study(seeds: int = 5) -> None:
+    """The small example study in data/example: what a new user sees first."""
+    import themekit
+    from themekit.discover import discover
+    from themekit.embed import embed_utterances
+    study = Path(__file__).resolve().parents[1] / "data" / "example"
+    utt = themekit.read_transcripts(study).select()
+    emb = embed_utterances(utt, progress=False)
+    results = [discover(utt, embeddings=emb, random_state=s) for s in range(seeds)]
+    labels = [r.assignments.code.fillna("-").to_numpy() for r in results]
+    pair = [adjusted_rand_score(a, b) for a, b in itertools.combinations(labels, 2)]
+    r = results[0]
+    sp = r.codes.n_participants
+    print(f"\nExample study (data/example): {len(utt)} participant utterances -> {len(r.codes)} codes in "
+          f"{len(r.themes)} themes; outliers {r.outlier_share():.1%} (mean of {seeds} seeds "
+          f"{np.mean([x.outlier_share() for x in results]):.1%}); stability (pairwise ARI of {seeds} "
+          f"seeds) {np.mean(pair):.3f}; spread median {sp.median():.0f} of {r.n_participants} participants")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from themekit.discover import (CodeDiscoverer, _consensus, _drop_small_and_order, _reassign,
-                               _upgma_cut, auto_min_code_size, coassociation, discover)
+from themekit.discover import (CodeDiscoverer, _consensus, _drop_small_and_order, _reassign, _upgma_cut,
+                               auto_min_code_size, auto_stability_runs, coassociation, discover)
 from themekit.types import Corpus, Transcript, Utterance
 
 TOPICS = {
@@ -201,6 +201,15 @@ def test_auto_min_code_size():
     assert [auto_min_code_size(n) for n in (10, 400, 1794, 10000)] == [5, 5, 11, 25]
 
 
+def test_auto_stability_runs_more_for_small_studies_and_recorded():
+    assert [auto_stability_runs(n) for n in (36, 526, 900, 1000, 1794, 100_000)] == [12, 12, 10, 9, 6, 6]
+    corpus, x = make_data()
+    d = fit(corpus, x, min_code_size=5)
+    assert d.n_stability_runs_ == 12 and d.run_labels_.shape == (12, 36)
+    assert d.result_.params["n_stability_runs_"] == 12
+    assert fit(corpus, x, min_code_size=5, n_stability_runs=3).run_labels_.shape == (3, 36)
+
+
 def test_edits_merge_split_rename_delete_recompute():
     corpus, x = make_data()
     r = fit(corpus, x, min_code_size=5).result_
@@ -263,7 +272,7 @@ def test_themes_group_codes_at_most_six():
 
 @pytest.mark.parametrize("kw, msg", [
     ({"min_code_size": 1}, "min_code_size must be None or an int >= 2; got 1"),
-    ({"n_stability_runs": 0}, "n_stability_runs must be an int from 1 to 100; got 0"),
+    ({"n_stability_runs": 0}, "n_stability_runs must be 'auto' or an int from 1 to 100; got 0"),
     ({"outlier_threshold": 2.0}, "outlier_threshold must be 'auto' or a cosine"),
     ({"outlier_rule": "knn"}, "outlier_rule must be 'nearest-centroid' or 'none'"),
     ({"reducer": 3}, "reducer must be None, 'none' or an object with fit_transform"),

@@ -5,7 +5,8 @@
 How a partition is made (``fit``):
 
 1. **Reduce** the L2-normalised embeddings with UMAP (cosine, 5 dimensions, ``min_dist=0``),
-   ``n_stability_runs`` times with seeds drawn from ``random_state``. What does not depend on
+   ``n_stability_runs`` times with seeds drawn from ``random_state`` (``"auto"``: see
+   :func:`auto_stability_runs`). What does not depend on
    the seed is computed once and shared: the k-nearest-neighbour graph (exact up to 20,000
    utterances, NN-descent above) and UMAP's spectral initialisation (eigenvectors of that
    graph's Laplacian). Each run then optimises the layout from that shared start with a low
@@ -51,7 +52,7 @@ import numpy as np
 
 from .types import Corpus, Utterance
 
-__all__ = ["CodeDiscoverer", "discover", "auto_min_code_size", "coassociation"]
+__all__ = ["CodeDiscoverer", "discover", "auto_min_code_size", "auto_stability_runs", "coassociation"]
 
 log = logging.getLogger("themekit")
 
@@ -71,6 +72,17 @@ def auto_min_code_size(n: int) -> int:
     return max(5, int(round(math.sqrt(max(n, 0)) / 4)))
 
 
+def auto_stability_runs(n: int) -> int:
+    """Consensus runs for ``n`` utterances: ``clip(round(9000 / n), 6, 12)``, a roughly fixed
+    budget (6 runs of 1,500 utterances). More runs make the codes less dependent on
+    ``random_state``; small studies, where a single run is least stable, get up to 12 because
+    each run is cheap there, and large corpora keep 6 (where agreement between seeds levelled
+    off on the public corpora in ``bench/bench_discover.py``; a run of UMAP on 2,000 utterances
+    takes about 0.6 s on 2 CPU cores). On the 526 utterances of ``data/example``, 12 runs
+    instead of 6 raise the agreement between seeds from 0.72 to 0.83 (pairwise ARI)."""
+    return int(min(12, max(6, round(9000 / max(n, 1)))))
+
+
 class CodeDiscoverer:
     """Candidate codes from utterance embeddings (see module docstring).
 
@@ -83,11 +95,9 @@ class CodeDiscoverer:
         ``fit_predict`` clusterer; None: HDBSCAN(min_cluster_size=min_code_size).
     min_code_size : int or None
         Fewest utterances of a candidate code; None: :func:`auto_min_code_size`.
-    n_stability_runs : int
-        Runs with different seeds agreed on (1: a single run, stability reported as NaN). More
-        runs make the consensus less dependent on ``random_state`` at about 0.6 s per run for
-        2,000 utterances on 2 CPU cores; 6 is where agreement between seeds levelled off on the
-        public corpora we measured (see ``bench/bench_discover.py``).
+    n_stability_runs : int or "auto"
+        Runs with different seeds agreed on (1: a single run, stability reported as NaN);
+        "auto": :func:`auto_stability_runs`.
     outlier_rule : "nearest-centroid" or "none"
         "nearest-centroid": refine the consensus codes and reassign outliers (step 4);
         "none": keep the consensus codes and outliers as the runs found them.
@@ -105,7 +115,7 @@ class CodeDiscoverer:
                "outlier_threshold", "n_neighbors", "n_components", "random_state")
 
     def __init__(self, reducer: Any = None, clusterer: Any = None, min_code_size: int | None = None,
-                 n_stability_runs: int = 6, outlier_rule: str = "nearest-centroid",
+                 n_stability_runs: int | str = "auto", outlier_rule: str = "nearest-centroid",
                  outlier_threshold: str | float = "auto", n_neighbors: int | None = None,
                  n_components: int = 5, random_state: int = 0):
         self.reducer = reducer
@@ -142,8 +152,9 @@ class CodeDiscoverer:
 
         if self.min_code_size is not None and (not is_int(self.min_code_size) or self.min_code_size < 2):
             bad("min_code_size", "None or an int >= 2", self.min_code_size)
-        if not is_int(self.n_stability_runs) or not 1 <= self.n_stability_runs <= 100:
-            bad("n_stability_runs", "an int from 1 to 100", self.n_stability_runs)
+        runs = self.n_stability_runs
+        if not (runs == "auto" or (is_int(runs) and 1 <= runs <= 100)):
+            bad("n_stability_runs", "'auto' or an int from 1 to 100", runs)
         if self.outlier_rule not in ("nearest-centroid", "none"):
             bad("outlier_rule", "'nearest-centroid' or 'none'", self.outlier_rule)
         t = self.outlier_threshold
@@ -185,7 +196,8 @@ class CodeDiscoverer:
         self._validate_params(n)
         mcs = self.min_code_size if self.min_code_size is not None else auto_min_code_size(n)
         mcs = min(mcs, n)
-        seeds = np.random.RandomState(self.random_state).randint(0, 2**31 - 1, size=self.n_stability_runs)
+        n_runs = auto_stability_runs(n) if self.n_stability_runs == "auto" else self.n_stability_runs
+        seeds = np.random.RandomState(self.random_state).randint(0, 2**31 - 1, size=n_runs)
         shared = self._shared_layout(x)
         runs = np.stack([self._one_run(x, mcs, int(s), i, shared) for i, s in enumerate(seeds)])
         core = runs[0].copy() if len(runs) == 1 else _consensus(runs)
@@ -196,6 +208,7 @@ class CodeDiscoverer:
         stability = np.array([coassociation(runs, _stability_members(labels, assignment, c))
                               for c in range(k)])
         self.min_code_size_ = mcs
+        self.n_stability_runs_ = n_runs
         self.outlier_threshold_ = thr
         self.run_labels_ = runs
         self.labels_ = labels
@@ -217,6 +230,7 @@ class CodeDiscoverer:
         p = {k: (v if v is None or isinstance(v, (str, int, float)) else repr(v))
              for k, v in self.get_params().items()}
         p["min_code_size_"] = self.min_code_size_
+        p["n_stability_runs_"] = self.n_stability_runs_
         p["outlier_threshold_"] = round(float(self.outlier_threshold_), 6) \
             if self.outlier_threshold_ is not None else None
         return p

@@ -29,8 +29,9 @@ def register(sub) -> None:
                    help="fewest utterances of a candidate code (default: max(5, sqrt(n)/4))")
     g.add_argument("--random-state", type=int, default=0, metavar="N",
                    help="seed; the same seed gives the same codes (default: %(default)s)")
-    g.add_argument("--stability-runs", type=int, default=6, metavar="N",
-                   help="clustering runs with different seeds agreed on (default: %(default)s)")
+    g.add_argument("--stability-runs", type=_runs, default="auto", metavar="N",
+                   help="clustering runs with different seeds agreed on: a number, or 'auto' "
+                        "(6 to 12, more for small studies; default: %(default)s)")
     g.add_argument("--outlier-threshold", type=_threshold, default="auto", metavar="SIM",
                    help="cosine similarity an unclustered utterance needs to its nearest code's "
                         "centroid to join it: 'auto' (as close as the least typical 5%% of the "
@@ -42,6 +43,14 @@ def register(sub) -> None:
                    help="use the fast static embedding model (see `themekit models distill`)")
     add_reading_options(p)
     p.set_defaults(func=run)
+
+
+def _runs(text: str):
+    if text == "auto":
+        return text
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number from 1 to 100, got {text!r}")
+    return int(text)
 
 
 def _threshold(text: str):
