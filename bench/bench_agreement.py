@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import krippendorff
-import numpy as np
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score
 

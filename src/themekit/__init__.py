@@ -14,6 +14,7 @@ from .ingest import ReaderOptions, Turn
 from .cache import EmbeddingCache
 from .embed import Embedder, Embeddings, HashingEmbedder, embed_texts, embed_utterances, load_embedder
 from .evaluate import EvaluationReport, evaluate
+from .finetune import fine_tune_embedder
 from .load import read_metadata, read_transcripts
 from .mapping import CodeMapper, map_candidates, unsupported_codes
 from .refi import export_qdpx, import_qdpx, validate_project
@@ -32,5 +33,5 @@ __all__ = [
     "CodeMapper", "map_candidates", "unsupported_codes", "evaluate", "EvaluationReport",
     "audit", "AuditResult",
     "Embedder", "Embeddings", "HashingEmbedder", "load_embedder", "embed_texts", "embed_utterances",
-    "EmbeddingCache",
+    "EmbeddingCache", "fine_tune_embedder",
 ]

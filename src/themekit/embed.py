@@ -215,6 +215,18 @@ def pick_device(device: str | None = None) -> str:
     return "cpu"
 
 
+def sentence_transformer_encode(embedder, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    """``encode`` of an embedder that wraps a ``SentenceTransformer`` (``.model``, ``.batch_size``,
+    ``.dim``): (n, d) float32, rows L2-normalised."""
+    if isinstance(texts, str):
+        raise TypeError("encode expects a sequence of texts, not one string")
+    if len(texts) == 0:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    v = embedder.model.encode(list(texts), batch_size=embedder.batch_size, normalize_embeddings=True,
+                              convert_to_numpy=True, show_progress_bar=progress)
+    return np.asarray(v, dtype=np.float32)
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local folder, loaded on first use.
 
@@ -291,13 +303,7 @@ class SentenceTransformerEmbedder:
         return int(self.model.get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("encode expects a sequence of texts, not one string")
-        if len(texts) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        v = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                              convert_to_numpy=True, show_progress_bar=progress)
-        return np.asarray(v, dtype=np.float32)
+        return sentence_transformer_encode(self, texts, progress=progress)
 
     def __repr__(self) -> str:
         return f"SentenceTransformerEmbedder({self.model_id!r}, device={self.device!r})"

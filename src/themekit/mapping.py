@@ -7,6 +7,11 @@ ambiguous or emergent; :func:`unsupported_codes` lists codebook codes without da
 
 How the scores are made (every step label-free unless seeds are given):
 
+0. **Fine-tuning** (opt-in, ``fine_tune=True``, seeded only): the sentence embedder is first
+   fine-tuned on the seed utterances (and each code's description, as one more example of
+   it): same code close, different codes apart (SetFit-style, see :mod:`themekit.finetune`);
+   everything below then uses the fine-tuned embeddings.
+
 1. **Facets.** A code is more than its name: each code is embedded as several texts — the whole
    description, ``name: definition``, each sentence of a multi-sentence definition, each
    inclusion criterion and each example ("positive" facets) and each exclusion criterion.
@@ -213,13 +218,18 @@ class CodeMapper:
     - ``no_code`` (bool): learn a "no code" class from seed utterances that coders saw and left
       uncoded (utterances of transcripts they coded); the mapper then also abstains where
       "no code" is more probable than any code;
-    - ``random_state`` (int): for ``suggest_next``'s clustering.
+    - ``fine_tune`` (bool): with seeds, first fine-tune the embedder on the coded utterances
+      (:func:`themekit.finetune.fine_tune_embedder`; a minute or two on a CPU) and map with the
+      fine-tuned embeddings; precomputed ``embeddings`` of the base model are then not used.
+      Without seeds it does nothing; ``fine_tune_steps`` (int >= 1): its optimiser steps;
+    - ``random_state`` (int): for ``suggest_next``'s clustering and the fine-tuning.
 
     Fitted attributes: ``codes_`` (code names), ``scores_`` (utterance x code probabilities),
     ``prior_`` (utterance x code prior scores), ``suggestions_``, ``seeds_`` (utterance id ->
     human codes used), ``uncoded_`` (seed utterances left uncoded: the "no code" class),
     ``no_code_`` (probability of "no code" per utterance; 0 without such seeds), ``context_``
-    (whether prompts were used), ``abstain_threshold_``.
+    (whether prompts were used), ``abstain_threshold_``, ``embedder_`` (the embedder used: with
+    ``fine_tune``, the fine-tuned one), ``fine_tuned_`` (whether fine-tuning happened).
     """
 
     def __init__(self, *, top_k: int = 3, abstain_threshold: float | str = "auto",
@@ -228,7 +238,7 @@ class CodeMapper:
                  lexical_weight: float = 0.5, prior_weight: float = 5.0, self_training: int = 2,
                  pseudo_fraction: float = 0.5, pseudo_weight: float = 0.5, C: float = 10.0,
                  lexical_dims: int = 256, text: str = "content", no_code: bool = True,
-                 random_state: int = 0):
+                 fine_tune: bool = False, fine_tune_steps: int = 30, random_state: int = 0):
         self.top_k = top_k
         self.abstain_threshold = abstain_threshold
         self.multilabel_threshold = multilabel_threshold
@@ -245,6 +255,8 @@ class CodeMapper:
         self.lexical_dims = lexical_dims
         self.text = text
         self.no_code = no_code
+        self.fine_tune = fine_tune
+        self.fine_tune_steps = fine_tune_steps
         self.random_state = random_state
 
     def __repr__(self) -> str:
@@ -279,6 +291,9 @@ class CodeMapper:
                and self.self_training >= 0, "an integer >= 0")
         f = self.pseudo_fraction
         _check("pseudo_fraction", f, isinstance(f, num) and 0 < f <= 1, "a number in (0, 1]")
+        _check("fine_tune", self.fine_tune, isinstance(self.fine_tune, (bool, np.bool_)), "True or False")
+        _check("fine_tune_steps", self.fine_tune_steps, isinstance(self.fine_tune_steps, (int, np.integer))
+               and not isinstance(self.fine_tune_steps, bool) and self.fine_tune_steps >= 1, "an integer >= 1")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "scores_"):
@@ -318,15 +333,28 @@ class CodeMapper:
         if isinstance(embeddings, Embeddings) and embeddings.model_id != embedder.model_id:
             raise ValueError(f"embeddings were made with {embeddings.model_id!r} but the embedder is "
                              f"{embedder.model_id!r}: codes and utterances must be embedded by the same model")
-        self.embedder_ = embedder
         self.codes_ = tuple(c.name for c in codes)
         self._code_index = {c: j for j, c in enumerate(self.codes_)}
+        self._precomputed = embeddings if isinstance(embeddings, Embeddings) else None
+
+        # seeds; utterances coders saw and left uncoded form a "no code" class
+        seed_labels = as_seed_labels(seeds, ids, self.codes_, corpus=corpus, utterances=units,
+                                     keep_uncoded=self.no_code)
+        self.seeds_ = {u: cs for u, cs in seed_labels.items() if cs}
+        self.uncoded_ = tuple(u for u, cs in seed_labels.items() if not cs)
+        self.fine_tuned_ = False
+        if self.fine_tune and self.seeds_:
+            embedder = self._fine_tuned(embedder, units, codes)
+            self._precomputed = None     # base-model vectors do not apply to the fine-tuned model
+            self.fine_tuned_ = True
+        elif self.fine_tune:
+            log.info("fine_tune=True but no seeds: zero-shot mapping with the base model")
+        self.embedder_ = embedder
         use_context = self.context == "prompt" or (self.context == "auto" and corpus is not None)
         if self.context == "prompt" and corpus is None:
             raise ValueError('context="prompt" needs the corpus (interviewer prompts): pass corpus=')
         self.context_ = bool(use_context and self.context_weight > 0)
         self._corpus = corpus if self.context_ else None
-        self._precomputed = embeddings if isinstance(embeddings, Embeddings) else None
 
         # facets
         facets = [f for c in codes for f in code_facets(c)]
@@ -373,11 +401,6 @@ class CodeMapper:
         z = self._features(x, texts)
         zf = self._features(self._facet_x, [f.text for f in facets])
 
-        # seeds; utterances coders saw and left uncoded form a "no code" class
-        seed_labels = as_seed_labels(seeds, ids, self.codes_, corpus=corpus, utterances=units,
-                                     keep_uncoded=self.no_code)
-        self.seeds_ = {u: cs for u, cs in seed_labels.items() if cs}
-        self.uncoded_ = tuple(u for u, cs in seed_labels.items() if not cs)
         k = len(codes)
         n_classes = k + (1 if self.uncoded_ else 0)
         row = {u: i for i, u in enumerate(ids)}
@@ -458,6 +481,21 @@ class CodeMapper:
         return self
 
     # -- pieces ------------------------------------------------------------------------------
+    def _fine_tuned(self, embedder, units: list, codes: list[Code]):
+        """The embedder fine-tuned on the seed utterances (each with all its seed codes), with
+        each code's description (its first facet) as one more example of the code."""
+        from .finetune import fine_tune_embedder
+
+        by_id = {u.id: u for u in units}
+        seeds = sorted(self.seeds_.items())
+        texts = [_unit_text(by_id[u], self.text) for u, _ in seeds]
+        labels = [cs for _, cs in seeds]
+        for c in codes:
+            texts.append(code_facets(c)[0].text)
+            labels.append([c.name])
+        return fine_tune_embedder(embedder, texts, labels, steps=self.fine_tune_steps,
+                                  random_state=self.random_state)
+
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
         from .embed import embed_texts
 
@@ -623,6 +661,10 @@ class CodeMapper:
             corpus = utterances if corpus is None else corpus
             utterances = utterances.select()
         units = list(utterances)
+        if isinstance(embeddings, Embeddings) and embeddings.model_id != self.embedder_.model_id:
+            raise ValueError(f"embeddings were made with {embeddings.model_id!r} but this mapper scores with "
+                             f"{self.embedder_.model_id!r}" + (" (fine-tuned on the seeds): pass no embeddings"
+                                                                if self.fine_tuned_ else ""))
         saved = (self._precomputed, self._corpus)
         try:
             if isinstance(embeddings, Embeddings):

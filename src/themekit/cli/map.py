@@ -69,6 +69,9 @@ def add_mapper_options(p: argparse.ArgumentParser) -> None:
                         "notes such as '(reads the task again)'); default: the words spoken")
     g.add_argument("--all-speakers", action="store_true",
                    help="map every utterance, not only participants' speech")
+    g.add_argument("--fine-tune", action="store_true",
+                   help="with coded segments: first fine-tune the embedding model on them (SetFit-style; "
+                        "a few minutes on a CPU), then map with the fine-tuned embeddings")
     g.add_argument("--random-state", type=int, default=0)
 
 
@@ -84,7 +87,8 @@ def make_mapper(args: argparse.Namespace):
     try:
         m = CodeMapper(top_k=args.top_k, abstain_threshold=threshold, multilabel_threshold=args.multilabel,
                        context=None if args.no_context else "auto",
-                       text="text" if args.verbatim else "content", random_state=args.random_state)
+                       text="text" if args.verbatim else "content",
+                       fine_tune=bool(getattr(args, "fine_tune", False)), random_state=args.random_state)
         m._validate()
     except ValueError as e:
         raise InputError(None, str(e)) from None
@@ -181,6 +185,11 @@ def run(args: argparse.Namespace) -> int:
     mode = (f"seeded with {len(mapper.seeds_)} coded utterances from {coded}"
             + (f" (+{len(mapper.uncoded_)} left uncoded: 'no code')" if mapper.uncoded_ else "")
             if mapper.seeds_ else "zero-shot")
+    if mapper.fine_tuned_:
+        e = mapper.embedder_
+        mode += f"; embedder fine-tuned on them in {e.seconds:.0f}s ({e.model_id})"
+    elif mapper.fine_tune:
+        mode += "; --fine-tune ignored: no coded segments"
     print(f"{len(units)} utterances x {len(mapper.codes_)} codes ({cb_path.name}), {mode}; "
           f"context: {'interviewer prompts' if mapper.context_ else 'none'}")
     print(f"abstained on {n_abs} ({n_abs / max(1, len(top)):.0%}; threshold {mapper.abstain_threshold_:.3f}); "
