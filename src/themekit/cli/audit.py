@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..types import InputError
 from .ingest import add_reading_options
-from .map import CODEBOOK_NAMES, _study_folder, find_coded, load_corpus
+from .map import find_codebook, find_coded, load_corpus
 
 log = logging.getLogger("themekit")
 
@@ -62,19 +62,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _codebook(args: argparse.Namespace):
-    from ..codebook import Codebook
-
-    path = args.codebook
-    if path is None:
-        folder = _study_folder(args.inputs)
-        found = [folder / n for n in CODEBOOK_NAMES if folder is not None and (folder / n).is_file()]
-        if not found:
-            return None, None
-        path = found[0]
-    return Codebook.load(path), Path(path)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..audit import audit
     from ..coding import read_coded_segments
@@ -92,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                          "start, end or quote, code, coder) or put coded_segments.csv in the study folder")
     corpus = load_corpus(args)
     segments = read_coded_segments(coded, corpus)
-    codebook, cb_path = _codebook(args)
+    codebook, cb_path = find_codebook(args, required=False)
     embedder = load_embedder(args.model, fast=args.fast)
     mapper = None if args.model_coder == "none" else args.model_coder
     order: object = args.order

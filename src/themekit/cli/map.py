@@ -30,13 +30,17 @@ def load_corpus(args: argparse.Namespace):
     return corpus_from_args(args)
 
 
-def find_codebook(args: argparse.Namespace):
+def find_codebook(args: argparse.Namespace, required: bool = True):
+    """(Codebook, path) from --codebook or the study folder; (None, None) when there is none and
+    it is not ``required``."""
     from ..codebook import Codebook
 
     path = args.codebook
     if path is None:
         folder = _study_folder(args.inputs)
         found = [folder / n for n in CODEBOOK_NAMES if folder is not None and (folder / n).is_file()]
+        if not found and not required:
+            return None, None
         if not found:
             raise InputError(args.inputs[0], "no codebook given and none in the study folder; pass "
                              "--codebook FILE (.yaml, .csv or .qdc)")
