@@ -9,6 +9,7 @@ from pathlib import Path
 from ..types import InputError
 from .ingest import add_reading_options
 from .map import find_codebook, find_coded, load_corpus
+from .models import add_embedding_options, embedder_from_args
 
 log = logging.getLogger("themekit")
 
@@ -50,14 +51,12 @@ def register(sub) -> None:
     g.add_argument("--model-coder", choices=("auto", "seeded", "zero-shot", "none"), default="auto",
                    help="the model compared with the coders per interview: 'seeded' (auto; learns from "
                         "the other interviews' coding), 'zero-shot' (codebook only) or none")
-    g.add_argument("--model", default=None, metavar="NAME",
-                   help="embedding model (folder or name under models/; default all-MiniLM-L6-v2)")
-    g.add_argument("--fast", action="store_true", help="use the fast static embedding model")
     g.add_argument("--verbatim", action="store_true",
                    help="embed segments verbatim, bracketed notes included (default: the words spoken)")
     g.add_argument("--show", type=int, default=5, metavar="N",
                    help="suspected mis-codings to print (default: %(default)s)")
     g.add_argument("--random-state", type=int, default=0)
+    add_embedding_options(p)
     add_reading_options(p)
     p.set_defaults(func=run)
 
@@ -65,7 +64,6 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..audit import audit
     from ..coding import read_coded_segments
-    from ..embed import load_embedder
 
     for name, v, lo in (("--window", args.window, 1), ("--permutations", args.permutations, 19),
                         ("--bootstrap", args.bootstrap, 0)):
@@ -80,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     corpus = load_corpus(args)
     segments = read_coded_segments(coded, corpus)
     codebook, cb_path = find_codebook(args, required=False)
-    embedder = load_embedder(args.model, fast=args.fast)
+    embedder = embedder_from_args(args)
     mapper = None if args.model_coder == "none" else args.model_coder
     order: object = args.order
     result = audit(corpus, segments, codebook, embedder=embedder, mapper=mapper, order=order,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..types import InputError
 from .ingest import add_reading_options, corpus_from_args
+from .models import add_embedding_options, embedder_from_args
 
 log = logging.getLogger("themekit")
 
@@ -37,10 +38,7 @@ def register(sub) -> None:
                         "centroid to join it: 'auto' (as close as the least typical 5%% of the "
                         "code members found by clustering) or a number; -1 places every "
                         "utterance in a code (default: %(default)s)")
-    g.add_argument("--model", default=None, metavar="NAME",
-                   help="embedding model (folder or name under models/; default all-MiniLM-L6-v2)")
-    g.add_argument("--fast", action="store_true",
-                   help="use the fast static embedding model (see `themekit models distill`)")
+    add_embedding_options(p)
     add_reading_options(p)
     p.set_defaults(func=run)
 
@@ -75,7 +73,6 @@ def _load_corpus(args):
 
 def run(args: argparse.Namespace) -> int:
     from ..discover import discover
-    from ..embed import load_embedder
 
     t0 = time.perf_counter()
     corpus = _load_corpus(args)
@@ -83,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if len(utts) < 2:
         raise InputError(args.inputs[0], f"only {len(utts)} participant utterances found; discovery "
                          "needs more (check --interviewer if everyone was read as interviewer)")
-    embedder = load_embedder(args.model, fast=args.fast)
+    embedder = embedder_from_args(args)
     try:
         result = discover(utts, embedder=embedder, min_code_size=args.min_code_size,
                           random_state=args.random_state, n_stability_runs=args.stability_runs,

@@ -11,6 +11,7 @@ import pandas as pd
 from ..types import InputError, atomic_write
 from .ingest import add_reading_options
 from .map import add_mapper_options, find_codebook, find_coded, load_corpus, make_mapper, units_of
+from .models import embedder_from_args
 
 
 def register(sub) -> None:
@@ -88,7 +89,6 @@ def print_report(rep, out: Path | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..coding import read_coded_segments
-    from ..embed import load_embedder
     from ..evaluate import evaluate, gold_from_aligned
 
     out = Path(args.output) if args.output else None
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     n_seed = int(round(args.seed_fraction * len(ids)))
     seed_ids = set(rng.choice(ids, n_seed, replace=False).tolist()) if n_seed else set()
     seeds = {u: gold[u] for u in seed_ids}
-    mapper.fit(codebook, units, embedder=load_embedder(args.model), corpus=corpus, seeds=seeds or None)
+    mapper.fit(codebook, units, embedder=embedder_from_args(args), corpus=corpus, seeds=seeds or None)
     pred = mapper.predict(abstain=False)
     test = {u: g for u, g in gold.items() if u not in seed_ids}
     print(f"{len(gold)} coded utterances: {len(seeds)} used as seeds, {len(test)} evaluated "

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..types import InputError, atomic_write
 from .ingest import add_reading_options, corpus_from_args
+from .models import add_embedding_options, embedder_from_args
 
 log = logging.getLogger("themekit")
 
@@ -58,9 +59,8 @@ def find_coded(args: argparse.Namespace) -> Path | None:
 
 
 def add_mapper_options(p: argparse.ArgumentParser) -> None:
+    add_embedding_options(p, fast=False)
     g = p.add_argument_group("mapping")
-    g.add_argument("--model", default=None, metavar="NAME",
-                   help="embedding model (folder or name under models/; default all-MiniLM-L6-v2)")
     g.add_argument("--top-k", type=int, default=3, help="codes listed per utterance (default: %(default)s)")
     g.add_argument("--threshold", default="auto", metavar="P",
                    help="abstain when the top probability is below P (default: auto = 2 / number of codes)")
@@ -155,7 +155,6 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..coding import read_coded_segments
-    from ..embed import load_embedder
     from ..mapping import map_candidates, unsupported_codes
 
     mapper = make_mapper(args)
@@ -164,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     coded = None if args.zero_shot else find_coded(args)
     seeds = read_coded_segments(coded, corpus) if coded is not None else None
     units = units_of(corpus, args)
-    embedder = load_embedder(args.model)
+    embedder = embedder_from_args(args)
     mapper.fit(codebook, units, embedder=embedder, corpus=corpus, seeds=seeds)
 
     out = Path(args.output)

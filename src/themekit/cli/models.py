@@ -7,30 +7,27 @@ import argparse
 from ..models import DEFAULT_MODEL, FAST_MODEL, distill, list_models, models_dir, resolve_model
 
 
-def add_embedding_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by every command that embeds utterances (use with ``embedder_from_args``)."""
+def add_embedding_options(p: argparse.ArgumentParser, *, fast: bool = True) -> None:
+    """--model, --fast (unless ``fast=False``) and --device, for every command that embeds
+    (read them back with :func:`embedder_from_args`). Embeddings are cached in
+    $THEMEKIT_CACHE_DIR or the user cache (see `themekit cache`)."""
     g = p.add_argument_group("embedding")
     g.add_argument("--model", metavar="NAME_OR_PATH", default=None,
                    help=f"embedding model: a folder, a name under models/, or a hub name when online "
                         f"(default: {DEFAULT_MODEL}, installed with themekit)")
-    g.add_argument("--fast", action="store_true",
-                   help=f"use the static model {FAST_MODEL} (~100x faster, less accurate; make it "
-                        "once with `themekit models distill`)")
+    if fast:
+        g.add_argument("--fast", action="store_true",
+                       help=f"use the static model {FAST_MODEL} (~100x faster, less accurate; make it "
+                            "once with `themekit models distill`)")
     g.add_argument("--device", default=None, metavar="DEV",
                    help="cpu, cuda, cuda:1, mps (default: cuda when available, else cpu)")
-    g.add_argument("--cache-dir", default=None, metavar="DIR",
-                   help="embedding cache folder (default: $THEMEKIT_CACHE_DIR or the user cache)")
-    g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
 
 
 def embedder_from_args(args: argparse.Namespace):
-    """(embedder, cache) for ``embed_texts``/``embed_utterances`` from ``add_embedding_options``."""
-    from ..cache import EmbeddingCache
+    """The embedder chosen by :func:`add_embedding_options`."""
     from ..embed import load_embedder
 
-    embedder = load_embedder(args.model, fast=args.fast, device=args.device)
-    cache = False if args.no_cache else EmbeddingCache(args.cache_dir)
-    return embedder, cache
+    return load_embedder(args.model, fast=getattr(args, "fast", False), device=args.device)
 
 
 def register(sub) -> None:

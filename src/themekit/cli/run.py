@@ -10,6 +10,7 @@ from ..ingest import ReaderOptions
 from ..segment import Segmenter
 from ..types import InputError
 from .ingest import add_reading_options
+from .models import add_embedding_options, embedder_from_args
 
 
 def register(sub) -> None:
@@ -28,13 +29,11 @@ def register(sub) -> None:
                    help="codebook (.yaml, .csv, .qdc); default: codebook.* in the study folder")
     p.add_argument("--coded", metavar="FILE",
                    help="human-coded segments CSV; default: coded_segments.csv in the study folder")
-    p.add_argument("--model", metavar="NAME", help="embedding model (default all-MiniLM-L6-v2, offline)")
-    p.add_argument("--fast", action="store_true",
-                   help="use the distilled static model (run `themekit models distill` once first)")
     p.add_argument("--random-state", type=int, default=0, help="seed for every random step (default: 0)")
     p.add_argument("--all-speakers", action="store_true",
                    help="analyse every speaker's utterances, not only participants' speech")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    add_embedding_options(p)
     add_reading_options(p)
     p.set_defaults(func=run)
 
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = run_study(args.inputs, args.output, codebook=args.codebook, coded=args.coded,
                        metadata=args.metadata, reader=reader, segmenter=segmenter, model=args.model,
-                       fast=args.fast, random_state=args.random_state, all_speakers=args.all_speakers, report=not args.no_report,
+                       fast=args.fast, embedder=embedder_from_args(args), random_state=args.random_state, all_speakers=args.all_speakers, report=not args.no_report,
                        quiet=args.quiet)
     out = Path(args.output)
     print(f"{len(result.corpus.transcripts)} transcripts, {len(result.corpus)} utterances, "
