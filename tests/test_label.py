@@ -14,6 +14,7 @@ def test_lemmas_without_stop_words_and_fillers():
     assert lem.tokens("Um, yeah, I mean the waiting lists were like really long, you know.") == \
         ["wait", "list", "", "long", ""]
     assert lem.tokens("The data table's numbers didn't load") == ["data", "table", "number", "", "load"]
+    assert lem.tokens("the numbers matter") == ["number", "matter"]
     assert lem.terms("waiting lists, referral letters") == \
         ["wait", "list", "referral", "letter", "wait list", "referral letter"]
     assert Lemmatizer(extra_stop_words=["referral"]).tokens("referral letters") == ["letter"]

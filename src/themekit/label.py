@@ -42,9 +42,10 @@ literally totally definitely probably maybe perhaps pretty quite gonna wanna got
 think guess suppose say said get got go going anyway obviously
 """.split())
 
-#: Lookup-table lemmas that read wrongly in interview talk ("data" -> "datum", "number" -> "numb").
-LEMMA_OVERRIDES = {"data": "data", "datum": "data", "number": "number", "better": "better",
-                   "best": "best", "media": "media", "criteria": "criteria", "does": "do",
+#: Lookup-table lemmas that read wrongly in interview talk ("data" -> "datum", "number" -> "numb",
+#: "matter" -> "matt").
+LEMMA_OVERRIDES = {"data": "data", "datum": "data", "number": "number", "matter": "matter",
+                   "better": "better", "best": "best", "media": "media", "criteria": "criteria", "does": "do",
                    "less": "less", "left": "left", "evening": "evening", "wo": "", "ca": "", "sha": ""}
 #: Words that are fillers only before "of" ("kind of", "sort of"): "a kind nurse" keeps "kind".
 _HEDGES = frozenset({"kind", "sort"})
