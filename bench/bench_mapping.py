@@ -148,6 +148,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--draws", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="zero-shot and 10-shot only, 2 draws")
+    ap.add_argument("--model", default=None, metavar="NAME_OR_PATH",
+                    help="embedding model (default: all-MiniLM-L6-v2), e.g. a sentence-transformers folder")
     ap.add_argument("--fine-tune", dest="fine_tune", action="store_true", default=None,
                     help="also the fine-tuned seeded rows (default: yes, except with --quick)")
     ap.add_argument("--no-fine-tune", dest="fine_tune", action="store_false",
@@ -159,7 +161,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     corpus, codebook, units, gold = load(args.data)
     codes = [c.name for c in codebook.codable()]
-    emb = load_embedder()
+    emb = load_embedder(args.model)
     E = Embeddings(tuple(u.id for u in units), embed_texts([u.text for u in units], emb, progress=True),
                    emb.model_id)
     print(f"serdif: {len(units)} coded segments, {len(codes)} codes, {len(corpus.transcripts)} transcripts; "
