@@ -80,6 +80,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--scale", type=int, nargs="*", default=[], metavar="N",
+                    help="also discover on the first N TalkMoves sentences (fast static model; "
+                         "make it once with `themekit models distill`), e.g. --scale 20000 50000")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")  # benchmark output only; the library sets no global filters
     from themekit.types import Utterance
@@ -153,7 +156,31 @@ def main(argv=None) -> int:
             print(f"    {r.id} {r.label:<40} size {r.size:>4}  participants {r.n_participants:>2}/{n_tot}"
                   f"  stability {r.stability:.2f}")
     example_study()
+    for n in args.scale:
+        at_scale(args.data, n)
     return 0
+
+
+def at_scale(data: Path, n: int) -> None:
+    """Discovery defaults on a large corpus: the first ``n`` TalkMoves sentences of 20+ characters,
+    embedded with the fast static model (what a user would pick at this size)."""
+    from themekit.discover import CodeDiscoverer
+    from themekit.embed import embed_texts, load_embedder
+    from themekit.types import Utterance
+    df = pd.read_csv(data / "talkmoves" / "sentences.csv.gz")
+    texts = [s for s in df.sentence.dropna().astype(str) if len(s) >= 20][:n]
+    t = time.perf_counter()
+    x = embed_texts(texts, load_embedder(fast=True))
+    t_embed = time.perf_counter() - t
+    utts = [Utterance(f"S{i}", f"T{i // 200}", "S", "participant", 0, 0, len(s), s) for i, s in enumerate(texts)]
+    t = time.perf_counter()
+    d = CodeDiscoverer(random_state=0).fit(utts, x)
+    t_disc = time.perf_counter() - t
+    r = d.result_
+    print(f"TalkMoves, {len(texts)} sentences (fast model): {len(r.codes)} codes in {len(r.themes)} themes, "
+          f"outliers {r.outlier_share():.1%}, per-code stability median {r.codes.stability.median():.2f} "
+          f"({d.n_stability_runs_} runs, min code size {d.min_code_size_}); embed {t_embed:.1f} s, "
+          f"discover {t_disc:.1f} s")
 
 
 def example_study(seeds: int = 5) -> None:
