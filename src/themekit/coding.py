@@ -280,7 +280,7 @@ def write_coded_segments(segments: Iterable[CodedSegment], path: str | os.PathLi
     """Write segments as CSV (``transcript_id,start,end,code,coder,text,order``), atomically."""
     df = segments_to_pandas(segments)
     df["text"] = df["text"].fillna("")
-    df["order"] = df["order"].map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else v)
+    df["order"] = df["order"].map(lambda v: "" if is_missing(v) else v)
 
     def write(tmp: Path) -> None:
         df.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")

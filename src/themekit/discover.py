@@ -50,6 +50,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .embed import normalize_rows
 from .types import Corpus, Utterance
 
 __all__ = ["CodeDiscoverer", "discover", "auto_min_code_size", "auto_stability_runs", "coassociation"]
@@ -316,8 +317,7 @@ def _vectors_for(utts: list[Utterance], embeddings) -> np.ndarray:
                              f"{len(utts)} utterances")
     if not np.all(np.isfinite(v)):
         raise ValueError("embeddings contain NaN or infinite values")
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+    return normalize_rows(v)
 
 
 def _with_seed(component, seed: int):
@@ -486,8 +486,7 @@ def centroids_of(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
         members = labels == g
         if members.any():   # an empty group keeps a zero vector
             c[g] = x[members].mean(0)
-    norms = np.linalg.norm(c, axis=1, keepdims=True)
-    return np.divide(c, norms, out=np.zeros_like(c), where=norms > 0)
+    return normalize_rows(c)
 
 
 def _reassign(x, core, rule, threshold, quantile: float = 0.05, min_size: int = 1,

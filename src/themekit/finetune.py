@@ -42,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .embed import normalize_rows, sentence_transformer_encode
+from .embed import sentence_transformer_encode
 
 __all__ = ["fine_tune_embedder", "FineTunedEmbedder", "FineTuneSettings"]
 
@@ -102,7 +102,7 @@ class FineTunedEmbedder:
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         with _torch_threads(self.threads):
-            return normalize_rows(sentence_transformer_encode(self, texts, progress=progress))
+            return sentence_transformer_encode(self, texts, progress=progress)
 
     def __repr__(self) -> str:
         return (f"FineTunedEmbedder({self.model_id!r}: {self.base_model_id} fine-tuned on {self.n_texts} "

@@ -590,7 +590,8 @@ def _time_value(value, path: Path, line: int) -> float | None:
 def _sniff(path: Path) -> str:
     """Format by extension, checked against the content where extensions lie."""
     ext = path.suffix.lower()
-    head = path.read_bytes()[:512]
+    with open(path, "rb") as f:   # the header only; the reader reads the file itself
+        head = f.read(512)
     if head.startswith(b"PK\x03\x04"):
         return ".docx" if ext in (".docx", "") else "zip"
     if head.lstrip(b"\xef\xbb\xbf").startswith(b"WEBVTT"):

@@ -246,11 +246,10 @@ class CodeMapper:
             pseudo_weight=self.pseudo_weight, C=self.C)
         self._n_classes = n_classes
         self._model = model
-        self._zero_shot = not s_rows
         # the prior keeps a say: zero-shot half (pseudo-labels can drift; without self-training
         # the prior is all there is); seeded, as much as prior_weight examples per code weigh
         # against the coded utterances per code (shrinks as coding grows)
-        if self._zero_shot:
+        if not s_rows:   # zero-shot
             self._blend = 0.5 if self.self_training > 0 else 1.0
         else:
             self._blend = self.prior_weight / (self.prior_weight + len(self.seeds_) / k)
@@ -265,7 +264,6 @@ class CodeMapper:
                                   name="no_code")
         self.abstain_threshold_ = (2.0 / len(codes) if self.abstain_threshold == "auto"
                                    else float(self.abstain_threshold))
-        self._evidence = evidence
         self._seeded = seeded
         self.suggestions_ = self._suggestions(units, final[:, :k], evidence, seeded, self.no_code_.to_numpy())
         return self
@@ -319,8 +317,8 @@ class CodeMapper:
     def _finish(self, xu: np.ndarray) -> np.ndarray:
         return centred(xu, self._mean, self.center)
 
-    def _prior(self, x: np.ndarray, chunk: int = 20000) -> tuple[np.ndarray, np.ndarray]:
-        return prior_scores(x, self._facet_x, self._facet_code, self._facet_pos, len(self.codes_), chunk)
+    def _prior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return prior_scores(x, self._facet_x, self._facet_code, self._facet_pos, len(self.codes_))
 
     def _features(self, x: np.ndarray, texts: list[str]):
         return lexical_features(x, texts, self._vectorizer, self.lexical_weight)
@@ -376,7 +374,9 @@ class CodeMapper:
         classifier); pass ``corpus`` for their prompt context when the mapper used context."""
         self._check_fitted()
         if utterances is None:
-            return self.scores_.copy()
+            out = self.scores_.copy()
+            out.attrs["no_code"] = self.no_code_.to_numpy()
+            return out
         from .embed import Embeddings
         from .types import Corpus
 
@@ -408,11 +408,11 @@ class CodeMapper:
     def _score(self, units) -> tuple[np.ndarray, np.ndarray]:
         x = self._finish(self._unit_vectors(units))
         prior, evidence = self._prior(x)
-        z = self._features(x, [_unit_text(u, self.text) for u in units])
+        p0 = _softmax(prior, self._temperature)
         if self._model is None:
-            return _softmax(prior, self._temperature), evidence
-        p = class_proba(self._model, z, self._n_classes)
-        return self._combine(_softmax(prior, self._temperature), p), evidence
+            return p0, evidence
+        z = self._features(x, [_unit_text(u, self.text) for u in units])
+        return self._combine(p0, class_proba(self._model, z, self._n_classes)), evidence
 
     def _combine(self, p0: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Mix prior probabilities (codes only) into the classifier's; "no code" keeps its mass."""
@@ -421,8 +421,6 @@ class CodeMapper:
     def predict(self, utterances=None, *, embeddings=None, corpus=None, abstain: bool = True) -> pd.Series:
         """The top code per utterance (None where the mapper abstains, unless ``abstain=False``)."""
         p = self.predict_proba(utterances, embeddings=embeddings, corpus=corpus)
-        if utterances is None:
-            p.attrs["no_code"] = self.no_code_.to_numpy()
         top = p.to_numpy().argmax(axis=1)
         out = pd.Series([self.codes_[j] for j in top], index=p.index, dtype=object, name="code")
         if abstain:

@@ -262,6 +262,7 @@ def find_miscodings(units: pd.DataFrame, vectors: np.ndarray, codes: list[str] |
     agrees = y[np.arange(len(y)), fit.argmax(axis=1)] & scored
     nn_idx = res["nn_idx"]
     x = np.asarray(vectors, dtype=np.float64)
+    seg_ids = units["segment_id"].to_numpy()
     ev_ids, ev_txt = [], []
     for i in range(len(units)):
         if not scored[i] or n_evidence == 0:
@@ -270,7 +271,7 @@ def find_miscodings(units: pd.DataFrame, vectors: np.ndarray, codes: list[str] |
         a = alt[i]
         cand = [j for j in nn_idx[i] if j >= 0 and y[j, a] and agrees[j]]
         if len(cand) < n_evidence:  # look beyond the neighbour list
-            pool = np.flatnonzero(y[:, a] & agrees & (units["segment_id"].to_numpy() != units.at[i, "segment_id"]))
+            pool = np.flatnonzero(y[:, a] & agrees & (seg_ids != seg_ids[i]))
             if len(pool):
                 sims = x[pool] @ x[i]
                 cand = list(dict.fromkeys(cand + [int(j) for j in pool[np.argsort(-sims, kind="stable")]]))

@@ -6,7 +6,7 @@ Resolution order for ``resolve_model(name)`` (documented in ``models/README.md``
 2. an existing folder path;
 3. ``<models dir>/<name>`` where the models dir is ``$THEMEKIT_MODELS`` if set, else the
    ``models/`` folder of the current directory, else the ``models/`` folder of a source checkout;
-4. a Hugging Face hub name, only when the hub may be used (``HF_HUB_OFFLINE`` unset or 0).
+4. a Hugging Face hub name, only when the user allowed the hub explicitly (``HF_HUB_OFFLINE=0``).
 
 Nothing here downloads anything unless step 4 is reached with the hub allowed.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .types import ThemekitError
+from .types import ThemekitError, atomic_write
 
 __all__ = [
     "DEFAULT_MODEL", "FAST_MODEL", "ModelSpec", "ModelNotFoundError", "resolve_model",
@@ -62,7 +62,7 @@ class ModelSpec:
 def hub_offline() -> bool:
     """True unless the user explicitly allowed the Hugging Face hub (HF_HUB_OFFLINE=0)."""
     v = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
-    return v not in ("", "0", "false", "no", "off")
+    return v not in ("0", "false", "no", "off")   # unset: offline, nothing is downloaded
 
 
 def default_model_path() -> Path | None:
@@ -264,8 +264,6 @@ def _read_fp_memo() -> dict[str, str]:
 
 
 def _write_fp_memo(key: str, value: str) -> None:
-    from .types import atomic_write
-
     try:
         memo = _read_fp_memo()
         memo[key] = value
@@ -471,7 +469,9 @@ def distill(
     manifest["fidelity_spearman"] = round(fidelity(out, spec.path), 3)
     manifest["fidelity_note"] = ("Spearman correlation of pairwise similarities of 40 probe "
                                  "sentences, static vs source model (1 = same ranking)")
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    # written last, and whole: a folder with a manifest is a finished model
+    text = json.dumps(manifest, indent=2) + "\n"
+    atomic_write(out / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     log.info("distilled %s -> %s (%d tokens, %d dims) in %.0f s; similarity ranking agrees with "
              "the source model at Spearman %.2f", spec.name, out, len(keep_ids), table.shape[1],
              manifest["seconds"], manifest["fidelity_spearman"])

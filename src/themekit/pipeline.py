@@ -165,18 +165,19 @@ def run_study(
 
         from .framework import framework_matrix
 
-        cb = run.codebook or result.to_codebook()
+        draft = None if run.codebook else result.to_codebook()
+        cb = run.codebook or draft
         suggestions = None
         if run.mapper is not None:
-            s = run.mapper.suggestions()
-            suggestions = s[s["suggested"]] if "suggested" in s else s
+            suggestions = run.mapper.suggestions(only_suggested=True)
         # Chart human coding where there is some, else themekit's suggestions, else candidate codes.
         if run.segments:
             coded_for_matrix, run.framework_source = run.segments, "human coding"
         elif suggestions is not None:
             coded_for_matrix, run.framework_source = suggestions, "themekit's suggestions"
         else:
-            coded_for_matrix, run.framework_source = _discovered_coding(result), "candidate codes"
+            coded_for_matrix = _discovered_coding(result, draft or result.to_codebook())
+            run.framework_source = "candidate codes"
         run.framework = framework_matrix(coded_for_matrix, corpus, cb)
         files["framework"] = export_framework_excel(out / "framework.xlsx", run.framework)
         files["refi"] = export_qdpx(out / "project.qdpx", corpus, cb, segments=run.segments,
@@ -206,11 +207,12 @@ def run_study(
     return run
 
 
-def _discovered_coding(result) -> pd.DataFrame:
-    """Candidate-code assignments as a coding table whose codes are the draft codebook's names."""
+def _discovered_coding(result, draft) -> pd.DataFrame:
+    """Candidate-code assignments as a coding table whose codes are the names in ``draft``
+    (``result.to_codebook()``)."""
     # to_codebook() lists themes in order, each followed by its codes: the same order as here.
     order = [c for codes in result.themes["codes"] for c in codes.split(", ")]
-    names = dict(zip(order, [c.name for c in result.to_codebook().codable()]))
+    names = dict(zip(order, [c.name for c in draft.codable()]))
     a = result.assignments
     a = a[a["code"].isin(names)].copy()
     a["code"] = a["code"].map(names)

@@ -162,7 +162,8 @@ def study_report(run, path: str | Path, manifest: dict | None = None) -> Path:
     """Write the study's HTML report (one self-contained file)."""
     vectors = run.embeddings.vectors
     units = [run.corpus[i] for i in run.embeddings.ids]
-    points = map_points(units, vectors, random_state=run.manifest.get("random_state", 0) if run.manifest else 0)
+    # the pipeline passes the manifest before it sets run.manifest: read the seed from it first
+    points = map_points(units, vectors, random_state=(manifest or run.manifest or {}).get("random_state", 0))
     sections = [_overview(run), _discovery(run, points)]
     if run.mapper is not None:
         sections.append(_mapping(run, points))
