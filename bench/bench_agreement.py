@@ -31,7 +31,7 @@ import krippendorff
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score
 
-from themekit.agreement import agreement_table, cohen_kappa, krippendorff_alpha, pairwise_kappa, reliability_matrix
+from themekit.audit.agreement import agreement_table, cohen_kappa, krippendorff_alpha, pairwise_kappa, reliability_matrix
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 KEY = ["transcript_id", "utterance_id"]

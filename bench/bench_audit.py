@@ -11,12 +11,12 @@ Mis-coding: in each of ``--draws`` draws, 5% of the coded spans (seeded) get a r
 AUROC over all spans (relabelled = positive) and precision among the 50 top-ranked, for
 - baseline: centroid margin — best cosine to another code's centroid minus the best cosine to
   an own code's centroid (centroids from all spans, the span included);
-- themekit: :func:`themekit.miscoding.find_miscodings` (leave-one-out neighbours and
+- themekit: :func:`themekit.audit.miscoding.find_miscodings` (leave-one-out neighbours and
   centroids, cross-fitted classifiers on embeddings and words; mean probability of the own code).
 
 Drift: participants in order P1..P17. For 5 codes X drawn at random (seeded), half of X's
 spans from P9 on (seeded) are relabelled to its neighbouring code Y (the nearest centroid).
-:func:`themekit.drift.drift_table` runs with whole-transcript permutations (the default null)
+:func:`themekit.audit.drift.drift_table` runs with whole-transcript permutations (the default null)
 and with segment permutations. A *hit*: a flagged window on X or Y at P8, P9 or P10 (change
 point within one participant of P9). *False alarms*: untouched codes flagged anywhere in the
 same runs. The unmodified data are run too: what they flag is either real drift in the
@@ -66,7 +66,7 @@ def relabel(units: pd.DataFrame, codes: list[str], share: float, seed: int) -> t
 
 
 def centroid_margin(units: pd.DataFrame, x: np.ndarray, codes: list[str]) -> np.ndarray:
-    from themekit._coded import code_matrix
+    from themekit.audit.coded import code_matrix
 
     y = code_matrix(units, codes)
     c = y.T.astype(float) @ x
@@ -76,7 +76,7 @@ def centroid_margin(units: pd.DataFrame, x: np.ndarray, codes: list[str]) -> np.
 
 
 def bench_miscoding(units, x, codes, draws: int) -> None:
-    from themekit.miscoding import find_miscodings
+    from themekit.audit.miscoding import find_miscodings
 
     res = {"baseline (centroid margin)": [], "themekit find_miscodings": []}
     secs = []
@@ -100,8 +100,8 @@ def bench_miscoding(units, x, codes, draws: int) -> None:
 
 
 def bench_drift(units, x, codes, n_codes: int, permutations: int) -> None:
-    from themekit._coded import code_matrix, natural_key
-    from themekit.drift import NULLS, drift_table
+    from themekit.audit.coded import code_matrix, natural_key
+    from themekit.audit.drift import NULLS, drift_table
 
     parts = sorted(units["transcript_id"].unique(), key=natural_key)
     order = {c: parts for c in units["coder"].unique()}
@@ -161,8 +161,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip", choices=("miscoding", "drift"), action="append", default=[])
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from themekit._coded import coded_units, unit_embeddings
-    from themekit.coding import read_coded_segments
+    from themekit.audit.coded import coded_units, unit_embeddings
+    from themekit.codebook.coding import read_coded_segments
     from themekit.embed import load_embedder
 
     path = args.data / "serdif" / "coded_segments.csv"

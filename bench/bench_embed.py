@@ -60,7 +60,7 @@ def timed(fn):
 
 # -- the 100k run, in its own process so its memory is its own --------------------------------
 def child_100k(data: Path, n: int, model: str | None) -> None:
-    from themekit.cache import EmbeddingCache
+    from themekit.embed.cache import EmbeddingCache
     from themekit.embed import embed_texts, load_embedder
 
     def rss() -> float:
@@ -106,9 +106,9 @@ def main() -> int:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from themekit.cache import EmbeddingCache
+    from themekit.embed.cache import EmbeddingCache
     from themekit.embed import embed_texts, load_embedder, pick_device
-    from themekit.models import ModelNotFoundError, distill, resolve_model
+    from themekit.embed.models import ModelNotFoundError, distill, resolve_model
 
     device = pick_device()
     texts, codes, names, definitions = load_serdif(args.data)

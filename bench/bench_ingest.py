@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 import themekit
-from themekit.segment import Segmenter
+from themekit.io.segment import Segmenter
 from themekit.types import _DIRECTION
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     print(f"{'min':>4} {'max':>4} {'utts':>6} {'secs':>6} {'covered':>8} {'in one':>7} "
           f"{'b-prec':>7} {'b-rec':>6} {'b-F1':>6}")
     for mn, mx in settings:
-        themekit.segment.load_spacy(None)  # pipeline load is a one-off cost, not per corpus
+        themekit.io.segment.load_spacy(None)  # pipeline load is a one-off cost, not per corpus
         t0 = time.perf_counter()
         corpus = themekit.read_transcripts(serdif / "transcripts",
                                            segmenter=Segmenter(min_chars=mn, max_chars=mx))

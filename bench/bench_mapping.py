@@ -4,14 +4,14 @@
 
 Units are the coded segments themselves (their text; interviewer prompts of the transcripts
 as context). A top-1 suggestion is correct when it is one of the segment's human codes;
-kappa: see ``themekit.evaluate`` (gold = the suggestion if among the human codes, else the
+kappa: see ``themekit.audit.evaluate`` (gold = the suggestion if among the human codes, else the
 first human code; Cohen's kappa over the 22 codes). Seeded runs are evaluated on the
 segments not used as seeds. Random seeds: k segments per code drawn among the segments
 carrying that code (mean of 5 draws); active: start from the codebook alone and add batches of
 segments chosen by ``CodeMapper.suggest_next`` (22 at a time up to 66, then half the labels so
 far), each labelled with all its human codes. Fine-tuned: the same random draws (k=10: all
 draws; k=3 and k=30: the first two) with ``CodeMapper(fine_tune=True)`` — the embedder is
-fine-tuned on the seeds first (``themekit.finetune``, library defaults), a few minutes per fit
+fine-tuned on the seeds first (``themekit.embed.finetune``, library defaults), a few minutes per fit
 on a CPU; ``--no-fine-tune`` skips these rows (``--quick`` skips them unless ``--fine-tune``).
 Nothing here reads the data set's wording into the method: all settings are the library
 defaults, except that the verbatim segment text is scored (``text="text"``, see MAPPER).
@@ -34,7 +34,7 @@ import pandas as pd
 from themekit import read_transcripts
 from themekit.codebook import Codebook
 from themekit.embed import Embeddings, embed_texts, embed_utterances, load_embedder
-from themekit.evaluate import GOLD_RULE, evaluate
+from themekit.audit.evaluate import GOLD_RULE, evaluate
 from themekit.mapping import CodeMapper, map_candidates
 from themekit.types import Utterance
 
@@ -92,8 +92,8 @@ def rest_eval(mapper: CodeMapper, gold: dict, seeds: dict, codes):
 def example_study(emb, draws: int) -> None:
     """The repository's example study: a codebook with inclusion/exclusion criteria and examples,
     interview transcripts with interviewer questions. Library defaults throughout."""
-    from themekit.coding import align_to_utterances, read_coded_segments
-    from themekit.evaluate import gold_from_aligned
+    from themekit.codebook.coding import align_to_utterances, read_coded_segments
+    from themekit.audit.evaluate import gold_from_aligned
 
     study = Path(__file__).resolve().parents[1] / "data" / "example"
     corpus = read_transcripts(study)

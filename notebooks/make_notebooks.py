@@ -103,12 +103,12 @@ EXPLORE = nb([
     "df.groupby([\"transcript_id\", \"role\"]).size().unstack()",
     "md:Who says what: utterances per participant role and site (from `metadata.csv`).",
     "df[df.role == \"participant\"].groupby(\"site\").size()",
-    "from themekit.embed import embed_utterances\nfrom themekit.study_report import map_points\n"
+    "from themekit.embed import embed_utterances\nfrom themekit.report.study import map_points\n"
     "units = corpus.select()\nemb = embed_utterances(units)\npoints = map_points(units, emb.vectors)\n"
     "result = themekit.discover(units, embeddings=emb, random_state=0)\n"
     "points = points.merge(result.assignments[[\"utterance_id\", \"code\"]], on=\"utterance_id\")\n"
     "labels = dict(zip(result.codes.id, result.codes.label))\npoints[\"label\"] = points.code.map(labels)",
-    "from themekit import plots\nplots.utterance_map(points, color_by=\"code\")",
+    "from themekit.report import plots\nplots.utterance_map(points, color_by=\"code\")",
     "plots.code_overview(result.codes)",
     "md:Search the corpus for a word and read the quotes in context.",
     "hits = df[df.text.str.contains(\"waiting\", case=False) & (df.role == \"participant\")]\n"

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
-from themekit.agreement import (
+from themekit.audit.agreement import (
     ALL_CODES, BootstrapCI, agreement_table, bootstrap_ci, cohen_kappa, krippendorff_alpha,
     pairwise_kappa, percent_agreement, reliability_matrix,
 )

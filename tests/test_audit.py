@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 import themekit.embed
-from themekit.agreement import bootstrap_ci, cohen_kappa
-from themekit.audit import (AuditResult, _kappa_ci, agreement_chart, audit, coded_units, model_agreement,
-                            segment_id, transcript_order)
-from themekit.coding import CodedSegment
+from themekit.audit.agreement import bootstrap_ci, cohen_kappa
+from themekit.audit import (AuditResult, agreement_chart, audit, coded_units, model_agreement, segment_id,
+                            transcript_order)
+from themekit.audit.core import _kappa_ci
+from themekit.codebook.coding import CodedSegment
 from themekit.embed import Embeddings, HashingEmbedder
 from themekit.types import Corpus, InputError, Transcript, Utterance
 
@@ -92,7 +93,7 @@ def test_transcript_order_sources():
 
 
 def test_precomputed_embeddings_are_keyed_by_segment_id():
-    from themekit._coded import unit_embeddings
+    from themekit.audit.coded import unit_embeddings
 
     units = coded_units([CodedSegment("P1", 0, 4, "A", "x", "abcd"), CodedSegment("P1", 0, 4, "B", "y", "abcd"),
                          CodedSegment("P1", 5, 8, "A", "x", "efg")])
@@ -234,7 +235,7 @@ def test_cli_on_the_example_study(tmp_path, monkeypatch, capsys, example_corpus)
 @pytest.mark.model
 def test_real_model_audit_of_the_example(example_corpus):
     from themekit.codebook import Codebook
-    from themekit.coding import read_coded_segments
+    from themekit.codebook.coding import read_coded_segments
 
     corpus = Corpus.load(example_corpus)
     segs = read_coded_segments(STUDY / "coded_segments.csv", corpus)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from themekit.cache import EmbeddingCache, default_cache_dir
+from themekit.embed.cache import EmbeddingCache, default_cache_dir
 from themekit.embed import HashingEmbedder, embed_texts
 
 

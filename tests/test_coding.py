@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from themekit import read_transcripts
-from themekit.coding import (CodedSegment, align_to_utterances, read_coded_segments, segments_to_pandas,
+from themekit.codebook.coding import (CodedSegment, align_to_utterances, read_coded_segments, segments_to_pandas,
                              write_coded_segments)
 from themekit.types import Corpus, InputError, Transcript, Utterance
 

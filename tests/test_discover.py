@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from themekit.discover import (CodeDiscoverer, _consensus, _drop_small_and_order, _reassign, _upgma_cut,
-                               auto_min_code_size, auto_stability_runs, coassociation, discover)
+from themekit.discover import CodeDiscoverer, auto_min_code_size, auto_stability_runs, coassociation, discover
+from themekit.discover.cluster import _drop_small_and_order, _reassign
+from themekit.discover.consensus import _consensus, _upgma_cut
 from themekit.types import Corpus, Transcript, Utterance
 
 TOPICS = {
@@ -140,7 +141,7 @@ def test_reassign_outliers_by_stated_similarity():
     extra = [("P1", "the car park was flooded", -1), ("P2", "the weather that day", -1)]
     corpus, x = make_data(extra=extra)
     x[-2] = 0.35 * x[0] + 0.94 * np.eye(10)[9]   # off-topic, but leaning towards the first topic
-    from themekit.themes import DiscoveryResult
+    from themekit.discover.themes import DiscoveryResult
     labels = np.array([t for t in range(3) for _ in range(12)] + [-1, -1])
     r = DiscoveryResult.from_partition(corpus.utterances, x, labels,
                                        np.where(labels >= 0, "core", "outlier"))
@@ -262,7 +263,7 @@ def test_themes_tree_and_codebook_export(tmp_path):
 
 
 def test_themes_group_codes_at_most_six():
-    from themekit.themes import _theme_groups
+    from themekit.discover.themes import _theme_groups
     rng = np.random.RandomState(0)
     cents = np.repeat(np.eye(3), 5, axis=0) + rng.normal(0, .05, (15, 3))
     groups = _theme_groups(cents, 6)
@@ -378,7 +379,7 @@ def test_code_left_too_small_by_refinement_is_dissolved():
 
 def test_runs_share_one_neighbour_graph_and_spectral_start(monkeypatch):
     import importlib
-    d = importlib.import_module("themekit.discover")
+    d = importlib.import_module("themekit.discover.cluster")
     calls = {"knn": 0, "init": 0}
     knn, init = d._exact_knn, d._spectral_init
 
@@ -400,7 +401,7 @@ def test_runs_share_one_neighbour_graph_and_spectral_start(monkeypatch):
 
 def test_large_corpora_use_approximate_neighbours_once(monkeypatch):
     import importlib
-    d = importlib.import_module("themekit.discover")
+    d = importlib.import_module("themekit.discover.cluster")
     seen = []
 
     def fake_approximate(x, k, rs):      # NN-descent itself is umap's; here only the wiring

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from themekit.audit import coded_units
-from themekit.coding import CodedSegment
-from themekit.drift import (DRIFT_COLUMNS, _laney_limits, _stats, _window_q, benjamini_hochberg,
+from themekit.codebook.coding import CodedSegment
+from themekit.audit.drift import (DRIFT_COLUMNS, _laney_limits, _stats, _window_q, benjamini_hochberg,
                             control_chart, drift_table)
 
 DIM = 16

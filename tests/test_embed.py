@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from themekit import models as tk_models
-from themekit.cache import EmbeddingCache
+from themekit.embed import models as tk_models
+from themekit.embed.cache import EmbeddingCache
 from themekit.embed import (Embeddings, HashingEmbedder, SentenceTransformerEmbedder, StaticEmbedder,
                             as_embeddings, embed_texts, embed_utterances, load_embedder, pick_device)
-from themekit.models import ModelNotFoundError, fingerprint, resolve_model
+from themekit.embed.distill import distill
+from themekit.embed.models import ModelNotFoundError, fingerprint, resolve_model
 from themekit.types import InputError, ThemekitError, Utterance
 
 WORDS = ("the a i it was is home tab system slow crash export data clear not like help page "
@@ -29,7 +30,7 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(tk_models, "_candidate_dirs", lambda: [tmp_path / "models"])
     tk_models._FP_MEMO.clear()
-    import themekit.embed as e
+    import themekit.embed.embedding as e
 
     e._EMBEDDERS.clear()
 
@@ -61,7 +62,7 @@ def tiny_st(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_static(tiny_st, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("static") / "tiny-static"
-    tk_models.distill(tiny_st, output_dir=out, pca_dims=8, progress=False)
+    distill(tiny_st, output_dir=out, pca_dims=8, progress=False)
     return out
 
 
@@ -279,7 +280,7 @@ def test_distilled_static_model(tiny_static, tiny_st, tmp_path):
     with pytest.raises(ModelNotFoundError, match="fast mode needs a static"):
         load_embedder(str(tiny_st), fast=True)
     with pytest.raises(ThemekitError, match="already exists"):
-        tk_models.distill(tiny_st, output_dir=tiny_static, progress=False)
+        distill(tiny_st, output_dir=tiny_static, progress=False)
 
 
 # -- CLI -------------------------------------------------------------------------------------------

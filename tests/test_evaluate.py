@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from themekit.evaluate import EvaluationReport, evaluate, gold_from_aligned, resolve_gold
+from themekit.audit.evaluate import EvaluationReport, evaluate, gold_from_aligned, resolve_gold
 
 CODES = ["A", "B", "C"]
 

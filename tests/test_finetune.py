@@ -1,4 +1,4 @@
-"""Few-shot fine-tuning of the embedder (themekit.finetune) and CodeMapper(fine_tune=True).
+"""Few-shot fine-tuning of the embedder (themekit.embed.finetune) and CodeMapper(fine_tune=True).
 
 Tests marked ``model`` run the real all-MiniLM-L6-v2 (installed package) on a handful of texts
 for a few steps: a few seconds each on a CPU.
@@ -11,7 +11,7 @@ import pytest
 
 from themekit.codebook import Code, Codebook
 from themekit.embed import HashingEmbedder
-from themekit.finetune import FineTunedEmbedder, _PKSampler, fine_tune_embedder
+from themekit.embed.finetune import FineTunedEmbedder, _PKSampler, fine_tune_embedder
 from themekit.mapping import CodeMapper
 from themekit.types import Utterance
 

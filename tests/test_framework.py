@@ -7,8 +7,8 @@ import pytest
 from openpyxl import load_workbook
 
 from themekit.codebook import Code, Codebook
-from themekit.coding import CodedSegment
-from themekit.framework import (FrameworkMatrix, Quote, _sheet_names, export_framework_excel,
+from themekit.codebook.coding import CodedSegment
+from themekit.report.framework import (FrameworkMatrix, Quote, _sheet_names, export_framework_excel,
                                 framework_matrix, participant_column, row_labels)
 from themekit.types import Corpus, Transcript, Utterance
 

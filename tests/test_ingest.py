@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import themekit
-from themekit.ingest import ReaderOptions, parse_labelled_text, read_file
+from themekit.io.readers import ReaderOptions, parse_labelled_text, read_file
 from themekit.types import InputError
 
 

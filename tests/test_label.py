@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from themekit.label import (Lemmatizer, key_terms, make_label, participant_key, select_exemplars,
+from themekit.discover.label import (Lemmatizer, key_terms, make_label, participant_key, select_exemplars,
                             spread)
 from themekit.types import Utterance
 

@@ -145,7 +145,7 @@ def test_seeds_from_a_table_and_unknown_codes_warn(caplog):
 
 
 def test_seeds_from_coded_segments_need_and_use_the_corpus():
-    from themekit.coding import CodedSegment
+    from themekit.codebook.coding import CodedSegment
 
     text = "alpha talk here. beta talk here."
     t = Transcript("T1", text)
@@ -279,7 +279,7 @@ def test_real_model_zero_shot_on_obvious_utterances():
 
 
 def test_map_candidates_from_a_discovery_result():
-    from themekit.themes import DiscoveryResult
+    from themekit.discover.themes import DiscoveryResult
 
     m, _ = _candidate_setup()
     us = m._units
@@ -296,7 +296,7 @@ def test_map_candidates_from_a_discovery_result():
 
 
 def test_uncoded_seed_utterances_teach_no_code():
-    from themekit.coding import CodedSegment
+    from themekit.codebook.coding import CodedSegment
 
     words = ["alpha one", "beta two", "theta three", "alpha four", "theta five", "beta six", "theta seven"]
     text, spans = "", []

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from themekit.audit import coded_units
-from themekit.coding import CodedSegment
-from themekit.miscoding import MISCODING_COLUMNS, code_fit, find_miscodings
+from themekit.codebook.coding import CodedSegment
+from themekit.audit.miscoding import MISCODING_COLUMNS, code_fit, find_miscodings
 
 CODES = ["Access", "Cost", "Trust"]
 WORDS = {"Access": "getting an appointment was hard", "Cost": "the price was too high",

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from themekit.codebook import Code, Codebook
-from themekit.coding import CodedSegment
-from themekit.ingest import ReaderOptions, parse_labelled_text
-from themekit.refi import (PROJECT_NAMESPACE, SUGGESTION_USER, export_qdpx, import_qdpx, project_xml,
+from themekit.codebook.coding import CodedSegment
+from themekit.io.readers import ReaderOptions, parse_labelled_text
+from themekit.codebook.refi import (PROJECT_NAMESPACE, SUGGESTION_USER, export_qdpx, import_qdpx, project_xml,
                            validate_project)
-from themekit.segment import Segmenter
+from themekit.io.segment import Segmenter
 from themekit.types import Corpus, InputError, Transcript
 
 NS = {"p": PROJECT_NAMESPACE}

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from themekit import plots
-from themekit.report import Section, build_manifest, figure_html, table_html, write_report
+from themekit.report import plots
+from themekit.common.output import Section, build_manifest, figure_html, table_html, write_report
 
 
 def _points(n: int, seed: int = 0) -> pd.DataFrame:

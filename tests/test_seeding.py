@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from themekit.seeding import as_seed_labels, density, select_next
+from themekit.mapping.seeding import as_seed_labels, density, select_next
 
 
 def test_as_seed_labels_forms():

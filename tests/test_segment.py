@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import themekit
-from themekit.ingest import ReaderOptions, parse_labelled_text
-from themekit.segment import Segmenter, is_backchannel
+from themekit.io.readers import ReaderOptions, parse_labelled_text
+from themekit.io.segment import Segmenter, is_backchannel
 from themekit.types import Transcript
 
 

@@ -1,25 +1,26 @@
-"""themekit: offline, reproducible NLP-assisted theme discovery for qualitative interviews."""
+"""themekit: offline, reproducible NLP-assisted theme discovery for qualitative interviews.
+
+The stages, in the order data flows (each imports only the ones above it):
+``io`` (transcripts -> utterances) -> ``embed`` (vectors, cached) -> ``codebook`` (codebook and
+human coding, REFI-QDA) -> ``discover`` (candidate codes and themes) -> ``mapping`` (codebook
+suggestions) -> ``audit`` (agreement, drift, mis-codings) -> ``report`` (figures, HTML,
+framework matrices); ``pipeline`` runs them all, ``cli`` is the command line over the same calls.
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .audit import AuditResult, audit
-from .agreement import agreement_table, cohen_kappa, krippendorff_alpha, pairwise_kappa
-from .codebook import Code, Codebook
-from .coding import CodedSegment, align_to_utterances, read_coded_segments
-from .discover import CodeDiscoverer, discover
-from .framework import FrameworkMatrix, export_framework_excel, framework_matrix
-from .ingest import ReaderOptions, Turn
-from .cache import EmbeddingCache
-from .embed import Embedder, Embeddings, HashingEmbedder, embed_texts, embed_utterances, load_embedder
-from .evaluate import EvaluationReport, evaluate
-from .finetune import fine_tune_embedder
-from .load import read_metadata, read_transcripts
+from ._compat import install as _install_old_module_paths
+from ._version import __version__
+from .audit import (AuditResult, EvaluationReport, agreement_table, audit, cohen_kappa, evaluate,
+                    krippendorff_alpha, pairwise_kappa)
+from .codebook import (Code, Codebook, CodedSegment, align_to_utterances, export_qdpx, import_qdpx,
+                       read_coded_segments, validate_project)
+from .discover import CandidateCode, CodeDiscoverer, DiscoveryResult, discover
+from .embed import (Embedder, EmbeddingCache, Embeddings, HashingEmbedder, embed_texts, embed_utterances,
+                    fine_tune_embedder, load_embedder)
+from .io import ReaderOptions, Segmenter, Turn, read_metadata, read_transcripts
 from .mapping import CodeMapper, map_candidates, unsupported_codes
-from .refi import export_qdpx, import_qdpx, validate_project
-from .segment import Segmenter
-from .themes import CandidateCode, DiscoveryResult
+from .report import FrameworkMatrix, export_framework_excel, framework_matrix
 from .types import Corpus, InputError, ThemekitError, Transcript, Utterance
 
 __all__ = [
@@ -35,3 +36,5 @@ __all__ = [
     "Embedder", "Embeddings", "HashingEmbedder", "load_embedder", "embed_texts", "embed_utterances",
     "EmbeddingCache", "fine_tune_embedder",
 ]
+
+_install_old_module_paths()

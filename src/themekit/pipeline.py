@@ -95,10 +95,10 @@ def run_study(
     folder; without a codebook the mapping steps are skipped, without coded segments the audit.
     """
     from .codebook import Codebook
-    from .coding import read_coded_segments
+    from .codebook import read_coded_segments
     from .discover import discover
     from .embed import embed_utterances, load_embedder
-    from .load import read_transcripts, study_file
+    from .io import read_transcripts, study_file
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -160,10 +160,10 @@ def run_study(
                 files[f"audit/{name}"] = p
 
     with steps("Framework matrix and REFI-QDA project"):
-        from .framework import export_framework_excel
-        from .refi import export_qdpx
+        from .report import export_framework_excel
+        from .codebook import export_qdpx
 
-        from .framework import framework_matrix
+        from .report import framework_matrix
 
         draft = None if run.codebook else result.to_codebook()
         cb = run.codebook or draft
@@ -184,7 +184,7 @@ def run_study(
                                     suggestions=suggestions, project_name="themekit run")
 
     with steps("Writing the report and manifest"):
-        from .report import build_manifest, write_manifest
+        from .common.output import build_manifest, write_manifest
 
         settings = {"codebook": str(codebook) if codebook else None, "coded": str(coded) if coded else None,
                     "model": model, "fast": fast, "all_speakers": all_speakers, "corpus": corpus.settings,
@@ -197,7 +197,7 @@ def run_study(
                                   inputs=inputs_fp, model_id=getattr(embedder, "model_id", None),
                                   outputs=[str(p) for p in files.values()], timings=run.timings)
         if report:
-            from .study_report import study_report
+            from .report import study_report
 
             files["report"] = study_report(run, out / "report.html", manifest)
         manifest["outputs"] = sorted(str(p) for p in files.values())

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from .. import __version__
+from .._version import __version__
 from ..types import ThemekitError
 
 COMMANDS = ("run", "ingest", "discover", "map", "evaluate", "audit", "cache", "models")

@@ -63,7 +63,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..audit import audit
-    from ..coding import read_coded_segments
+    from ..codebook import read_coded_segments
 
     for name, v, lo in (("--window", args.window, 1), ("--permutations", args.permutations, 19),
                         ("--bootstrap", args.bootstrap, 0)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cache import EmbeddingCache
+from ..embed import EmbeddingCache
 
 
 def register(sub) -> None:

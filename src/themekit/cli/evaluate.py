@@ -52,7 +52,7 @@ def _offsets_only(coded: Path, units):
     the suggestions' (``P2.txt`` -> ``P2``)."""
     from dataclasses import replace
 
-    from ..coding import read_coded_segments
+    from ..codebook import read_coded_segments
     from ..types import Corpus, Transcript
 
     tids = {u.transcript_id for u in units}
@@ -70,7 +70,7 @@ def _offsets_only(coded: Path, units):
 
 
 def _gold_for(units, segments, corpus):
-    from ..coding import align_to_utterances
+    from ..codebook import align_to_utterances
 
     return align_to_utterances(segments, corpus, utterances=units)
 
@@ -88,8 +88,8 @@ def print_report(rep, out: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..coding import read_coded_segments
-    from ..evaluate import evaluate, gold_from_aligned
+    from ..codebook import read_coded_segments
+    from ..audit import evaluate, gold_from_aligned
 
     out = Path(args.output) if args.output else None
     if args.suggestions:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..ingest import ReaderOptions
-from ..load import read_transcripts
-from ..segment import Segmenter
+from ..io import ReaderOptions
+from ..io import read_transcripts
+from ..io import Segmenter
 from ..types import InputError, atomic_write
 
 

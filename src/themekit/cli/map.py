@@ -154,7 +154,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..coding import read_coded_segments
+    from ..codebook import read_coded_segments
     from ..mapping import map_candidates, unsupported_codes
 
     mapper = make_mapper(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..models import DEFAULT_MODEL, FAST_MODEL, distill, list_models, models_dir, resolve_model
+from ..embed import DEFAULT_MODEL, FAST_MODEL, distill, list_models, models_dir, resolve_model
 
 
 def add_embedding_options(p: argparse.ArgumentParser, *, fast: bool = True) -> None:

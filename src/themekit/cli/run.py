@@ -6,8 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
-from ..ingest import ReaderOptions
-from ..segment import Segmenter
+from ..io import ReaderOptions
+from ..io import Segmenter
 from ..types import InputError
 from .ingest import add_reading_options
 from .models import add_embedding_options, embedder_from_args

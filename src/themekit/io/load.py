@@ -1,0 +1,165 @@
+"""Files and folders → a segmented :class:`Corpus` (the first stage of every workflow).
+
+A *study folder* may hold ``transcripts/`` (or transcript files directly), ``metadata.csv``
+(one row per transcript: participant attributes, site, date, wave), a codebook and coded
+segments; only transcripts and metadata are read here.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from .readers import ReaderOptions, decode_bytes, iter_transcript_files, read_file, SUPPORTED_EXTENSIONS
+from .segment import Segmenter
+from ..types import Corpus, InputError, Transcript
+
+__all__ = ["read_transcripts", "read_metadata", "study_file", "STUDY_FILES", "participant_column",
+           "PARTICIPANT_COLUMNS"]
+
+log = logging.getLogger("themekit")
+
+# Files of a study folder that are not transcripts.
+STUDY_FILES = ("metadata.csv", "codebook.csv", "codebook.yaml", "codebook.yml", "codebook.qdc",
+               "coded_segments.csv")
+_ID_COLUMNS = ("transcript_id", "transcript", "id", "interview_id", "document")
+
+
+def _transcript_files(path: Path) -> tuple[list[Path], Path | None]:
+    """(transcript files, metadata file found beside them)."""
+    if path.is_file():
+        return [path], None
+    if not path.is_dir():
+        raise InputError(path, "no such file or folder")
+    folder = path / "transcripts" if (path / "transcripts").is_dir() else path
+    meta = path / "metadata.csv" if (path / "metadata.csv").is_file() else None
+    files = [p for p in iter_transcript_files(folder)
+             if p.name.lower() not in STUDY_FILES and not p.name.upper().startswith(("README", "LICENSE"))
+             and p.suffix.lower() not in (".py", ".md")]
+    if folder != path:
+        files = [p for p in files if p.parent == folder or folder in p.parents]
+    if not files:
+        raise InputError(path, f"no transcript files found (looked for {', '.join(SUPPORTED_EXTENSIONS)})")
+    return files, meta
+
+
+def read_metadata(path: str | os.PathLike, transcript_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    """Per-transcript metadata CSV → DataFrame indexed by ``transcript_id``; values kept as text."""
+    path = Path(path)
+    text = decode_bytes(path.read_bytes(), path)
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as e:
+        raise InputError(path, f"malformed CSV ({e})") from None
+    col = next((c for c in df.columns if c.strip().lower() in _ID_COLUMNS), None)
+    if col is None:
+        raise InputError(path, "no transcript id column; name the first column 'transcript_id' "
+                         "with values matching the transcript file names (without extension)")
+    df[col] = df[col].str.strip()
+    dup = df[col][df[col].duplicated()]
+    if len(dup):
+        line = int(dup.index[0]) + 2
+        raise InputError(path, f"transcript id {dup.iloc[0]!r} has more than one row", line=line)
+    if transcript_ids is not None:
+        known = set(transcript_ids)
+        for i, tid in df[col].items():
+            if tid not in known:
+                raise InputError(path, f"metadata row for unknown transcript {tid!r}; known ids: "
+                                 f"{', '.join(sorted(known))}", line=int(i) + 2)
+        missing = sorted(known - set(df[col]))
+        if missing:
+            log.warning("%s: no metadata row for %s", path, ", ".join(missing))
+    df = df.rename(columns={col: "transcript_id"}).set_index("transcript_id")
+    return df
+
+
+def read_transcripts(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    metadata: str | os.PathLike | pd.DataFrame | None = None,
+    *,
+    reader: ReaderOptions | None = None,
+    segmenter: Segmenter | None = None,
+    progress: bool = False,
+) -> Corpus:
+    """Read transcripts (files, a folder, or a study folder) into a segmented :class:`Corpus`.
+
+    ``metadata`` defaults to ``metadata.csv`` in a study folder. Transcript ids are file
+    stems (or the id column of a table); duplicates are an error.
+    """
+    reader = reader or ReaderOptions()
+    segmenter = segmenter or Segmenter()
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files: list[Path] = []
+    found_meta = None
+    for p in paths:
+        fs, meta = _transcript_files(Path(p))
+        files.extend(fs)
+        found_meta = found_meta or meta
+    metadata = found_meta if metadata is None else metadata
+
+    parsed: list[tuple[Transcript, list]] = []
+    seen: dict[str, Transcript] = {}
+    iterator = files
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(files, desc="Reading transcripts", unit="file", leave=False, disable=None)
+    for f in iterator:
+        for transcript, turns in read_file(f, reader):
+            if transcript.id in seen:
+                raise InputError(f, f"duplicate transcript id {transcript.id!r}: also read from "
+                                 f"{seen[transcript.id].source}; rename one of the files")
+            seen[transcript.id] = transcript
+            parsed.append((transcript, turns))
+
+    utterances = []
+    for transcript, turns in parsed:
+        utterances.extend(segmenter.segment(transcript, turns))
+
+    ids = [t.id for t, _ in parsed]
+    if isinstance(metadata, pd.DataFrame):
+        meta_df = metadata
+        unknown = sorted(set(map(str, meta_df.index)) - set(ids))
+        if unknown:
+            raise InputError(None, f"metadata rows for unknown transcripts: {', '.join(unknown)}")
+    elif metadata is not None:
+        meta_df = read_metadata(metadata, ids)
+    else:
+        meta_df = pd.DataFrame(index=pd.Index(ids, name="transcript_id"))
+    meta_df = meta_df.reindex(ids)
+    meta_df.index.name = "transcript_id"
+    settings = {"reader": {"prompt_pattern": reader.prompt_pattern,
+                           "interviewer_labels": reader.interviewer_labels,
+                           "interviewer": list(reader.interviewer)},
+                "segmenter": segmenter.get_params()}
+    return Corpus([t for t, _ in parsed], utterances, meta_df, settings)
+
+
+def study_file(path: str | os.PathLike, names: Mapping[str, tuple[str, ...]] | tuple[str, ...]) -> Path | None:
+    """The first of ``names`` present in a study folder, or None."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    for n in names:
+        if (path / n).is_file():
+            return path / n
+    return None
+
+
+#: metadata columns that name participants, in order of preference (case-insensitive)
+PARTICIPANT_COLUMNS = ("participant_id", "participant", "case_id", "case")
+
+
+def participant_column(metadata: pd.DataFrame) -> str | None:
+    """The metadata column naming participants: the first of ``participant_id``, ``participant``,
+    ``case_id``, ``case`` (case-insensitive) present, else None."""
+    lower = {str(c).strip().lower(): c for c in metadata.columns}
+    for name in PARTICIPANT_COLUMNS:
+        if name in lower:
+            return lower[name]
+    return None

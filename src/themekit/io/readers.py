@@ -1,0 +1,635 @@
+"""Files → Transcripts with speaker turns.
+
+Each reader returns a :class:`Transcript` (one string) and its :class:`Turn` spans (offsets
+into that string). Segmentation into utterances happens in :mod:`themekit.io.segment`.
+
+Formats: plain text (speaker labels in the usual shapes, or none), WebVTT/SRT (Teams, Zoom,
+Otter), Word ``.docx`` and CSV/JSONL tables of utterances.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from ..types import InputError, Transcript, strip_directions
+
+__all__ = [
+    "Turn", "ReaderOptions", "decode_bytes", "read_text_file", "parse_labelled_text",
+    "read_subtitles", "read_docx", "read_table", "read_file", "TEXT_EXTENSIONS",
+    "SUBTITLE_EXTENSIONS", "TABLE_EXTENSIONS", "SUPPORTED_EXTENSIONS", "guess_role",
+]
+
+TEXT_EXTENSIONS = (".txt", ".text", ".md")
+SUBTITLE_EXTENSIONS = (".vtt", ".srt")
+TABLE_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson")
+SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS + SUBTITLE_EXTENSIONS + (".docx",) + TABLE_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker's uninterrupted contribution: ``text[start:end]`` without the label.
+
+    ``times`` maps offsets to timestamps: ``(offset, start_time, end_time)`` for each cue or
+    timestamp inside the turn, so utterances cut from it can keep their times.
+    """
+
+    speaker: str | None
+    start: int
+    end: int
+    role: str | None = None
+    times: tuple[tuple[int, float | None, float | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """Settings for reading transcripts.
+
+    interviewer_labels: regex matching speaker labels of the interviewer (case-insensitive).
+    interviewer: explicit interviewer label(s); overrides the regex.
+    prompt_pattern: in transcripts without speaker labels, lines matching this regex are the
+        interviewer's prompts (e.g. numbered questions ``3.a Please explain ...``).
+    table_columns: for CSV/JSONL, mapping of ``transcript``, ``speaker``, ``text``, ``start_time``,
+        ``end_time``, ``role`` to the file's column names (guessed when not given).
+    """
+
+    interviewer_labels: str = (
+        r"(?:interviewer|int|i|q|moderator|mod|facilitator|researcher|interviewer\s*\d+|"
+        r"fieldworker|host)"
+    )
+    interviewer: tuple[str, ...] = ()
+    prompt_pattern: str = r"^\s*\d+(?:\.\w+)*[.)]?\s+\S"
+    table_columns: Mapping[str, str] = field(default_factory=dict)
+
+
+# -- encodings ---------------------------------------------------------------------------------
+
+def decode_bytes(data: bytes, path: str | Path) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, else cp1252; newlines normalised to ``\\n``."""
+    if not data.strip():
+        raise InputError(path, "the file is empty; remove it or add the transcript text")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = data.decode("utf-16")
+    else:
+        if b"\x00" in data[:4096]:
+            raise InputError(path, "this looks like a binary file, not a text transcript; "
+                             "export it as .txt, .docx, .vtt or .srt")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            try:
+                text = data.decode("cp1252")
+            except UnicodeDecodeError:
+                line = data[: e.start].count(b"\n") + 1
+                raise InputError(path, "the text is neither UTF-8 nor Windows-1252 (cp1252); "
+                                 "re-save it as UTF-8", line=line) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise InputError(path, "the file is empty; remove it or add the transcript text")
+    return text
+
+
+# -- speaker labels --------------------------------------------------------------------------
+
+_TS = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
+# [00:01:23] Name:   |   Name (00:01:23):   |   Name [00:01:23]:   |   Name 00:01:23:  |  Name:
+_INLINE_LABEL = re.compile(
+    rf"^[ \t]*(?:[\[(]?(?P<ts1>{_TS})[\])]?[ \t]*[-–]?[ \t]*)?"
+    rf"(?P<label>[A-Za-z][\w.'’\- ]{{0,38}}?)"
+    rf"[ \t]*(?:[\[(](?P<ts2>{_TS})[\])]|(?P<ts3>{_TS}))?[ \t]*:[ \t]+(?=\S)"
+)
+# a label alone on its line:  INTERVIEWER  |  P04:  |  Speaker 1  00:01:23  |  Name (00:01)
+_OWN_LINE_LABEL = re.compile(
+    rf"^[ \t]*(?:[\[(]?(?P<ts1>{_TS})[\])]?[ \t]*)?(?P<label>[A-Za-z][\w.'’\- ]{{0,38}}?)"
+    rf"[ \t]*(?:[\[(]?(?P<ts2>{_TS})[\])]?)?[ \t]*:?[ \t]*$"
+)
+# labels trusted even when they occur once
+_KNOWN_LABEL = re.compile(
+    r"^(?:interviewer|interviewee|respondent|participant|moderator|facilitator|researcher|"
+    r"speaker|int|i|r|q|a|p|pt|resp)[ _-]?\d{0,3}$|^[A-Z]{1,3}\d{1,3}$",
+    re.IGNORECASE,
+)
+
+
+def _parse_ts(ts: str | None) -> float | None:
+    if not ts:
+        return None
+    parts = ts.replace(",", ".").split(":")
+    seconds = 0.0
+    for p in parts:
+        seconds = seconds * 60 + float(p)
+    return seconds
+
+
+def _plausible_label(label: str) -> bool:
+    label = label.strip()
+    words = label.split()
+    if not words or len(words) > 4:
+        return False
+    # Sentences that happen to contain a colon ("So the thing is: ...") are not labels.
+    if len(words) > 1 and not all(w[0].isupper() or w[0].isdigit() or w in ("de", "van", "von")
+                                  for w in words):
+        return False
+    return True
+
+
+def guess_role(label: str | None, options: ReaderOptions) -> str | None:
+    if label is None:
+        return None
+    if options.interviewer:
+        return "interviewer" if label in options.interviewer else "participant"
+    if re.fullmatch(options.interviewer_labels, label.strip(), re.IGNORECASE):
+        return "interviewer"
+    return None
+
+
+@dataclass
+class _Line:
+    number: int  # 1-based
+    start: int
+    end: int  # without the newline
+
+
+def _lines(text: str) -> list[_Line]:
+    out, pos = [], 0
+    for i, raw in enumerate(text.split("\n"), start=1):
+        out.append(_Line(i, pos, pos + len(raw)))
+        pos += len(raw) + 1
+    return out
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+_FULL_LINE_DIRECTION = re.compile(r"^\s*(?:\([^()]*\)|\[[^\[\]]*\])\s*$")
+
+
+def parse_labelled_text(text: str, options: ReaderOptions = ReaderOptions(),
+                        path: str | Path | None = None) -> list[Turn]:
+    """Speaker turns of a plain-text transcript (labels inline or on their own line, or none).
+
+    A label is trusted when it has a known shape (``Interviewer``, ``I``, ``P01``,
+    ``Speaker 2``) or recurs at least twice. With labels, unlabelled lines continue the
+    current turn; without any, each line (or paragraph) is a block of its own, and lines
+    matching ``options.prompt_pattern`` are interviewer prompts.
+    """
+    lines = _lines(text)
+    inline: dict[int, re.Match] = {}
+    own: dict[int, re.Match] = {}
+    counts: Counter[str] = Counter()
+    for i, ln in enumerate(lines):
+        s = text[ln.start:ln.end]
+        if not s.strip():
+            continue
+        m = _INLINE_LABEL.match(s)
+        if m and _plausible_label(m["label"]):
+            inline[i] = m
+            counts[m["label"].strip()] += 1
+            continue
+        m = _OWN_LINE_LABEL.match(s)
+        nxt = next((j for j in range(i + 1, len(lines)) if lines[j].end > lines[j].start
+                    and text[lines[j].start:lines[j].end].strip()), None)
+        if (m and nxt is not None and _plausible_label(m["label"]) and len(s.strip()) <= 40
+                and not m["label"].strip().endswith((".", "!", "?", ","))):
+            own[i] = m
+            counts[m["label"].strip()] += 1
+
+    def trusted(label: str) -> bool:
+        label = label.strip()
+        return bool(_KNOWN_LABEL.match(label)) or counts[label] >= 2
+
+    inline = {i: m for i, m in inline.items() if trusted(m["label"])}
+    own = {i: m for i, m in own.items() if trusted(m["label"])
+           and (m["label"].strip().isupper() or _KNOWN_LABEL.match(m["label"].strip())
+                or counts[m["label"].strip()] >= 3)}
+    nonblank = sum(1 for ln in lines if text[ln.start:ln.end].strip())
+    labelled = (len(inline) + 2 * len(own)) >= max(2, 0.2 * nonblank)
+    prompt = re.compile(options.prompt_pattern) if options.prompt_pattern else None
+
+    turns: list[Turn] = []
+    cur: dict | None = None
+
+    def close():
+        nonlocal cur
+        if cur is not None:
+            s, e = _trim(text, cur["start"], cur["end"])
+            if e > s and (strip_directions(text[s:e]) or cur.get("role") == "other"):
+                role = guess_role(cur["speaker"], options) or cur.get("role")
+                times = ((s, cur["time"], None),) if cur["time"] is not None else ()
+                turns.append(Turn(cur["speaker"], s, e, role, times))
+        cur = None
+
+    for i, ln in enumerate(lines):
+        s = text[ln.start:ln.end]
+        if i in inline:
+            m = inline[i]
+            close()
+            cur = {"speaker": m["label"].strip(), "start": ln.start + m.end(), "end": ln.end,
+                   "time": _parse_ts(m["ts1"] or m["ts2"] or m["ts3"])}
+        elif i in own:
+            m = own[i]
+            close()
+            cur = {"speaker": m["label"].strip(), "start": ln.end, "end": ln.end,
+                   "time": _parse_ts(m["ts1"] or m["ts2"]), "pending": True}
+        elif not s.strip():
+            if not labelled:
+                close()
+        elif labelled and cur is not None:
+            if cur.pop("pending", False):
+                cur["start"] = ln.start
+            cur["end"] = ln.end
+        elif labelled:  # text before the first label (a title, a header): not speech
+            continue
+        else:
+            close()
+            is_prompt = bool(prompt and prompt.match(s))
+            cur = {"speaker": None, "start": ln.start, "end": ln.end, "time": None,
+                   "role": "interviewer" if is_prompt else None}
+            if not is_prompt and _FULL_LINE_DIRECTION.match(s):
+                cur["role"] = "other"  # an observation such as "(The participant reads the task)"
+    close()
+    if not turns:
+        raise InputError(path, "no transcript text found (only labels, headers or stage directions)")
+    return _assign_roles(turns, text)
+
+
+def _assign_roles(turns: list[Turn], text: str) -> list[Turn]:
+    """Fill in roles the labels did not settle.
+
+    Unlabelled speech is the participant's. When no label looks like an interviewer's
+    (``Speaker 1``/``Speaker 2``), the speaker asking the most questions is the interviewer.
+    """
+    speakers = {t.speaker for t in turns if t.speaker is not None}
+    have_interviewer = any(t.role == "interviewer" for t in turns if t.speaker is not None)
+    interviewer = None
+    if not have_interviewer and len(speakers) >= 2:
+        rate = {}
+        for sp in speakers:
+            mine = [t for t in turns if t.speaker == sp]
+            rate[sp] = sum(text[t.start:t.end].rstrip().endswith("?") for t in mine) / len(mine)
+        best = max(sorted(rate), key=rate.get)
+        if rate[best] >= 0.3:
+            interviewer = best
+    out = []
+    for t in turns:
+        role = t.role
+        if role is None:
+            role = "interviewer" if (interviewer is not None and t.speaker == interviewer) else "participant"
+        out.append(Turn(t.speaker, t.start, t.end, role, t.times))
+    return out
+
+
+def read_text_file(path: Path, options: ReaderOptions, transcript_id: str | None = None
+                   ) -> tuple[Transcript, list[Turn]]:
+    text = decode_bytes(path.read_bytes(), path)
+    tid = transcript_id or path.stem
+    return Transcript(tid, text, str(path), "txt"), parse_labelled_text(text, options, path)
+
+
+# -- WebVTT / SRT -------------------------------------------------------------------------------
+# A small parser of our own rather than webvtt-py: we need the line number of every fault for
+# our error messages, and Teams/Zoom/Otter quirks (voice tags, "Name:" prefixes, cue ids).
+
+_CUE_TIME = re.compile(
+    r"^\s*(?P<a>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})\s*-->\s*(?P<b>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})"
+)
+_VOICE = re.compile(r"<v(?:\.[\w.]+)?\s+([^>]+)>")
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+_PREFIX = re.compile(r"^\s*(?P<label>[A-Za-z][\w.'’\- ]{0,38}?)\s*:\s+(?=\S)")
+
+
+def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None = None
+                   ) -> tuple[Transcript, list[Turn]]:
+    """WebVTT or SRT → a transcript of ``Speaker: words`` paragraphs, one per speaker turn.
+
+    Consecutive cues of one speaker merge into a turn; each cue's start/end time is kept.
+    """
+    raw = decode_bytes(path.read_bytes(), path)
+    is_vtt = path.suffix.lower() == ".vtt"
+    lines = raw.split("\n")
+    if is_vtt and not lines[0].lstrip("\ufeff").startswith("WEBVTT"):
+        raise InputError(path, "a WebVTT file must start with 'WEBVTT'; is this an SRT file "
+                         "with the wrong extension?", line=1)
+    cues: list[tuple[int, float, float, str | None, str]] = []  # line, t0, t1, speaker, text
+    i = 1 if is_vtt else 0
+    n = len(lines)
+    while i < n:
+        line = lines[i]
+        if not line.strip():
+            i += 1
+            continue
+        if is_vtt and line.startswith(("NOTE", "STYLE", "REGION")):
+            while i < n and lines[i].strip():
+                i += 1
+            continue
+        m = _CUE_TIME.match(line)
+        if not m:
+            if i + 1 < n and _CUE_TIME.match(lines[i + 1]):
+                i += 1  # a cue id / SRT number
+                continue
+            raise InputError(path, f"expected a cue timing like '00:00:01.000 --> 00:00:04.000', "
+                             f"found {line.strip()[:60]!r}", line=i + 1)
+        t0, t1 = _parse_ts(m["a"]), _parse_ts(m["b"])
+        if t1 < t0:
+            raise InputError(path, f"cue ends ({m['b']}) before it starts ({m['a']})", line=i + 1)
+        j = i + 1
+        body = []
+        while j < n and lines[j].strip():
+            body.append(lines[j].strip())
+            j += 1
+        content = " ".join(body)
+        speaker = None
+        v = _VOICE.search(content)
+        if v:
+            speaker = v.group(1).strip()
+        content = _TAG.sub("", content).strip()
+        if speaker is None:
+            p = _PREFIX.match(content)
+            if p and _plausible_label(p["label"]):
+                speaker = p["label"].strip()
+                content = content[p.end():]
+        if content:
+            cues.append((i + 1, t0, t1, speaker, content))
+        i = j
+    if not cues:
+        raise InputError(path, "no cues with text found; is the file a complete export?")
+
+    # Render: one paragraph per merged turn, "Speaker: cue text cue text ...".
+    parts: list[str] = []
+    turns: list[Turn] = []
+    pos = 0
+    k = 0
+    while k < len(cues):
+        speaker = cues[k][3]
+        label = f"{speaker}: " if speaker else ""
+        parts.append(label)
+        pos += len(label)
+        start = pos
+        times = []
+        while k < len(cues) and cues[k][3] == speaker:
+            if pos > start:
+                parts.append(" ")
+                pos += 1
+            times.append((pos, cues[k][1], cues[k][2]))
+            parts.append(cues[k][4])
+            pos += len(cues[k][4])
+            k += 1
+        turns.append(Turn(speaker, start, pos, guess_role(speaker, options), tuple(times)))
+        parts.append("\n\n")
+        pos += 2
+    text = "".join(parts)
+    tid = transcript_id or path.stem
+    fmt = "vtt" if is_vtt else "srt"
+    return Transcript(tid, text, str(path), fmt), _assign_roles(turns, text)
+
+
+# -- Word ---------------------------------------------------------------------------------------
+
+def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = None
+              ) -> tuple[Transcript, list[Turn]]:
+    """Word transcript: paragraphs as lines (tables of speaker | text rows too), then as plain text."""
+
+    try:
+        import docx  # python-docx
+    except ImportError as e:  # pragma: no cover - a declared dependency
+        raise InputError(path, "reading .docx needs python-docx: pip install python-docx") from e
+    try:
+        document = docx.Document(str(path))
+    except Exception as e:  # python-docx raises many kinds for a damaged package
+        raise InputError(path, f"not a readable Word .docx file ({e.__class__.__name__}); "
+                         "open it in Word and save it again as .docx") from None
+    lines: list[str] = []
+    body = document.element.body
+    for child in body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            lines.append(docx.text.paragraph.Paragraph(child, document).text)
+        elif tag == "tbl":
+            table = docx.table.Table(child, document)
+            for row in table.rows:
+                cells = [c.text.strip() for c in row.cells]
+                cells = [c for k, c in enumerate(cells) if c and c not in cells[:k]]
+                if len(cells) >= 2:
+                    lines.append(f"{' '.join(cells[:-1])}: {cells[-1]}")
+                elif cells:
+                    lines.append(cells[0])
+    text = "\n".join(line.replace("\r", " ").replace("\x0b", " ") for line in lines)
+    if not text.strip():
+        raise InputError(path, "the Word document has no text")
+    tid = transcript_id or path.stem
+    return Transcript(tid, text, str(path), "docx"), parse_labelled_text(text, options, path)
+
+
+# -- tables of utterances ------------------------------------------------------------------------
+
+_COLUMN_GUESSES = {
+    "transcript": ("transcript_id", "transcript", "interview_id", "interview", "document",
+                   "doc_id", "file", "conversation_id", "session"),
+    "speaker": ("speaker", "speaker_id", "interlocutor", "participant", "participant_id",
+                "respondent", "respondent_id", "name"),
+    "text": ("text", "utterance", "utterance_text", "sentence", "response", "content", "answer"),
+    "start_time": ("start_time", "start", "timestamp", "time", "begin"),
+    "end_time": ("end_time", "end", "stop"),
+    "role": ("role",),
+}
+
+
+def _map_columns(columns: Sequence[str], given: Mapping[str, str], path: Path) -> dict[str, str]:
+    lower = {c.lower().strip(): c for c in columns}
+    mapping = {}
+    for key, guesses in _COLUMN_GUESSES.items():
+        if key in given:
+            if given[key] not in columns:
+                raise InputError(path, f"column {given[key]!r} (given for {key}) is not in the file; "
+                                 f"columns are: {', '.join(columns)}")
+            mapping[key] = given[key]
+            continue
+        for g in guesses:
+            if g in lower:
+                mapping[key] = lower[g]
+                break
+    if "text" not in mapping:
+        raise InputError(path, "cannot tell which column holds the utterance text; name it with "
+                         f"--column text=NAME (columns: {', '.join(columns)})")
+    return mapping
+
+
+def csv_records(text: str, path: str | Path, *, dialect: str = "excel", empty: str = "the file is empty"
+                ) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(header, [(line where the record starts, fields)]) of CSV text, skipping blank records.
+
+    Line numbers are the file's (a quoted field may span lines), for error messages."""
+    reader = csv.reader(io.StringIO(text), dialect=dialect)
+    header, records = None, []
+    try:
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is None:
+                header = row
+            else:
+                records.append((start, row))
+    except csv.Error as e:
+        raise InputError(path, f"malformed CSV ({e})", line=reader.line_num) from None
+    if header is None:
+        raise InputError(path, empty)
+    return header, records
+
+
+def _table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    text = decode_bytes(path.read_bytes(), path)
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        rows, columns = [], []
+        for n, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(path, f"invalid JSON ({e.msg})", line=n) from None
+            if not isinstance(obj, dict):
+                raise InputError(path, "each line must be a JSON object", line=n)
+            for k in obj:
+                if k not in columns:
+                    columns.append(k)
+            rows.append((n, obj))
+        return columns, rows
+    dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    if not reader.fieldnames:
+        raise InputError(path, "the table has no header row")
+    rows = []
+    try:
+        for row in reader:
+            rows.append((reader.line_num, row))
+    except csv.Error as e:
+        raise InputError(path, f"malformed CSV ({e})", line=reader.line_num) from None
+    return list(reader.fieldnames), rows
+
+
+def read_table(path: Path, options: ReaderOptions) -> list[tuple[Transcript, list[Turn]]]:
+    """CSV/TSV/JSONL with one utterance per row → one transcript per transcript id.
+
+    Transcript text is rendered as ``Speaker: text`` lines, so it reads like a transcript.
+    """
+    columns, rows = _table_rows(path)
+    if not rows:
+        raise InputError(path, "the table has no rows")
+    cols = _map_columns(columns, options.table_columns, path)
+    grouped: dict[str, list[tuple[int, dict]]] = {}
+    for n, row in rows:
+        tid = str(row.get(cols["transcript"], "") if "transcript" in cols else path.stem).strip()
+        if not tid:
+            raise InputError(path, f"empty transcript id in column {cols['transcript']!r}", line=n)
+        grouped.setdefault(tid, []).append((n, row))
+    out = []
+    for tid, items in grouped.items():
+        parts, turns, pos = [], [], 0
+        for n, row in items:
+            body = row.get(cols["text"])
+            body = "" if body is None else str(body).strip()
+            if not body:
+                continue
+            speaker = str(row.get(cols["speaker"], "")).strip() if "speaker" in cols else ""
+            speaker = speaker or None
+            label = f"{speaker}: " if speaker else ""
+            start = pos + len(label)
+            end = start + len(body)
+            t0 = _time_value(row.get(cols["start_time"]), path, n) if "start_time" in cols else None
+            t1 = _time_value(row.get(cols["end_time"]), path, n) if "end_time" in cols else None
+            role = None
+            if "role" in cols and row.get(cols["role"]):
+                role = str(row[cols["role"]]).strip().lower()
+                role = role if role in ("interviewer", "participant", "other") else None
+            role = role or guess_role(speaker, options)
+            if role is None and speaker and re.fullmatch(r"therapist|counsellor|counselor|teacher",
+                                                         speaker, re.IGNORECASE):
+                role = "interviewer"
+            turns.append(Turn(speaker, start, end, role, ((start, t0, t1),) if t0 is not None else ()))
+            parts.append(label + body + "\n")
+            pos = end + 1
+        if not turns:
+            raise InputError(path, f"transcript {tid!r} has no utterance text")
+        text = "".join(parts)
+        out.append((Transcript(tid, text, str(path), "table"), _assign_roles(turns, text)))
+    return out
+
+
+def _time_value(value, path: Path, line: int) -> float | None:
+    if value is None or str(value).strip() == "":
+        return None
+    s = str(value).strip()
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    if re.fullmatch(_TS, s):
+        return _parse_ts(s)
+    raise InputError(path, f"cannot read time {s!r}; use seconds or hh:mm:ss", line=line)
+
+
+# -- dispatch ---------------------------------------------------------------------------------
+
+def _sniff(path: Path) -> str:
+    """Format by extension, checked against the content where extensions lie."""
+    ext = path.suffix.lower()
+    with open(path, "rb") as f:   # the header only; the reader reads the file itself
+        head = f.read(512)
+    if head.startswith(b"PK\x03\x04"):
+        return ".docx" if ext in (".docx", "") else "zip"
+    if head.lstrip(b"\xef\xbb\xbf").startswith(b"WEBVTT"):
+        return ".vtt"
+    return ext
+
+
+def read_file(path: str | Path, options: ReaderOptions = ReaderOptions()
+              ) -> list[tuple[Transcript, list[Turn]]]:
+    """Read one transcript file (a table may hold several transcripts)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file or folder")
+    if path.stat().st_size == 0:
+        raise InputError(path, "the file is empty; remove it or add the transcript text")
+    kind = _sniff(path)
+    if kind in TEXT_EXTENSIONS:
+        return [read_text_file(path, options)]
+    if kind in SUBTITLE_EXTENSIONS:
+        return [read_subtitles(path, options)]
+    if kind == ".docx":
+        return [read_docx(path, options)]
+    if kind in TABLE_EXTENSIONS:
+        return read_table(path, options)
+    if kind == ".doc":
+        raise InputError(path, "old Word .doc files cannot be read; save the file as .docx")
+    raise InputError(path, f"unknown transcript format {path.suffix or '(no extension)'!r}; "
+                     f"supported: {', '.join(SUPPORTED_EXTENSIONS)}")
+
+
+def iter_transcript_files(folder: Path, exclude: Iterable[Path] = ()) -> list[Path]:
+    """Transcript files of a folder (recursively), sorted, skipping hidden files and ``exclude``."""
+    skip = {p.resolve() for p in exclude}
+    files = []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if p.resolve() in skip:
+            continue
+        files.append(p)
+    return files

@@ -1,0 +1,470 @@
+"""The :class:`CodeMapper` estimator: suggest codebook codes for utterances, with scores.
+
+The method is described in :mod:`themekit.mapping`. ``fit`` runs its steps in order: facets,
+context and centring from :mod:`themekit.mapping.features`, prior, classifier and mixing from
+:mod:`themekit.mapping.scores`; this module holds the parameters, the fitted state, the
+suggestions table with its abstention rule, and what the mapper offers after fitting
+(``predict``, ``suggest_next``, ``support``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..codebook import Code, Codebook
+from .features import (_norm, _unit_text, centred, code_facets, fit_lexical, lexical_features,
+                               prompt_vectors)
+from .scores import _softmax, class_proba, mix, prior_scores, seed_rows, self_trained_classifier
+from .seeding import as_seed_labels, density, select_next
+
+__all__ = ["CodeMapper", "NotFittedError"]
+
+log = logging.getLogger("themekit")
+
+try:  # the sklearn habit: one exception type for "used before fit"
+    from sklearn.exceptions import NotFittedError
+except ImportError:  # pragma: no cover - scikit-learn is a dependency
+    class NotFittedError(ValueError, AttributeError):
+        pass
+
+
+def _check(name: str, value: Any, ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {what}; got {value!r}")
+
+
+# -- the mapper ---------------------------------------------------------------------------------
+class CodeMapper:
+    """Suggest codebook codes for utterances, with scores to sort and review.
+
+    Parameters (checked in ``fit``; the method is described in :mod:`themekit.mapping`):
+
+    - ``top_k`` (int >= 1): codes listed per utterance in ``suggestions_``;
+    - ``abstain_threshold`` ("auto" or float in [0, 1]): below this top probability the mapper
+      abstains; "auto" = 2 / number of codes;
+    - ``multilabel_threshold`` (float in (0, 1]): further codes are suggested when their
+      probability is at least this share of the top one (1.0: one code per utterance);
+    - ``context`` ("auto", "prompt" or None): add preceding interviewer prompts ("auto": when
+      a corpus is given); ``context_weight`` (>= 0), ``n_prompts`` (>= 1);
+    - ``center`` (bool): subtract the mean utterance vector;
+    - ``lexical_weight`` (>= 0): weight of TF-IDF word features in the classifier (0: none),
+      reduced to ``lexical_dims`` latent dimensions (LSA);
+    - ``prior_weight`` (> 0): how many coded examples the codebook is worth, per code: the total
+      training weight of each code's facets, and the prior's share of the final probability
+      (``prior_weight / (prior_weight + seeds per code)``);
+    - ``self_training`` (int >= 0 rounds), ``pseudo_fraction`` (in (0, 1]), ``pseudo_weight`` (>= 0);
+    - ``C`` (> 0): inverse regularisation of the logistic regression;
+    - ``text`` ("content" or "text"): what of an utterance is scored — its ``content``
+      (without bracketed transcriber notes, the default) or its verbatim ``text`` (keeps notes
+      such as "(The participant reads the task again)": in think-aloud and observation
+      studies those record what the participant did, and coders code them). Applies to what
+      the mapper embeds itself and to the word features; precomputed embeddings are used as
+      given, so make them from the same text;
+    - ``no_code`` (bool): learn a "no code" class from seed utterances that coders saw and left
+      uncoded (utterances of transcripts they coded); the mapper then also abstains where
+      "no code" is more probable than any code;
+    - ``fine_tune`` (bool): with seeds, first fine-tune the embedder on the coded utterances
+      (:func:`themekit.embed.finetune.fine_tune_embedder`; a minute or two on a CPU) and map with the
+      fine-tuned embeddings; precomputed ``embeddings`` of the base model are then not used.
+      Without seeds it does nothing; ``fine_tune_steps`` (int >= 1): its optimiser steps;
+    - ``random_state`` (int): for ``suggest_next``'s clustering and the fine-tuning.
+
+    Fitted attributes: ``codes_`` (code names), ``scores_`` (utterance x code probabilities),
+    ``prior_`` (utterance x code prior scores), ``suggestions_``, ``seeds_`` (utterance id ->
+    human codes used), ``uncoded_`` (seed utterances left uncoded: the "no code" class),
+    ``no_code_`` (probability of "no code" per utterance; 0 without such seeds), ``context_``
+    (whether prompts were used), ``abstain_threshold_``, ``embedder_`` (the embedder used: with
+    ``fine_tune``, the fine-tuned one), ``fine_tuned_`` (whether fine-tuning happened).
+    """
+
+    def __init__(self, *, top_k: int = 3, abstain_threshold: float | str = "auto",
+                 multilabel_threshold: float = 0.5, context: str | None = "auto",
+                 context_weight: float = 0.5, n_prompts: int = 3, center: bool = True,
+                 lexical_weight: float = 0.5, prior_weight: float = 5.0, self_training: int = 2,
+                 pseudo_fraction: float = 0.5, pseudo_weight: float = 0.5, C: float = 10.0,
+                 lexical_dims: int = 256, text: str = "content", no_code: bool = True,
+                 fine_tune: bool = False, fine_tune_steps: int = 30, random_state: int = 0):
+        self.top_k = top_k
+        self.abstain_threshold = abstain_threshold
+        self.multilabel_threshold = multilabel_threshold
+        self.context = context
+        self.context_weight = context_weight
+        self.n_prompts = n_prompts
+        self.center = center
+        self.lexical_weight = lexical_weight
+        self.prior_weight = prior_weight
+        self.self_training = self_training
+        self.pseudo_fraction = pseudo_fraction
+        self.pseudo_weight = pseudo_weight
+        self.C = C
+        self.lexical_dims = lexical_dims
+        self.text = text
+        self.no_code = no_code
+        self.fine_tune = fine_tune
+        self.fine_tune_steps = fine_tune_steps
+        self.random_state = random_state
+
+    def __repr__(self) -> str:
+        defaults = CodeMapper.__init__.__kwdefaults__
+        changed = [f"{k}={getattr(self, k)!r}" for k, v in defaults.items() if getattr(self, k) != v]
+        return f"CodeMapper({', '.join(changed)})"
+
+    # -- parameter checks ------------------------------------------------------------------
+    def _validate(self) -> None:
+        num = (int, float, np.integer, np.floating)
+        _check("top_k", self.top_k, isinstance(self.top_k, (int, np.integer)) and self.top_k >= 1,
+               "an integer >= 1")
+        a = self.abstain_threshold
+        _check("abstain_threshold", a, a == "auto" or (isinstance(a, num) and 0 <= a <= 1),
+               '"auto" or a number in [0, 1]')
+        m = self.multilabel_threshold
+        _check("multilabel_threshold", m, isinstance(m, num) and 0 < m <= 1, "a number in (0, 1]")
+        _check("context", self.context, self.context in ("auto", "prompt", None),
+               '"auto", "prompt" or None')
+        _check("text", self.text, self.text in ("content", "text"), '"content" or "text"')
+        for name in ("context_weight", "lexical_weight", "pseudo_weight"):
+            v = getattr(self, name)
+            _check(name, v, isinstance(v, num) and v >= 0, "a number >= 0")
+        for name in ("prior_weight", "C"):
+            v = getattr(self, name)
+            _check(name, v, isinstance(v, num) and v > 0, "a number > 0")
+        _check("n_prompts", self.n_prompts, isinstance(self.n_prompts, (int, np.integer))
+               and self.n_prompts >= 1, "an integer >= 1")
+        _check("lexical_dims", self.lexical_dims, isinstance(self.lexical_dims, (int, np.integer))
+               and self.lexical_dims >= 1, "an integer >= 1")
+        _check("self_training", self.self_training, isinstance(self.self_training, (int, np.integer))
+               and self.self_training >= 0, "an integer >= 0")
+        f = self.pseudo_fraction
+        _check("pseudo_fraction", f, isinstance(f, num) and 0 < f <= 1, "a number in (0, 1]")
+        _check("fine_tune", self.fine_tune, isinstance(self.fine_tune, (bool, np.bool_)), "True or False")
+        _check("fine_tune_steps", self.fine_tune_steps, isinstance(self.fine_tune_steps, (int, np.integer))
+               and not isinstance(self.fine_tune_steps, bool) and self.fine_tune_steps >= 1, "an integer >= 1")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "scores_"):
+            raise NotFittedError("this CodeMapper is not fitted yet: call fit(codebook, utterances, ...) first")
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, codebook: Codebook, utterances, *, embeddings=None, embedder=None, corpus=None,
+            seeds=None) -> "CodeMapper":
+        """Learn code scores for ``utterances`` (a list of Utterances, or a Corpus: its
+        ``select()``-ed participant speech).
+
+        ``embeddings``: precomputed :class:`~themekit.embed.Embeddings` covering the utterances
+        (and, for context, the corpus's interviewer utterances; missing ones are embedded);
+        ``embedder``: embeds codes and anything not precomputed (default: the default model;
+        must be the model the embeddings came from). ``corpus``: for prompt context and for
+        aligning coded segments. ``seeds``: human coding (see
+        :func:`themekit.mapping.seeding.as_seed_labels`), or None for zero-shot.
+        """
+        from ..embed import Embeddings, load_embedder
+        from ..types import Corpus
+
+        self._validate()
+        if isinstance(utterances, Corpus):
+            corpus = utterances if corpus is None else corpus
+            utterances = utterances.select()
+        units = list(utterances)
+        if not units:
+            raise ValueError("no utterances to map")
+        ids = [u.id for u in units]
+        if len(set(ids)) != len(ids):
+            raise ValueError("utterance ids must be unique")
+        codes = list(codebook.codable())
+        if len(codes) < 2:
+            raise ValueError(f"the codebook needs at least 2 codable codes to choose between; it has {len(codes)}")
+        if embedder is None:
+            embedder = load_embedder()
+        if isinstance(embeddings, Embeddings) and embeddings.model_id != embedder.model_id:
+            raise ValueError(f"embeddings were made with {embeddings.model_id!r} but the embedder is "
+                             f"{embedder.model_id!r}: codes and utterances must be embedded by the same model")
+        self.codes_ = tuple(c.name for c in codes)
+        self._code_index = {c: j for j, c in enumerate(self.codes_)}
+        self._precomputed = embeddings if isinstance(embeddings, Embeddings) else None
+
+        # seeds; utterances coders saw and left uncoded form a "no code" class
+        seed_labels = as_seed_labels(seeds, ids, self.codes_, corpus=corpus, utterances=units,
+                                     keep_uncoded=self.no_code)
+        self.seeds_ = {u: cs for u, cs in seed_labels.items() if cs}
+        self.uncoded_ = tuple(u for u, cs in seed_labels.items() if not cs)
+        self.fine_tuned_ = False
+        if self.fine_tune and self.seeds_:
+            embedder = self._fine_tuned(embedder, units, codes)
+            self._precomputed = None     # base-model vectors do not apply to the fine-tuned model
+            self.fine_tuned_ = True
+        elif self.fine_tune:
+            log.info("fine_tune=True but no seeds: zero-shot mapping with the base model")
+        self.embedder_ = embedder
+        use_context = self.context == "prompt" or (self.context == "auto" and corpus is not None)
+        if self.context == "prompt" and corpus is None:
+            raise ValueError('context="prompt" needs the corpus (interviewer prompts): pass corpus=')
+        self.context_ = bool(use_context and self.context_weight > 0)
+        self._corpus = corpus if self.context_ else None
+
+        # facets
+        facets = [f for c in codes for f in code_facets(c)]
+        self.facets_ = facets
+        self._facet_code = np.array([self._code_index[f.code] for f in facets])
+        self._facet_pos = np.array([f.positive for f in facets])
+        fvec = self._embed_texts([f.text for f in facets])
+
+        # utterances
+        xu = self._unit_vectors(units)
+        self._mean = _norm(xu).mean(axis=0) if self.center else np.zeros(xu.shape[1])
+        x = self._finish(xu)
+        self._facet_x = _norm(fvec - self._mean)
+        self._x = x
+
+        # prior
+        prior, evidence = self._prior(x)
+        spread = float(prior.std())
+        self._temperature = spread if spread > 1e-6 else 1.0
+        p0 = _softmax(prior, self._temperature)
+
+        # lexical features
+        texts = [_unit_text(u, self.text) for u in units]
+        self._vectorizer = fit_lexical(texts, self.lexical_dims) if self.lexical_weight > 0 else None
+        z = self._features(x, texts)
+        zf = self._features(self._facet_x, [f.text for f in facets])
+
+        # classifier: facets, seeds (utterances coders saw and left uncoded: class k) and
+        # self-training rounds
+        k = len(codes)
+        n_classes = k + (1 if self.uncoded_ else 0)
+        row = {u: i for i, u in enumerate(ids)}
+        s_rows, s_y, s_w = seed_rows(seed_labels, row, self._code_index, k)
+        seeded = np.zeros(len(units), bool)
+        seeded[s_rows] = True
+        model, p_cur = self_trained_classifier(
+            z, zf, p0, facet_code=self._facet_code, facet_pos=self._facet_pos, s_rows=s_rows, s_y=s_y,
+            s_w=s_w, seeded=seeded, n_codes=k, n_classes=n_classes, prior_weight=self.prior_weight,
+            self_training=self.self_training, pseudo_fraction=self.pseudo_fraction,
+            pseudo_weight=self.pseudo_weight, C=self.C)
+        self._n_classes = n_classes
+        self._model = model
+        # the prior keeps a say: zero-shot half (pseudo-labels can drift; without self-training
+        # the prior is all there is); seeded, as much as prior_weight examples per code weigh
+        # against the coded utterances per code (shrinks as coding grows)
+        if not s_rows:   # zero-shot
+            self._blend = 0.5 if self.self_training > 0 else 1.0
+        else:
+            self._blend = self.prior_weight / (self.prior_weight + len(self.seeds_) / k)
+        final = self._combine(p0, p_cur)
+        self._p_full = final
+
+        self._units = units
+        index = pd.Index(ids, name="utterance_id")
+        self.prior_ = pd.DataFrame(prior, index=index, columns=list(self.codes_))
+        self.scores_ = pd.DataFrame(final[:, :k], index=index, columns=list(self.codes_))
+        self.no_code_ = pd.Series(final[:, k] if n_classes > k else np.zeros(len(ids)), index=index,
+                                  name="no_code")
+        self.abstain_threshold_ = (2.0 / len(codes) if self.abstain_threshold == "auto"
+                                   else float(self.abstain_threshold))
+        self._seeded = seeded
+        self.suggestions_ = self._suggestions(units, final[:, :k], evidence, seeded, self.no_code_.to_numpy())
+        return self
+
+    # -- pieces ------------------------------------------------------------------------------
+    def _fine_tuned(self, embedder, units: list, codes: list[Code]):
+        """The embedder fine-tuned on the seed utterances (each with all its seed codes), with
+        each code's description (its first facet) as one more example of the code."""
+        from ..embed.finetune import fine_tune_embedder
+
+        by_id = {u.id: u for u in units}
+        seeds = sorted(self.seeds_.items())
+        texts = [_unit_text(by_id[u], self.text) for u, _ in seeds]
+        labels = [cs for _, cs in seeds]
+        for c in codes:
+            texts.append(code_facets(c)[0].text)
+            labels.append([c.name])
+        return fine_tune_embedder(embedder, texts, labels, steps=self.fine_tune_steps,
+                                  random_state=self.random_state)
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        from ..embed import embed_texts
+
+        if not texts:
+            return np.zeros((0, 0))
+        return np.asarray(embed_texts(texts, self.embedder_, progress=False), dtype=np.float64)
+
+    def _vectors_for(self, units: list) -> np.ndarray:
+        pre = self._precomputed
+        out = np.zeros((len(units), 0))
+        missing = [i for i, u in enumerate(units) if pre is None or u.id not in pre]
+        if pre is not None and len(missing) < len(units):
+            out = np.zeros((len(units), pre.dim))
+            miss = set(missing)
+            have = [i for i in range(len(units)) if i not in miss]
+            out[have] = pre.subset([units[i].id for i in have]).vectors
+        if missing:
+            v = self._embed_texts([_unit_text(units[i], self.text) for i in missing])
+            if out.shape[1] == 0:
+                out = np.zeros((len(units), v.shape[1]))
+            out[missing] = v
+        return out
+
+    def _unit_vectors(self, units: list) -> np.ndarray:
+        x = self._vectors_for(units)
+        if self.context_:
+            x = x + self.context_weight * prompt_vectors(self._corpus, units, x.shape[1], self.n_prompts,
+                                                         self._vectors_for)
+        return x
+
+    def _finish(self, xu: np.ndarray) -> np.ndarray:
+        return centred(xu, self._mean, self.center)
+
+    def _prior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return prior_scores(x, self._facet_x, self._facet_code, self._facet_pos, len(self.codes_))
+
+    def _features(self, x: np.ndarray, texts: list[str]):
+        return lexical_features(x, texts, self._vectorizer, self.lexical_weight)
+
+    def _abstains(self, proba: np.ndarray, p_none: np.ndarray) -> np.ndarray:
+        top = proba.max(axis=1)
+        return (top < self.abstain_threshold_) | (p_none > top)
+
+    def _suggestions(self, units, proba: np.ndarray, evidence: np.ndarray, seeded: np.ndarray,
+                     p_none: np.ndarray) -> pd.DataFrame:
+        k = min(self.top_k, proba.shape[1])
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        top = np.take_along_axis(proba, order, axis=1)
+        second = np.sort(proba, axis=1)[:, -2]
+        margin = proba.max(axis=1) - second
+        abstained = self._abstains(proba, p_none)
+        rows = []
+        for i, u in enumerate(units):
+            for r in range(k):
+                j = order[i, r]
+                f = self.facets_[evidence[i, j]]
+                suggested = (not abstained[i]) and (r == 0 or top[i, r] >= self.multilabel_threshold * top[i, 0])
+                rows.append((u.id, u.transcript_id, u.speaker, u.start, u.end, u.text, self.codes_[j],
+                             float(top[i, r]), r + 1, float(margin[i]), bool(abstained[i]), suggested,
+                             bool(seeded[i]), f"{f.kind}: {f.text}"))
+        cols = ["utterance_id", "transcript_id", "speaker", "start", "end", "text", "code", "score", "rank",
+                "margin", "abstained", "suggested", "seeded", "evidence"]
+        df = pd.DataFrame(rows, columns=cols)
+        return df.astype({"start": "int64", "end": "int64", "rank": "int64", "score": "float64",
+                          "margin": "float64"})
+
+    # -- use -----------------------------------------------------------------------------------
+    def suggestions(self, order: str = "position", *, only_suggested: bool = False) -> pd.DataFrame:
+        """The suggestions table, ``order`` = "position" (transcript order), "uncertain" (smallest
+        margin first: review these first) or "confident"; ``only_suggested`` keeps the rows
+        whose code is suggested (multi-label rule, no abstentions)."""
+        self._check_fitted()
+        df = self.suggestions_
+        if only_suggested:
+            df = df[df["suggested"]]
+        if order == "position":
+            return df.reset_index(drop=True)
+        if order not in ("uncertain", "confident"):
+            raise ValueError(f'order must be "position", "uncertain" or "confident"; got {order!r}')
+        asc = order == "uncertain"
+        return df.sort_values(["margin", "utterance_id", "rank"], ascending=[asc, True, True],
+                              kind="stable").reset_index(drop=True)
+
+    def predict_proba(self, utterances=None, *, embeddings=None, corpus=None) -> pd.DataFrame:
+        """Utterance x code probabilities; None: those of the fitted utterances (``scores_``).
+
+        New utterances are scored with what ``fit`` learned (the same centring, vocabulary and
+        classifier); pass ``corpus`` for their prompt context when the mapper used context."""
+        self._check_fitted()
+        if utterances is None:
+            out = self.scores_.copy()
+            out.attrs["no_code"] = self.no_code_.to_numpy()
+            return out
+        from ..embed import Embeddings
+        from ..types import Corpus
+
+        if isinstance(utterances, Corpus):
+            corpus = utterances if corpus is None else corpus
+            utterances = utterances.select()
+        units = list(utterances)
+        if isinstance(embeddings, Embeddings) and embeddings.model_id != self.embedder_.model_id:
+            raise ValueError(f"embeddings were made with {embeddings.model_id!r} but this mapper scores with "
+                             f"{self.embedder_.model_id!r}" + (" (fine-tuned on the seeds): pass no embeddings"
+                                                                if self.fine_tuned_ else ""))
+        saved = (self._precomputed, self._corpus)
+        try:
+            if isinstance(embeddings, Embeddings):
+                self._precomputed = embeddings
+            if self.context_:
+                if corpus is None and saved[1] is None:
+                    raise ValueError("this mapper uses prompt context: pass the corpus of the new utterances")
+                self._corpus = corpus if corpus is not None else saved[1]
+            p, _ = self._score(units)
+        finally:
+            self._precomputed, self._corpus = saved
+        k = len(self.codes_)
+        out = pd.DataFrame(p[:, :k], index=pd.Index([u.id for u in units], name="utterance_id"),
+                           columns=list(self.codes_))
+        out.attrs["no_code"] = p[:, k] if p.shape[1] > k else np.zeros(len(units))
+        return out
+
+    def _score(self, units) -> tuple[np.ndarray, np.ndarray]:
+        x = self._finish(self._unit_vectors(units))
+        prior, evidence = self._prior(x)
+        p0 = _softmax(prior, self._temperature)
+        if self._model is None:
+            return p0, evidence
+        z = self._features(x, [_unit_text(u, self.text) for u in units])
+        return self._combine(p0, class_proba(self._model, z, self._n_classes)), evidence
+
+    def _combine(self, p0: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Mix prior probabilities (codes only) into the classifier's; "no code" keeps its mass."""
+        return mix(p0, p, self._blend, len(self.codes_))
+
+    def predict(self, utterances=None, *, embeddings=None, corpus=None, abstain: bool = True) -> pd.Series:
+        """The top code per utterance (None where the mapper abstains, unless ``abstain=False``)."""
+        p = self.predict_proba(utterances, embeddings=embeddings, corpus=corpus)
+        top = p.to_numpy().argmax(axis=1)
+        out = pd.Series([self.codes_[j] for j in top], index=p.index, dtype=object, name="code")
+        if abstain:
+            out[self._abstains(p.to_numpy(), p.attrs["no_code"])] = None
+        return out
+
+    def suggest_next(self, n: int = 20, among: Iterable[str] | None = None) -> pd.DataFrame:
+        """The ``n`` not-yet-coded utterances whose human codes should improve the suggestions
+        most (see :func:`themekit.mapping.seeding.select_next`): uncertain, typical, and different from
+        each other; ``among``: only from these utterance ids (e.g. one transcript at a time).
+        Columns: utterance_id, transcript_id, speaker, start, end, text, priority, margin, and
+        the two codes the model hesitates between."""
+        self._check_fitted()
+        p = self._p_full
+        if not hasattr(self, "_density"):
+            self._density = density(self._x, random_state=self.random_state)
+        excluded = self._seeded.copy()
+        if among is not None:
+            allowed = set(map(str, among))
+            excluded |= ~np.array([u.id in allowed for u in self._units])
+        idx, prio = select_next(p, self._x, excluded, n, dens=self._density,
+                                random_state=self.random_state)
+        rows = []
+        for i, pr in zip(idx, prio):
+            u = self._units[i]
+            o = np.argsort(-p[i])[:2]
+            name = lambda j: self.codes_[j] if j < len(self.codes_) else "(no code)"  # noqa: E731
+            rows.append((u.id, u.transcript_id, u.speaker, u.start, u.end, u.text, float(pr),
+                         float(p[i, o[0]] - p[i, o[1]]), name(o[0]), name(o[1])))
+        return pd.DataFrame(rows, columns=["utterance_id", "transcript_id", "speaker", "start", "end", "text",
+                                           "priority", "margin", "code_1", "code_2"])
+
+    def support(self) -> pd.DataFrame:
+        """Per code: utterances where it is the top (non-abstained) suggestion, where it is
+        suggested at all, its highest probability, and its seeds."""
+        self._check_fitted()
+        df = self.suggestions_
+        top = df[(df["rank"] == 1) & ~df["abstained"]]
+        n_top = top["code"].value_counts()
+        n_sug = df[df["suggested"]]["code"].value_counts()
+        n_seed = pd.Series([c for cs in self.seeds_.values() for c in cs], dtype=object).value_counts()
+        out = pd.DataFrame({"code": list(self.codes_)})
+        out["n_top"] = out["code"].map(n_top).fillna(0).astype("int64")
+        out["n_suggested"] = out["code"].map(n_sug).fillna(0).astype("int64")
+        out["max_score"] = [float(self.scores_[c].max()) for c in self.codes_]
+        out["n_seeds"] = out["code"].map(n_seed).fillna(0).astype("int64")
+        return out

@@ -1,0 +1,175 @@
+"""The HTML report of a :class:`themekit.pipeline.StudyRun`: figures and tables for review."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import plots
+from ..common.output import Section, figure_html, table_html, write_report
+
+__all__ = ["study_report", "map_points"]
+
+
+def map_points(utterances, vectors: np.ndarray, random_state: int = 0) -> pd.DataFrame:
+    """2-D UMAP layout (cosine) of utterance embeddings, one row per utterance with its quote."""
+    n = len(utterances)
+    if n >= 10:
+        from umap import UMAP
+
+        xy = UMAP(n_components=2, metric="cosine", n_neighbors=min(15, n - 1), min_dist=0.1,
+                  random_state=random_state, n_jobs=1).fit_transform(vectors)
+    else:  # too few points for a neighbour graph: the first two principal axes
+        centred = vectors - vectors.mean(0)
+        xy = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T if n > 1 else np.zeros((n, 2))
+    return pd.DataFrame({"utterance_id": [u.id for u in utterances], "x": xy[:, 0], "y": xy[:, 1],
+                         "text": [u.text for u in utterances], "speaker": [u.speaker for u in utterances],
+                         "transcript_id": [u.transcript_id for u in utterances],
+                         "start": [u.start for u in utterances], "end": [u.end for u in utterances]})
+
+
+def _overview(run) -> Section:
+    c = run.corpus
+    df = c.to_pandas(with_metadata=False)
+    per = df.groupby("transcript_id", sort=False).agg(
+        utterances=("id", "size"), participant=("role", lambda r: int((r == "participant").sum())),
+        interviewer=("role", lambda r: int((r == "interviewer").sum())),
+        backchannels=("backchannel", "sum")).reset_index()
+    per.insert(1, "format", [c.transcripts[t].format for t in per["transcript_id"]])
+    if len(c.metadata.columns):
+        per = per.merge(c.metadata.reset_index(), on="transcript_id", how="left")
+    t = run.timings
+    intro = (f"{len(c.transcripts)} transcripts, {len(c)} utterances, "
+             f"{len(run.embeddings)} participant utterances analysed with model "
+             f"<code>{html.escape(str(run.embeddings.model_id))}</code>. "
+             "Step times: " + ", ".join(f"{html.escape(k.lower())} {v:.1f} s" for k, v in t.items()) + ".")
+    return Section("Study", intro, [table_html(per, caption="Transcripts")])
+
+
+def _discovery(run, points: pd.DataFrame) -> Section:
+    res = run.discovery
+    codes = res.codes.copy()
+    exemplars = {}
+    for cid in codes["id"]:
+        ex = res.code(cid).exemplars()
+        if len(ex):
+            r = ex.iloc[0]
+            exemplars[cid] = f"“{r.text}” ({r.speaker or r.transcript_id}, {r.transcript_id} {r.start}–{r.end})"
+    codes["exemplar"] = codes["id"].map(exemplars).fillna("")
+    a = res.assignments.set_index("utterance_id")
+    pts = points.copy()
+    pts["code"] = pts["utterance_id"].map(a["code"]).astype(str)
+    label = dict(zip(codes["id"], codes["label"]))
+    pts["label"] = pts["code"].map(label).fillna("outlier")
+    pts.loc[~pts["code"].isin(label), "code"] = "outlier"
+    n_part = int(codes["n_participants"].max()) if len(codes) else 0
+    blocks = [
+        figure_html(plots.code_overview(codes, n_participants_total=getattr(res, "n_participants", None) or n_part)),
+        figure_html(plots.utterance_map(pts, color_by="code", title="Participant utterances by candidate code")),
+        figure_html(plots.theme_tree(codes)),
+        table_html(codes[["id", "label", "theme_label", "size", "n_participants", "n_transcripts",
+                          "stability", "key_terms", "exemplar"]], caption="Candidate codes"),
+        f"<pre>{html.escape(res.tree())}</pre>",
+    ]
+    intro = (f"{len(codes)} candidate codes in {len(res.themes)} themes; "
+             f"{100 * res.outlier_share():.0f}% of utterances are outliers (no code fits well). "
+             "Stability is the share of repeated clusterings that keep a code's utterances together: "
+             "below 0.7 a code may be an artefact. Spread is how many participants voice a code. "
+             "This is a draft to edit, not a verdict: the draft codebook is in discovery/codebook.yaml.")
+    return Section("Candidate codes", intro, blocks)
+
+
+def _mapping(run, points: pd.DataFrame) -> Section:
+    m = run.mapper
+    sugg = m.suggestions()
+    top = sugg[sugg["rank"] == 1].set_index("utterance_id")
+    pts = points.copy()
+    abst = top["abstained"] if "abstained" in top else pd.Series(False, index=top.index)
+    pts["code"] = [("no code" if abst.get(u, True) else top["code"].get(u, "no code")) for u in pts["utterance_id"]]
+    pts["label"] = pts["code"]
+    blocks = [figure_html(plots.utterance_map(pts, color_by="code", outlier_values=("no code",),
+                                              title="Participant utterances by suggested codebook code"))]
+    cm = run.candidate_mapping
+    if cm is not None and len(cm):
+        matrix = cm.attrs.get("matrix")
+        status = cm.drop_duplicates("candidate").set_index("candidate")["status"]
+        if matrix is not None:
+            labels = dict(zip(run.discovery.codes["id"], run.discovery.codes["label"]))
+            mat = matrix.copy()
+            mat.index = [f"{i} {labels.get(i, '')}" for i in mat.index]
+            status.index = [f"{i} {labels.get(i, '')}" for i in status.index]
+            blocks.append(figure_html(plots.similarity_heatmap(
+                mat, status, value_name="z-score",
+                title="Candidate codes × codebook codes (how much more like the code than a typical utterance)")))
+        best = cm[cm["rank"] == 1][["candidate", "label", "code", "score", "status", "n_members"]]
+        blocks.append(table_html(best, caption="Best codebook code for each candidate code"))
+    if run.coverage is not None:
+        blocks.append(table_html(run.coverage, caption="Codebook coverage (codes with no support are findings too)"))
+    review = sugg[sugg["rank"] == 1].sort_values("margin" if "margin" in sugg else "score")
+    cols = [c for c in ("utterance_id", "speaker", "transcript_id", "start", "end", "text", "code", "score",
+                        "margin", "abstained") if c in review.columns]
+    blocks.append(table_html(review[cols], max_rows=60, caption="Suggestions to review first (least certain)"))
+    intro = ("Each utterance is scored against every codebook code (name, definition, inclusion and "
+             "exclusion criteria, examples; coded segments as training data when given). Status: "
+             "<b>matched</b> (one code fits), <b>ambiguous</b> (two fit), <b>emergent</b> (none fits: a "
+             "candidate new code).")
+    return Section("Codebook mapping", intro, blocks)
+
+
+def _framework(run) -> Section | None:
+    fm = run.framework
+    if fm is None:
+        return None
+    counts = fm.summary()
+    best = pd.DataFrame("", index=counts.index, columns=counts.columns)
+    for theme, table in fm.tables.items():
+        for row, cells in zip(counts.index, table.itertuples(index=False)):
+            quotes = [q for cell in cells for q in cell]
+            if quotes:
+                best.loc[row, theme] = str(max(quotes, key=lambda q: len(q.text)))
+    return Section("Framework matrix", f"Participants × themes from {html.escape(run.framework_source)}: "
+                   "how many coded extracts each participant contributes to each theme (hover for a "
+                   "quote). The full matrix, one sheet per theme with every quote and its position, is "
+                   "framework.xlsx.", [figure_html(plots.framework_heatmap(counts, best))])
+
+
+def _audit(run) -> Section | None:
+    a = run.audit
+    if a is None:
+        return None
+    blocks = []
+    figs = a.figures() if hasattr(a, "figures") else []
+    blocks.extend(figure_html(f) for f in figs)
+    for name, caption in (("agreement", "Intercoder agreement per code (κ, α with 95% bootstrap CIs)"),
+                          ("drift", "Drift per code and window"),
+                          ("miscodings", "Suspected mis-codings (most suspicious first)"),
+                          ("model_agreement", "Human vs model agreement per interview")):
+        df = getattr(a, name, None)
+        if isinstance(df, pd.DataFrame) and len(df):
+            if name == "drift" and "flagged" in df:
+                df = df.sort_values("flagged", ascending=False)
+            blocks.append(table_html(df, max_rows=40, caption=caption))
+    summary = a.summary() if hasattr(a, "summary") else ""
+    intro = ("Agreement between coders, drift across interviews, and segments whose code fits worse "
+             "than another." + (f"<pre>{html.escape(summary)}</pre>" if summary else ""))
+    return Section("Coding audit", intro, blocks)
+
+
+def study_report(run, path: str | Path, manifest: dict | None = None) -> Path:
+    """Write the study's HTML report (one self-contained file)."""
+    vectors = run.embeddings.vectors
+    units = [run.corpus[i] for i in run.embeddings.ids]
+    # the pipeline passes the manifest before it sets run.manifest: read the seed from it first
+    points = map_points(units, vectors, random_state=(manifest or run.manifest or {}).get("random_state", 0))
+    sections = [_overview(run), _discovery(run, points)]
+    if run.mapper is not None:
+        sections.append(_mapping(run, points))
+    for extra in (_framework(run), _audit(run)):
+        if extra is not None:
+            sections.append(extra)
+    return write_report(path, "themekit report", sections, manifest,
+                        subtitle="Candidate codes, codebook mapping and coding audit — every point traces "
+                                 "to a verbatim quote.")
