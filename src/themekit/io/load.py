@@ -15,7 +15,8 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from .readers import ReaderOptions, decode_bytes, iter_transcript_files, read_file, SUPPORTED_EXTENSIONS
+from .readers import ReaderOptions, decode_bytes, iter_transcript_files, read_file, role_settings, SUPPORTED_EXTENSIONS
+from .roles import decide_roles
 from .segment import Segmenter
 from ..types import Corpus, InputError, Transcript
 
@@ -89,7 +90,9 @@ def read_transcripts(
     """Read transcripts (files, a folder, or a study folder) into a segmented :class:`Corpus`.
 
     ``metadata`` defaults to ``metadata.csv`` in a study folder. Transcript ids are file
-    stems (or the id column of a table); duplicates are an error.
+    stems (or the id column of a table); duplicates are an error. Speaker roles are decided
+    over the whole study (:mod:`themekit.io.roles`); the decisions, with their evidence, are
+    kept in ``corpus.settings["roles"]`` (see :func:`themekit.io.roles.roles_table`).
     """
     reader = reader or ReaderOptions()
     segmenter = segmenter or Segmenter()
@@ -110,16 +113,12 @@ def read_transcripts(
         from tqdm.auto import tqdm
         iterator = tqdm(files, desc="Reading transcripts", unit="file", leave=False, disable=None)
     for f in iterator:
-        for transcript, turns in read_file(f, reader):
+        for transcript, turns in read_file(f, reader, resolve=False):
             if transcript.id in seen:
                 raise InputError(f, f"duplicate transcript id {transcript.id!r}: also read from "
                                  f"{seen[transcript.id].source}; rename one of the files")
             seen[transcript.id] = transcript
             parsed.append((transcript, turns))
-
-    utterances = []
-    for transcript, turns in parsed:
-        utterances.extend(segmenter.segment(transcript, turns))
 
     ids = [t.id for t, _ in parsed]
     if isinstance(metadata, pd.DataFrame):
@@ -133,11 +132,29 @@ def read_transcripts(
         meta_df = pd.DataFrame(index=pd.Index(ids, name="transcript_id"))
     meta_df = meta_df.reindex(ids)
     meta_df.index.name = "transcript_id"
+    _check_overrides(reader, parsed)
+    parsed, decisions = decide_roles(parsed, meta_df, participant_id_column=participant_column(meta_df),
+                                     **role_settings(reader))
+    utterances = []
+    for transcript, turns in parsed:
+        utterances.extend(segmenter.segment(transcript, turns))
     settings = {"reader": {"prompt_pattern": reader.prompt_pattern,
                            "interviewer_labels": reader.interviewer_labels,
-                           "interviewer": list(reader.interviewer)},
-                "segmenter": segmenter.get_params()}
+                           "participant_labels": reader.participant_labels,
+                           "interviewer": list(reader.interviewer),
+                           "roles": [list(r) for r in reader.roles]},
+                "segmenter": segmenter.get_params(),
+                "roles": [{**d.as_dict(), "turn_roles": list(d.turn_roles)} for d in decisions]}
     return Corpus([t for t, _ in parsed], utterances, meta_df, settings)
+
+
+def _check_overrides(reader: ReaderOptions, parsed) -> None:
+    """A --roles row for a transcript that does not exist is a typo: say so."""
+    ids = {t.id for t, _ in parsed}
+    for label, role, tid in reader.roles:
+        if tid is not None and tid not in ids:
+            raise InputError(None, f"roles file: transcript {tid!r} (label {label!r}) is not in the "
+                             f"study; known ids: {', '.join(sorted(ids)[:10])}")
 
 
 def study_file(path: str | os.PathLike, names: Mapping[str, tuple[str, ...]] | tuple[str, ...]) -> Path | None:

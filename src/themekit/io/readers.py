@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ..types import InputError, Transcript, strip_directions
+from .roles import INTERVIEWER_LABELS, PARTICIPANT_LABELS, decide_roles
 
 __all__ = [
     "Turn", "ReaderOptions", "decode_bytes", "read_text_file", "parse_labelled_text",
@@ -52,19 +53,21 @@ class Turn:
 class ReaderOptions:
     """Settings for reading transcripts.
 
-    interviewer_labels: regex matching speaker labels of the interviewer (case-insensitive).
-    interviewer: explicit interviewer label(s); overrides the regex.
+    interviewer_labels: regex matching speaker labels of the research team (case-insensitive).
+    participant_labels: regex matching speaker labels of participants (case-insensitive).
+    interviewer: explicit interviewer label(s), in every transcript where they speak.
+    roles: explicit roles, ``(label, role, transcript_id or None)`` (what ``--roles FILE`` gives);
+        they come first. How the other labels are decided: :mod:`themekit.io.roles`.
     prompt_pattern: in transcripts without speaker labels, lines matching this regex are the
         interviewer's prompts (e.g. numbered questions ``3.a Please explain ...``).
     table_columns: for CSV/JSONL, mapping of ``transcript``, ``speaker``, ``text``, ``start_time``,
         ``end_time``, ``role`` to the file's column names (guessed when not given).
     """
 
-    interviewer_labels: str = (
-        r"(?:interviewer|int|i|q|moderator|mod|facilitator|researcher|interviewer\s*\d+|"
-        r"fieldworker|host)"
-    )
+    interviewer_labels: str = INTERVIEWER_LABELS
+    participant_labels: str = PARTICIPANT_LABELS
     interviewer: tuple[str, ...] = ()
+    roles: tuple[tuple[str, str, str | None], ...] = ()
     prompt_pattern: str = r"^\s*\d+(?:\.\w+)*[.)]?\s+\S"
     table_columns: Mapping[str, str] = field(default_factory=dict)
 
@@ -110,12 +113,17 @@ _OWN_LINE_LABEL = re.compile(
     rf"^[ \t]*(?:[\[(]?(?P<ts1>{_TS})[\])]?[ \t]*)?(?P<label>[A-Za-z][\w.'’\- ]{{0,38}}?)"
     rf"[ \t]*(?:[\[(]?(?P<ts2>{_TS})[\])]?)?[ \t]*:?[ \t]*$"
 )
-# labels trusted even when they occur once
+# labels trusted even when they occur once: role words, ids, and the placeholders that
+# transcription tools write for voices they could not name ("Speaker 3", "Unknown Speaker")
 _KNOWN_LABEL = re.compile(
     r"^(?:interviewer|interviewee|respondent|participant|moderator|facilitator|researcher|"
-    r"speaker|int|i|r|q|a|p|pt|resp)[ _-]?\d{0,3}$|^[A-Z]{1,3}\d{1,3}$",
+    r"speaker|int|i|r|q|a|p|pt|resp)[ _-]?\d{0,3}$|^[A-Z]{1,3}\d{1,3}$"
+    r"|^(?:unknown|unidentified)(?:[ _-]?speaker)?(?:[ _-]?\d{1,3})?$",
     re.IGNORECASE,
 )
+# lower-case words inside names: "Ana de Souza", "Ludwig van Beethoven"
+_NAME_PARTICLES = {"de", "van", "von", "der", "den", "da", "del", "della", "di", "du", "la", "le", "bin",
+                   "bint", "al", "el", "ter", "ten", "y"}
 
 
 def _parse_ts(ts: str | None) -> float | None:
@@ -133,14 +141,17 @@ def _plausible_label(label: str) -> bool:
     words = label.split()
     if not words or len(words) > 4:
         return False
-    # Sentences that happen to contain a colon ("So the thing is: ...") are not labels.
-    if len(words) > 1 and not all(w[0].isupper() or w[0].isdigit() or w in ("de", "van", "von")
+    # Sentences that happen to contain a colon ("So the thing is: ...") are not labels; names
+    # are: each word has a capital ("Sam’s iPhone", "McDonald") or a digit, or is a particle.
+    if len(words) > 1 and not all(any(ch.isupper() or ch.isdigit() for ch in w) or w in _NAME_PARTICLES
                                   for w in words):
         return False
     return True
 
 
 def guess_role(label: str | None, options: ReaderOptions) -> str | None:
+    """The role a label's words alone say (``Interviewer``...), else None. Kept for callers of
+    the old API; readers leave roles to :func:`themekit.io.roles.decide_roles`."""
     if label is None:
         return None
     if options.interviewer:
@@ -176,15 +187,35 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 _FULL_LINE_DIRECTION = re.compile(r"^\s*(?:\([^()]*\)|\[[^\[\]]*\])\s*$")
 
 
+def resolve_alone(transcript: Transcript, turns: list[Turn], options: ReaderOptions) -> list[Turn]:
+    """Roles of one transcript decided on its own (no study around it)."""
+    [(_, turns)], _ = decide_roles([(transcript, turns)], None, **role_settings(options))
+    return turns
+
+
+def role_settings(options: ReaderOptions) -> dict:
+    """The keyword arguments of :func:`~themekit.io.roles.decide_roles` that ``options`` sets."""
+    return {"interviewer_labels": options.interviewer_labels,
+            "participant_labels": options.participant_labels,
+            "interviewer": tuple(options.interviewer), "overrides": tuple(options.roles)}
+
+
 def parse_labelled_text(text: str, options: ReaderOptions = ReaderOptions(),
                         path: str | Path | None = None) -> list[Turn]:
-    """Speaker turns of a plain-text transcript (labels inline or on their own line, or none).
+    """Speaker turns of a plain-text transcript (labels inline or on their own line, or none),
+    with roles decided for this transcript alone (see :mod:`themekit.io.roles`).
 
     A label is trusted when it has a known shape (``Interviewer``, ``I``, ``P01``,
-    ``Speaker 2``) or recurs at least twice. With labels, unlabelled lines continue the
-    current turn; without any, each line (or paragraph) is a block of its own, and lines
-    matching ``options.prompt_pattern`` are interviewer prompts.
+    ``Speaker 2``, ``Unknown Speaker``) or recurs at least twice. With labels, unlabelled lines
+    continue the current turn; without any, each line (or paragraph) is a block of its own, and
+    lines matching ``options.prompt_pattern`` are interviewer prompts.
     """
+    turns = _parse_labelled(text, options, path)
+    return resolve_alone(Transcript(str(path or "transcript"), text, str(path or ""), "txt"), turns, options)
+
+
+def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None = None) -> list[Turn]:
+    """Speaker turns, roles only where the text itself says (prompts, observations)."""
     lines = _lines(text)
     inline: dict[int, re.Match] = {}
     own: dict[int, re.Match] = {}
@@ -211,9 +242,11 @@ def parse_labelled_text(text: str, options: ReaderOptions = ReaderOptions(),
         return bool(_KNOWN_LABEL.match(label)) or counts[label] >= 2
 
     inline = {i: m for i, m in inline.items() if trusted(m["label"])}
+    # On its own line a word is more often a heading, so a plain name needs three occurrences;
+    # two when a timestamp follows it (Otter's "Name  0:05" layout).
     own = {i: m for i, m in own.items() if trusted(m["label"])
            and (m["label"].strip().isupper() or _KNOWN_LABEL.match(m["label"].strip())
-                or counts[m["label"].strip()] >= 3)}
+                or counts[m["label"].strip()] >= (2 if (m["ts1"] or m["ts2"]) else 3))}
     nonblank = sum(1 for ln in lines if text[ln.start:ln.end].strip())
     labelled = (len(inline) + 2 * len(own)) >= max(2, 0.2 * nonblank)
     prompt = re.compile(options.prompt_pattern) if options.prompt_pattern else None
@@ -226,7 +259,7 @@ def parse_labelled_text(text: str, options: ReaderOptions = ReaderOptions(),
         if cur is not None:
             s, e = _trim(text, cur["start"], cur["end"])
             if e > s and (strip_directions(text[s:e]) or cur.get("role") == "other"):
-                role = guess_role(cur["speaker"], options) or cur.get("role")
+                role = cur.get("role")
                 times = ((s, cur["time"], None),) if cur["time"] is not None else ()
                 turns.append(Turn(cur["speaker"], s, e, role, times))
         cur = None
@@ -262,40 +295,16 @@ def parse_labelled_text(text: str, options: ReaderOptions = ReaderOptions(),
     close()
     if not turns:
         raise InputError(path, "no transcript text found (only labels, headers or stage directions)")
-    return _assign_roles(turns, text)
+    return turns
 
 
-def _assign_roles(turns: list[Turn], text: str) -> list[Turn]:
-    """Fill in roles the labels did not settle.
-
-    Unlabelled speech is the participant's. When no label looks like an interviewer's
-    (``Speaker 1``/``Speaker 2``), the speaker asking the most questions is the interviewer.
-    """
-    speakers = {t.speaker for t in turns if t.speaker is not None}
-    have_interviewer = any(t.role == "interviewer" for t in turns if t.speaker is not None)
-    interviewer = None
-    if not have_interviewer and len(speakers) >= 2:
-        rate = {}
-        for sp in speakers:
-            mine = [t for t in turns if t.speaker == sp]
-            rate[sp] = sum(text[t.start:t.end].rstrip().endswith("?") for t in mine) / len(mine)
-        best = max(sorted(rate), key=rate.get)
-        if rate[best] >= 0.3:
-            interviewer = best
-    out = []
-    for t in turns:
-        role = t.role
-        if role is None:
-            role = "interviewer" if (interviewer is not None and t.speaker == interviewer) else "participant"
-        out.append(Turn(t.speaker, t.start, t.end, role, t.times))
-    return out
-
-
-def read_text_file(path: Path, options: ReaderOptions, transcript_id: str | None = None
-                   ) -> tuple[Transcript, list[Turn]]:
+def read_text_file(path: Path, options: ReaderOptions, transcript_id: str | None = None, *,
+                   resolve: bool = True) -> tuple[Transcript, list[Turn]]:
     text = decode_bytes(path.read_bytes(), path)
     tid = transcript_id or path.stem
-    return Transcript(tid, text, str(path), "txt"), parse_labelled_text(text, options, path)
+    transcript = Transcript(tid, text, str(path), "txt")
+    turns = _parse_labelled(text, options, path)
+    return transcript, (resolve_alone(transcript, turns, options) if resolve else turns)
 
 
 # -- WebVTT / SRT -------------------------------------------------------------------------------
@@ -310,8 +319,8 @@ _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _PREFIX = re.compile(r"^\s*(?P<label>[A-Za-z][\w.'’\- ]{0,38}?)\s*:\s+(?=\S)")
 
 
-def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None = None
-                   ) -> tuple[Transcript, list[Turn]]:
+def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None = None, *,
+                   resolve: bool = True) -> tuple[Transcript, list[Turn]]:
     """WebVTT or SRT → a transcript of ``Speaker: words`` paragraphs, one per speaker turn.
 
     Consecutive cues of one speaker merge into a turn; each cue's start/end time is kept.
@@ -386,19 +395,20 @@ def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None
             parts.append(cues[k][4])
             pos += len(cues[k][4])
             k += 1
-        turns.append(Turn(speaker, start, pos, guess_role(speaker, options), tuple(times)))
+        turns.append(Turn(speaker, start, pos, None, tuple(times)))
         parts.append("\n\n")
         pos += 2
     text = "".join(parts)
     tid = transcript_id or path.stem
     fmt = "vtt" if is_vtt else "srt"
-    return Transcript(tid, text, str(path), fmt), _assign_roles(turns, text)
+    transcript = Transcript(tid, text, str(path), fmt)
+    return transcript, (resolve_alone(transcript, turns, options) if resolve else turns)
 
 
 # -- Word ---------------------------------------------------------------------------------------
 
-def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = None
-              ) -> tuple[Transcript, list[Turn]]:
+def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = None, *,
+              resolve: bool = True) -> tuple[Transcript, list[Turn]]:
     """Word transcript: paragraphs as lines (tables of speaker | text rows too), then as plain text."""
 
     try:
@@ -429,7 +439,9 @@ def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = No
     if not text.strip():
         raise InputError(path, "the Word document has no text")
     tid = transcript_id or path.stem
-    return Transcript(tid, text, str(path), "docx"), parse_labelled_text(text, options, path)
+    transcript = Transcript(tid, text, str(path), "docx")
+    turns = _parse_labelled(text, options, path)
+    return transcript, (resolve_alone(transcript, turns, options) if resolve else turns)
 
 
 # -- tables of utterances ------------------------------------------------------------------------
@@ -524,7 +536,8 @@ def _table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     return list(reader.fieldnames), rows
 
 
-def read_table(path: Path, options: ReaderOptions) -> list[tuple[Transcript, list[Turn]]]:
+def read_table(path: Path, options: ReaderOptions, *, resolve: bool = True
+               ) -> list[tuple[Transcript, list[Turn]]]:
     """CSV/TSV/JSONL with one utterance per row → one transcript per transcript id.
 
     Transcript text is rendered as ``Speaker: text`` lines, so it reads like a transcript.
@@ -558,7 +571,7 @@ def read_table(path: Path, options: ReaderOptions) -> list[tuple[Transcript, lis
             if "role" in cols and row.get(cols["role"]):
                 role = str(row[cols["role"]]).strip().lower()
                 role = role if role in ("interviewer", "participant", "other") else None
-            role = role or guess_role(speaker, options)
+            # the professional leading a recorded conversation (counselling, classroom data)
             if role is None and speaker and re.fullmatch(r"therapist|counsellor|counselor|teacher",
                                                          speaker, re.IGNORECASE):
                 role = "interviewer"
@@ -568,7 +581,9 @@ def read_table(path: Path, options: ReaderOptions) -> list[tuple[Transcript, lis
         if not turns:
             raise InputError(path, f"transcript {tid!r} has no utterance text")
         text = "".join(parts)
-        out.append((Transcript(tid, text, str(path), "table"), _assign_roles(turns, text)))
+        out.append((Transcript(tid, text, str(path), "table"), turns))
+    if resolve:
+        out = [(t, resolve_alone(t, turns, options)) for t, turns in out]
     return out
 
 
@@ -599,9 +614,12 @@ def _sniff(path: Path) -> str:
     return ext
 
 
-def read_file(path: str | Path, options: ReaderOptions = ReaderOptions()
+def read_file(path: str | Path, options: ReaderOptions = ReaderOptions(), *, resolve: bool = True
               ) -> list[tuple[Transcript, list[Turn]]]:
-    """Read one transcript file (a table may hold several transcripts)."""
+    """Read one transcript file (a table may hold several transcripts).
+
+    Roles are decided for each transcript alone; ``resolve=False`` leaves them to the caller
+    (:func:`~themekit.io.read_transcripts` decides them over the whole study)."""
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such file or folder")
@@ -609,13 +627,13 @@ def read_file(path: str | Path, options: ReaderOptions = ReaderOptions()
         raise InputError(path, "the file is empty; remove it or add the transcript text")
     kind = _sniff(path)
     if kind in TEXT_EXTENSIONS:
-        return [read_text_file(path, options)]
+        return [read_text_file(path, options, resolve=resolve)]
     if kind in SUBTITLE_EXTENSIONS:
-        return [read_subtitles(path, options)]
+        return [read_subtitles(path, options, resolve=resolve)]
     if kind == ".docx":
-        return [read_docx(path, options)]
+        return [read_docx(path, options, resolve=resolve)]
     if kind in TABLE_EXTENSIONS:
-        return read_table(path, options)
+        return read_table(path, options, resolve=resolve)
     if kind == ".doc":
         raise InputError(path, "old Word .doc files cannot be read; save the file as .docx")
     raise InputError(path, f"unknown transcript format {path.suffix or '(no extension)'!r}; "

@@ -15,23 +15,13 @@ from functools import lru_cache
 from typing import Sequence
 
 from .readers import Turn, _trim
+from .roles import is_backchannel
 from ..types import InputError, Transcript, Utterance, _DIRECTION, strip_directions
 
 __all__ = ["Segmenter", "is_backchannel", "load_spacy"]
 
-_BACKCHANNEL_WORDS = set(
-    "mm mmm mhm hm hmm mmhmm mm-hmm uh-huh uhhuh uh huh um er erm ah oh ooh yeah yea yes yep yup "
-    "no nope okay ok right sure alright exactly great cool fine good lovely wow absolutely "
-    "definitely true indeed really thanks thank you see i of course totally".split()
-)
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 _CLAUSE = re.compile(r"[;:,–—]\s+|\s+(?=(?:and|but|so|because|which|whereas|although)\s)")
-
-
-def is_backchannel(text: str, max_words: int = 4) -> bool:
-    """True for a whole turn like ``Mm-hmm.``, ``Yeah, yeah.`` or ``Okay, right.``."""
-    words = re.findall(r"[a-z][a-z'\-]*", strip_directions(text).lower())
-    return 0 < len(words) <= max_words and all(w.strip("-'") in _BACKCHANNEL_WORDS for w in words)
 
 
 @lru_cache(maxsize=4)
