@@ -92,6 +92,12 @@ _TEAM_WORDS = re.compile(r"\b(?:team|notes|note[- ]?taker|colleague|research\w*|
                          r"co-?facilitat\w*|observ\w*)\b", re.IGNORECASE)
 _TITLES = {"dr", "dr.", "prof", "prof.", "professor", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss"}
 
+#: how roles.csv names text without a speaker label
+NO_LABEL = "(no label)"
+NO_LABEL_EVIDENCE = ("text without speaker labels: lines matching the prompt pattern are the "
+                     "interviewer's, observations such as '(reads the task)' are 'other', the rest "
+                     "participant speech")
+
 ROLES_COLUMNS = ["label", "role", "transcripts", "n_transcripts", "turns", "utterances", "confidence",
                  "evidence"]
 
@@ -291,6 +297,16 @@ def decide_roles(
             rs = tuple(roles_of_turns[k] for k in lb.turns)
             role = rs[0] if len(set(rs)) == 1 else "mixed"
             decisions.append(RoleDecision(tid, lb.name, role, lb.confidence, lb.evidence, rs))
+        # turns whose role the file itself gave, and text without any speaker label
+        given: dict[str | None, list[str]] = {}
+        for k, tu in enumerate(turns):
+            if tu.speaker is None or (tu.role is not None and tu.speaker not in labels):
+                given.setdefault(tu.speaker, []).append(new_turns[k].role)
+        for name, rs in given.items():
+            role = rs[0] if len(set(rs)) == 1 else "mixed"
+            why = (NO_LABEL_EVIDENCE if name is None else
+                   "role given by the file (a role column, or a professional label such as Therapist)")
+            decisions.append(RoleDecision(tid, NO_LABEL if name is None else name, role, "high", why, tuple(rs)))
         out.append((transcript, new_turns))
     return out, decisions
 
@@ -324,70 +340,61 @@ def _decide_open(labels: dict[str, _Label], turns, text: str, individual: bool) 
              (not is_placeholder(lb.name) or (_NUMBERED.match(lb.name.strip()) and not has_part))]
     if not cands:
         return
-    first = min(cands, key=lambda c: c.turns[0]).name
-    if individual and has_part:
-        for c in cands:  # placeholders are not candidates here
-            c.role, c.confidence = "interviewer", "medium"
-            c.evidence = ("another named speaker in a one-participant interview whose participant "
-                          "is known: the research team (second interviewer or note-taker)")
-        return
     if len(cands) == 1:
         c = cands[0]
         c.confidence = "medium"
         if has_team:
-            c.role, c.evidence = "participant", "the only other speaker of an interview whose interviewer is known"
-        elif has_part:  # a focus group whose members are labelled
-            c.role, c.evidence = "interviewer", "the only speaker not labelled as a participant"
+            c.role, c.evidence = "participant", "the only other speaker; the interviewer is known"
+        elif has_part:
+            c.role, c.evidence = "interviewer", "the only speaker not known as a participant"
         else:
             c.role, c.evidence = "participant", "the only speaker"
         return
+    first = next((tu.speaker for tu in turns if tu.speaker is not None), None)  # who opens
     v = _votes(cands, turns, first)
 
     def why(c):
         cues = v[c.name][1]
         return f"{v[c.name][0]} of 4 interviewer cues" + (f" ({'; '.join(cues)})" if cues else "")
 
-    ranked = sorted(cands, key=lambda c: (v[c.name][0], -c.words, c.turns[0]))
-    if individual:
-        part = ranked[0]
-        margin = v[ranked[1].name][0] - v[part.name][0]
-        part.role, part.confidence = "participant", "medium" if margin >= 2 else "low"
+    def margin(c, others):
+        return abs(v[c.name][0] - max((v[o.name][0] for o in others if o is not c), default=0))
+
+    rest = list(cands)
+    if individual and not has_part:   # the interviewee: fewest interviewer cues, then most words
+        part = min(rest, key=lambda c: (v[c.name][0], -c.words, c.turns[0]))
+        others = [c for c in rest if c is not part]
+        gap = min(v[o.name][0] for o in others) - v[part.name][0]
+        part.role, part.confidence = "participant", "medium" if gap >= 2 else "low"
         part.evidence = f"the interviewee: fewest interviewer cues among the speakers, {why(part)}"
-        rest = [c for c in cands if c is not part]
-        lead = None
-        if not has_team:
-            lead = max(rest, key=lambda c: (v[c.name][0], c.words and -c.turns[0]))
-            lead.role, lead.confidence = "interviewer", part.confidence
-            lead.evidence = f"the interviewer: {why(lead)}"
-        for c in rest:
-            if c is lead:
-                continue
-            if is_placeholder(c.name):
-                continue  # decided turn by turn
-            c.role, c.confidence = "interviewer", "medium"
-            c.evidence = (f"another named speaker in a one-participant interview: the research team "
-                          f"(second interviewer or note-taker); {why(c)}")
-        return
-    # focus group
-    lead = None
-    if not has_team:
-        lead = max(cands, key=lambda c: (v[c.name][0], -c.turns[0]))
-        second = max((v[c.name][0] for c in cands if c is not lead), default=0)
+        rest = others
+    if not has_team and rest:         # the lead: most interviewer cues, then who spoke first
+        lead = max(rest, key=lambda c: (v[c.name][0], -c.turns[0]))
         lead.role = "interviewer"
-        lead.confidence = "medium" if v[lead.name][0] - second >= 2 else "low"
-        lead.evidence = f"leads the group: {why(lead)}"
+        lead.confidence = "medium" if margin(lead, rest) >= 2 or len(rest) == 1 else "low"
+        if individual and not has_part and lead.confidence == "medium":
+            lead.confidence = part.confidence
+        lead.evidence = f"leads the interview: {why(lead)}"
+        rest = [c for c in rest if c is not lead]
+    # Anyone else: a second interviewer or note-taker shows it by speaking the protocol, by
+    # being introduced as team, or by mostly asking questions; otherwise a participant (a
+    # focus-group member, a relative who joins in).
     team = [lb.name for lb in labels.values() if lb.role == "interviewer"]
-    for c in cands:
-        if c.role is not None or is_placeholder(c.name):
-            continue
+    for c in rest:
+        if is_placeholder(c.name):
+            continue  # decided turn by turn
         intro = _introduced_as_team(c.name, team, labels, turns, text)
-        if c.protocol or intro:
-            c.role, c.confidence = "interviewer", "medium"
-            c.evidence = ("introduced as part of the team by " + intro if intro else
-                          f"speaks the research protocol in {c.protocol} turn(s) of a focus group")
+        c.confidence = "medium"
+        if intro:
+            c.role, c.evidence = "interviewer", f"introduced as part of the team by {intro}"
+        elif c.protocol:
+            c.role, c.evidence = "interviewer", f"speaks the research protocol in {c.protocol} turn(s)"
+        elif c.question_share > 0.5:
+            c.role, c.evidence = "interviewer", (f"most of its turns are questions "
+                                                 f"({c.questions} of {len(c.turns)})")
         else:
-            c.role, c.confidence = "participant", "medium"
-            c.evidence = "a member of the group: neither leads nor speaks the research protocol"
+            c.role, c.evidence = "participant", ("neither leads, speaks the research protocol, is "
+                                                 "introduced as team, nor mostly asks questions")
 
 
 def _introduced_as_team(name: str, team: list[str], labels, turns, text: str) -> str:
@@ -441,11 +448,11 @@ def roles_table(decisions: Sequence[RoleDecision], utterances: Sequence = ()) ->
     utterances, the lowest confidence and the evidence (``roles.csv``)."""
     n_utt: Counter = Counter()
     for u in utterances:
-        n_utt[(u.transcript_id, u.speaker, u.role)] += 1
+        n_utt[(u.transcript_id, NO_LABEL if u.speaker is None else u.speaker, u.role)] += 1
     rows: dict[tuple[str, str], dict] = {}
     rank = {"high": 0, "medium": 1, "low": 2, "": 3}
     for d in decisions:
-        for role in (["interviewer", "participant"] if d.role == "mixed" else [d.role]):
+        for role in sorted(set(d.turn_roles)) or [d.role]:
             r = rows.setdefault((d.label, role), {"label": d.label, "role": role, "transcripts": [],
                                                  "turns": 0, "utterances": 0, "confidence": "high",
                                                  "evidence": []})
@@ -468,7 +475,7 @@ def needs_attention(table: pd.DataFrame) -> pd.DataFrame:
     """Rows a user should look at: uncertain, or a label whose role differs between transcripts."""
     if table.empty:
         return table
-    split = table.groupby("label")["role"].transform("nunique") > 1
+    split = (table.groupby("label")["role"].transform("nunique") > 1) & (table["label"] != NO_LABEL)
     return table[(table["confidence"] == "low") | split]
 
 
