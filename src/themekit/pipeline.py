@@ -72,7 +72,27 @@ def _csv(path: Path, df: pd.DataFrame) -> Path:
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
-def run_study(
+def run_study(inputs, output, **kwargs) -> StudyRun:
+    """Run the whole pipeline on a study and write everything to ``output``.
+
+    Keyword arguments: those of :func:`_run_study` (``codebook``, ``coded``, ``metadata``,
+    ``reader``, ``segmenter``, ``model``, ``fast``, ``embedder``, ``random_state``,
+    ``all_speakers``, ``report``, ``quiet``). When it fails, an output folder it created is
+    removed again: never a half-written result.
+    """
+    out = Path(output)
+    created = not out.exists()
+    try:
+        return _run_study(inputs, output, **kwargs)
+    except BaseException:
+        if created and out.exists():
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run_study(
     inputs: str | os.PathLike | Sequence[str | os.PathLike],
     output: str | os.PathLike,
     *,
@@ -101,7 +121,6 @@ def run_study(
     from .io import read_transcripts, study_file
 
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     folder = Path(paths[0]) if len(paths) == 1 and Path(paths[0]).is_dir() else None
     if codebook is None and folder is not None:
@@ -113,9 +132,12 @@ def run_study(
 
     with steps("Reading and segmenting transcripts"):
         corpus = read_transcripts(paths, metadata, reader=reader, segmenter=segmenter, progress=not quiet)
+        units = corpus.select(roles=None if all_speakers else ("participant",))
+        _check_enough(units, corpus, all_speakers, paths[0] if len(paths) == 1 else None)
+        out.mkdir(parents=True, exist_ok=True)
         files["corpus"] = corpus.save(out / "corpus.parquet")
         files["utterances"] = _csv(out / "utterances.csv", corpus.to_pandas())
-        units = corpus.select(roles=None if all_speakers else ("participant",))
+        files["roles"] = _write_roles(corpus, out / "roles.csv")
         log.info("    %d transcripts, %d utterances, %d utterances for analysis",
                  len(corpus.transcripts), len(corpus), len(units))
 
@@ -205,6 +227,27 @@ def run_study(
         run.manifest = manifest
     run.timings = dict(steps.timings)
     return run
+
+
+def _check_enough(units, corpus, all_speakers: bool, where=None) -> None:
+    """Stop before writing anything when there is too little speech to discover codes in."""
+    from .types import InputError
+
+    if len(units) < 2:
+        who = "utterance(s)" if all_speakers else "participant utterance(s)"
+        raise InputError(where, f"only {len(units)} {who} to analyse in {len(corpus.transcripts)} "
+                         "transcript(s); discovery needs at least 2. Check the speaker roles "
+                         "(themekit ingest writes roles.csv; set them with --roles FILE) or use --all-speakers")
+
+
+def _write_roles(corpus, path: Path) -> Path:
+    """roles.csv, and the labels to check in the log (uncertain, or differing between transcripts)."""
+    from .io import write_roles
+
+    _, lines = write_roles(corpus, path)
+    for line in lines:
+        log.warning("%s", line)
+    return path
 
 
 def _discovered_coding(result, draft) -> pd.DataFrame:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import sys
+
 from ..io import ReaderOptions
-from ..io import read_transcripts
+from ..io import read_role_overrides, read_transcripts, write_roles
 from ..io import Segmenter
 from ..types import InputError, atomic_write
 
@@ -17,8 +19,13 @@ def add_reading_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--metadata", metavar="CSV",
                    help="per-transcript metadata (default: metadata.csv in the study folder)")
     g.add_argument("--interviewer", action="append", default=[], metavar="LABEL",
-                   help="speaker label of the interviewer (repeatable; default: guessed from "
-                        "labels such as Interviewer, I, Moderator, or who asks the questions)")
+                   help="speaker label of the research team in every transcript (repeatable; "
+                        "default: decided over the study, see roles.csv)")
+    g.add_argument("--roles", metavar="CSV",
+                   help="speaker roles to use: a CSV with columns label,role[,transcript_id] "
+                        "(role: interviewer, participant or other; without transcript_id a row "
+                        "holds in every transcript). A metadata.csv column 'interviewer' naming "
+                        "each transcript's research-team label(s) (separated by ;) works too")
     g.add_argument("--prompt-pattern", default=ReaderOptions.prompt_pattern, metavar="REGEX",
                    help="in unlabelled transcripts, lines matching this are interviewer prompts "
                         "(default: numbered questions such as '3.a ...')")
@@ -46,10 +53,26 @@ def corpus_from_args(args: argparse.Namespace, paths=None):
                               spacy_model=args.spacy_model)
     except ValueError as e:
         raise InputError(None, str(e)) from None
-    reader = ReaderOptions(interviewer=tuple(args.interviewer), prompt_pattern=args.prompt_pattern,
-                           table_columns=columns)
+    reader = reader_from_args(args, columns)
     return read_transcripts(paths if paths is not None else args.inputs, metadata=args.metadata,
                             reader=reader, segmenter=segmenter, progress=True)
+
+
+def reader_from_args(args: argparse.Namespace, columns: dict | None = None) -> ReaderOptions:
+    """ReaderOptions from the shared reading options (``--interviewer``, ``--roles``, ...)."""
+    if columns is None:
+        columns = dict(item.split("=", 1) for item in args.column if "=" in item)
+    roles = tuple(read_role_overrides(args.roles)) if getattr(args, "roles", None) else ()
+    return ReaderOptions(interviewer=tuple(args.interviewer), prompt_pattern=args.prompt_pattern,
+                         table_columns=columns, roles=roles)
+
+
+def print_roles(corpus, path: Path, stream=None) -> None:
+    """Write roles.csv and print the labels to check (uncertain, or a role that differs
+    between transcripts), if any."""
+    _, lines = write_roles(corpus, path)
+    for line in lines:
+        print(line, file=stream or sys.stdout)
 
 
 def register(sub) -> None:
@@ -80,4 +103,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(corpus.transcripts)} transcripts, {len(corpus)} utterances "
           f"({n_part} participant, {int((roles.role == 'interviewer').sum())} interviewer, "
           f"{int(roles.backchannel.sum())} back-channels) -> {out}")
+    roles_path = out.parent / "roles.csv"
+    print_roles(corpus, roles_path)
+    print(f"speaker roles and the evidence for them -> {roles_path}")
     return 0

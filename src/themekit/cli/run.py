@@ -6,10 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
-from ..io import ReaderOptions
 from ..io import Segmenter
 from ..types import InputError
-from .ingest import add_reading_options
+from .ingest import add_reading_options, reader_from_args
 from .models import add_embedding_options, embedder_from_args
 
 
@@ -45,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
         segmenter = Segmenter(min_chars=args.min_chars, max_chars=args.max_chars, spacy_model=args.spacy_model)
     except ValueError as e:
         raise InputError(None, str(e)) from None
-    columns = dict(item.split("=", 1) for item in args.column if "=" in item)
-    reader = ReaderOptions(interviewer=tuple(args.interviewer), prompt_pattern=args.prompt_pattern,
-                           table_columns=columns)
+    reader = reader_from_args(args)
     t0 = time.perf_counter()
     result = run_study(args.inputs, args.output, codebook=args.codebook, coded=args.coded,
                        metadata=args.metadata, reader=reader, segmenter=segmenter, model=args.model,
@@ -57,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(result.corpus.transcripts)} transcripts, {len(result.corpus)} utterances, "
           f"{len(result.discovery.codes)} candidate codes in {len(result.discovery.themes)} themes "
           f"({time.perf_counter() - t0:.1f} s)")
-    for key in ("report", "discovery/codebook.yaml", "mapping/suggestions", "audit/agreement.csv",
+    for key in ("report", "roles", "discovery/codebook.yaml", "mapping/suggestions", "audit/agreement.csv",
                 "framework", "refi", "manifest"):
         if key in result.files:
             print(f"  {key:<24} {result.files[key]}")

@@ -5,7 +5,8 @@ CSV/TSV/JSONL; UTF-8/UTF-16/cp1252) and ``metadata.csv``; gives a :class:`~theme
 of transcripts and utterances, each utterance a view by exact character offsets into its
 transcript, with speaker, role and metadata. Bad input stops with an ``InputError`` naming the
 file and line. Modules: ``readers`` (one function per file shape, speaker turns and roles),
-``segment`` (turns -> utterances with spaCy's sentencizer), ``load`` (study folders, metadata).
+``roles`` (who is speaking, decided over the whole study, with evidence), ``segment`` (turns ->
+utterances with spaCy's sentencizer), ``load`` (study folders, metadata).
 Imports only :mod:`themekit.types` and :mod:`themekit.common`.
 """
 
@@ -14,8 +15,10 @@ from __future__ import annotations
 from .load import PARTICIPANT_COLUMNS, STUDY_FILES, participant_column, read_metadata, read_transcripts, study_file
 from .readers import (SUPPORTED_EXTENSIONS, ReaderOptions, Turn, decode_bytes, guess_role, parse_labelled_text,
                       read_file)
+from .roles import RoleDecision, corpus_roles, decide_roles, read_role_overrides, write_roles
 from .segment import Segmenter, is_backchannel, load_spacy
 
 __all__ = ["read_transcripts", "read_metadata", "STUDY_FILES", "participant_column", "PARTICIPANT_COLUMNS",
            "ReaderOptions", "Turn", "read_file", "parse_labelled_text", "decode_bytes", "guess_role",
-           "SUPPORTED_EXTENSIONS", "Segmenter", "is_backchannel", "load_spacy", "study_file"]
+           "SUPPORTED_EXTENSIONS", "Segmenter", "is_backchannel", "load_spacy", "study_file",
+           "RoleDecision", "decide_roles", "corpus_roles", "write_roles", "read_role_overrides"]

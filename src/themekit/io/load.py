@@ -144,7 +144,7 @@ def read_transcripts(
                            "interviewer": list(reader.interviewer),
                            "roles": [list(r) for r in reader.roles]},
                 "segmenter": segmenter.get_params(),
-                "roles": [{**d.as_dict(), "turn_roles": list(d.turn_roles)} for d in decisions]}
+                "roles": [d.as_dict() for d in decisions]}
     return Corpus([t for t, _ in parsed], utterances, meta_df, settings)
 
 

@@ -49,7 +49,8 @@ import pandas as pd
 from ..types import InputError, strip_directions
 
 __all__ = ["RoleDecision", "decide_roles", "roles_table", "read_role_overrides", "is_backchannel",
-           "INTERVIEWER_LABELS", "PARTICIPANT_LABELS", "is_placeholder", "ROLES_COLUMNS"]
+           "INTERVIEWER_LABELS", "PARTICIPANT_LABELS", "is_placeholder", "ROLES_COLUMNS", "needs_attention",
+           "summary_lines", "decisions_from_settings", "corpus_roles", "write_roles", "NO_LABEL"]
 
 #: labels that name the research team (full match, case-insensitive)
 INTERVIEWER_LABELS = (
@@ -135,8 +136,10 @@ class RoleDecision:
     turn_roles: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
+        """What ``corpus.settings['roles']`` and the run manifest keep (turns counted per role)."""
         return {"transcript_id": self.transcript_id, "label": self.label, "role": self.role,
-                "confidence": self.confidence, "evidence": self.evidence, "turns": len(self.turn_roles)}
+                "confidence": self.confidence, "evidence": self.evidence,
+                "turns": dict(sorted(Counter(self.turn_roles).items()))}
 
 
 @dataclass
@@ -461,12 +464,13 @@ def roles_table(decisions: Sequence[RoleDecision], utterances: Sequence = ()) ->
             r["utterances"] += n_utt[(d.transcript_id, d.label, role)]
             if rank[d.confidence] > rank[r["confidence"]]:
                 r["confidence"] = d.confidence
-            if d.evidence not in r["evidence"]:
-                r["evidence"].append(d.evidence)
+            r["evidence"].append((d.transcript_id, d.evidence))
     table = []
     for r in rows.values():
+        distinct = list(dict.fromkeys(e for _, e in r["evidence"]))
+        evidence = distinct[0] if len(distinct) == 1 else " | ".join(f"{t}: {e}" for t, e in r["evidence"])
         table.append({**r, "transcripts": ";".join(r["transcripts"]), "n_transcripts": len(r["transcripts"]),
-                      "evidence": " | ".join(r["evidence"])})
+                      "evidence": evidence})
     df = pd.DataFrame(table, columns=ROLES_COLUMNS)
     return df.sort_values(["label", "role"], kind="stable").reset_index(drop=True)
 
@@ -497,5 +501,19 @@ def summary_lines(table: pd.DataFrame, max_rows: int = 12) -> list[str]:
 def decisions_from_settings(settings: Mapping) -> list[RoleDecision]:
     """The decisions a corpus keeps in ``corpus.settings['roles']``."""
     return [RoleDecision(d["transcript_id"], d["label"], d["role"], d["confidence"], d["evidence"],
-                         tuple(d.get("turn_roles", ())))
+                         tuple(r for r, n in d.get("turns", {}).items() for _ in range(n)))
             for d in settings.get("roles", [])]
+
+
+def corpus_roles(corpus) -> pd.DataFrame:
+    """``roles.csv`` of a corpus read by :func:`~themekit.io.read_transcripts`."""
+    return roles_table(decisions_from_settings(corpus.settings), corpus.utterances)
+
+
+def write_roles(corpus, path) -> tuple[pd.DataFrame, list[str]]:
+    """Write ``roles.csv`` atomically; returns the table and the lines to print (if any)."""
+    from ..types import atomic_write
+
+    table = corpus_roles(corpus)
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    return table, summary_lines(table)

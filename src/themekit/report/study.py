@@ -46,7 +46,25 @@ def _overview(run) -> Section:
              f"{len(run.embeddings)} participant utterances analysed with model "
              f"<code>{html.escape(str(run.embeddings.model_id))}</code>. "
              "Step times: " + ", ".join(f"{html.escape(k.lower())} {v:.1f} s" for k, v in t.items()) + ".")
-    return Section("Study", intro, [table_html(per, caption="Transcripts")])
+    return Section("Study", intro, [table_html(per, caption="Transcripts"), *_roles_blocks(run)])
+
+
+def _roles_blocks(run) -> list[str]:
+    """Who was read as speaking, with the evidence (roles.csv); labels to check first."""
+    from ..io import corpus_roles
+    from ..io.roles import needs_attention
+
+    table = corpus_roles(run.corpus)
+    if table.empty:
+        return []
+    check = needs_attention(table)
+    note = (f"<p>{len(check)} label/role row(s) to check: uncertain, or a label whose role differs "
+            "between transcripts (they come first below). Set roles with <code>--roles FILE</code> "
+            "(label,role[,transcript_id]).</p>" if len(check) else
+            "<p>Every speaker label's role was clear.</p>")
+    order = pd.concat([check, table.drop(check.index)])
+    return [note, table_html(order, max_rows=60,
+                             caption="Speaker roles (roles.csv)")]
 
 
 def _discovery(run, points: pd.DataFrame) -> Section:
