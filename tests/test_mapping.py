@@ -242,6 +242,22 @@ def test_map_candidates_statuses():
     assert map_candidates({"k": cands["k_mixed"]}, m, delta=0).loc[0, "status"] == "ambiguous"
 
 
+def test_map_candidates_rows_are_the_codes_a_candidate_resembles():
+    m, cands = _candidate_setup()
+    df = map_candidates(cands, m)
+    z = df.attrs["matrix"]
+    for cid, g in df.groupby("candidate", sort=False):
+        assert g["rank"].tolist() == list(range(1, len(g) + 1))
+        assert g["status"].iloc[1:].eq("").all()        # the status stands on the first row only
+        if g["status"].iloc[0] == "emergent":
+            assert g["fit"].tolist() == ["nearest (below tau)"] and z.loc[cid].max() < 1.0
+        else:                                            # every code at or above tau, no other
+            assert set(g["code"]) == set(z.columns[z.loc[cid] >= 1.0])
+            assert g["fit"].iloc[0] == "best match"
+    mixed = df[df["candidate"] == "k_mixed"]
+    assert mixed["fit"].tolist()[:2] == ["best match", "as close as the best"]
+
+
 def test_map_candidates_from_centroids():
     m, _ = _candidate_setup()
     cents = Embeddings(("c1", "c2"), EMB.encode(["gamma", "theta"]), EMB.model_id)

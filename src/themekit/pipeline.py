@@ -161,7 +161,8 @@ def _run_study(
             cb = run.codebook = Codebook.load(codebook)
             run.segments = read_coded_segments(coded, corpus) if coded is not None else None
             mapper = CodeMapper(random_state=random_state)
-            mapper.fit(cb, units, embeddings=emb, embedder=embedder, corpus=corpus, seeds=run.segments)
+            map_units = _with_coded_speech(units, corpus, run.segments)
+            mapper.fit(cb, map_units, embeddings=emb, embedder=embedder, corpus=corpus, seeds=run.segments)
             run.mapper = mapper
             run.candidate_mapping = map_candidates(result, mapper)
             run.coverage = unsupported_codes(mapper, run.candidate_mapping)
@@ -238,6 +239,20 @@ def _check_enough(units, corpus, all_speakers: bool, where=None) -> None:
         raise InputError(where, f"only {len(units)} {who} to analyse in {len(corpus.transcripts)} "
                          "transcript(s); discovery needs at least 2. Check the speaker roles "
                          "(themekit ingest writes roles.csv; set them with --roles FILE) or use --all-speakers")
+
+
+def _with_coded_speech(units, corpus, segments) -> list:
+    """The units to map: participant speech plus whatever else the human coding covers
+    (interviewer prompts coded "Moderator assist", observations), said in one line."""
+    if not segments:
+        return units
+    from .codebook.coding import coded_speech, coded_speech_line
+
+    out, info = coded_speech(corpus, segments, units)
+    line = coded_speech_line(info)
+    if line:
+        log.info("    %s", line)
+    return out
 
 
 def _write_roles(corpus, path: Path) -> Path:

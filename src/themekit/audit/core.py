@@ -301,6 +301,16 @@ def _kappa_ci(a: np.ndarray, b: np.ndarray, n_boot: int, ci: float, random_state
     return float(lo), float(hi)
 
 
+def _note_left_out(aligned: pd.DataFrame, notes: list) -> None:
+    """One line for the coded segments that cover no utterance (not one per interview)."""
+    left = aligned.attrs.get("unassigned") or []
+    if left:
+        line = (f"{len(left)} coded segments cover no utterance and are left out of agreement and the "
+                "model comparison (a transcriber's note at the edge of a turn, a speaker label or a heading)")
+        notes.append(line)
+        log.info("%s", line)
+
+
 def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_for_model: list,
                        embedder, random_state: int, notes: list) -> tuple[pd.Series | None, str]:
     """The model's top code per utterance, and a description of the model."""
@@ -468,6 +478,7 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
 
     # agreement on utterances
     aligned = align_to_utterances(segments, corpus, min_overlap)
+    _note_left_out(aligned, notes)
     role = {u.id: (u.role == "participant" and not u.backchannel) for u in corpus.utterances}
     coded_any = aligned.groupby("utterance_id")["codes"].agg(lambda s: any(len(c) for c in s))
     keep_ids = {uid for uid, ok in role.items() if ok} | set(coded_any[coded_any].index)

@@ -163,6 +163,12 @@ def run(args: argparse.Namespace) -> int:
     coded = None if args.zero_shot else find_coded(args)
     seeds = read_coded_segments(coded, corpus) if coded is not None else None
     units = units_of(corpus, args)
+    if seeds:  # coded interviewer turns and observations are mapped and used as seeds too
+        from ..codebook.coding import coded_speech, coded_speech_line
+
+        units, info = coded_speech(corpus, seeds, units)
+        if coded_speech_line(info):
+            print(coded_speech_line(info))
     embedder = embedder_from_args(args)
     mapper.fit(codebook, units, embedder=embedder, corpus=corpus, seeds=seeds)
 

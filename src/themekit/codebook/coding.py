@@ -7,6 +7,7 @@ A :class:`CodedSegment` is a view into a transcript: ``transcript.text[start:end
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ from ..common.tables import is_missing
 from ..types import Corpus, InputError, Utterance, atomic_write
 
 __all__ = ["CodedSegment", "read_coded_segments", "write_coded_segments", "segments_to_pandas",
-           "align_to_utterances", "DEFAULT_CODER"]
+           "align_to_utterances", "DEFAULT_CODER", "coded_speech", "coded_speech_line"]
 
 log = logging.getLogger("themekit")
 
@@ -353,6 +354,48 @@ def align_to_utterances(segments: Iterable[CodedSegment], corpus: Corpus, min_ov
     df = df.astype({"n_segments": "int64"})
     df.attrs["unassigned"] = unassigned
     df.attrs["min_overlap"] = min_overlap
-    if unassigned:
-        log.info("%d coded segments overlap none of the utterances compared", len(unassigned))
+    if unassigned:  # callers say it once, with why (see coded_speech / the audit's notes)
+        log.debug("%d coded segments overlap none of the utterances compared", len(unassigned))
     return df
+
+
+def coded_speech(corpus: Corpus, segments: Iterable[CodedSegment], units: Sequence[Utterance],
+                 min_overlap: float = 0.5) -> tuple[list[Utterance], dict]:
+    """``units`` plus every other utterance the human coding covers, in corpus order.
+
+    Analysts code what matters whoever says it: a moderator's prompt coded "Moderator assist",
+    an observation "(reads the task again)". Those utterances are mapped and used as seeds too,
+    instead of their segments being dropped. Returns the units and what was done:
+    ``added`` (utterances added, per role), ``segments_added`` (segments on them) and
+    ``left_out`` (segments covering no utterance at all: text outside every utterance, such as
+    a transcriber's note at the edge of a turn, a speaker label or a heading).
+    """
+    segments = list(segments)
+    have = {u.id for u in units}
+    aligned = align_to_utterances(segments, corpus, min_overlap)
+    coded_ids = set(aligned.loc[aligned["codes"].map(len) > 0, "utterance_id"])
+    extra = {uid for uid in coded_ids if uid not in have}
+    out = [u for u in corpus.utterances if u.id in have or u.id in extra]
+    added = Counter(("back-channel" if u.backchannel else u.role) for u in corpus.utterances if u.id in extra)
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for u in corpus.utterances:
+        if u.id in extra:
+            spans.setdefault(u.transcript_id, []).append((u.start, u.end))
+    n_added = sum(any(min(sg.end, e) > max(sg.start, b) for b, e in spans.get(sg.transcript_id, ()))
+                  for sg in segments)
+    info = {"added": dict(added), "segments_added": n_added,
+            "left_out": len(aligned.attrs.get("unassigned", []))}
+    return out, info
+
+
+def coded_speech_line(info: dict) -> str:
+    """One line saying what :func:`coded_speech` added and what it left out, and why."""
+    parts = []
+    if info.get("added"):
+        what = ", ".join(f"{n} {role}" for role, n in sorted(info["added"].items()))
+        parts.append(f"coded speech outside participant turns is mapped and used as seeds too "
+                     f"({what} utterances, {info['segments_added']} coded segments)")
+    if info.get("left_out"):
+        parts.append(f"{info['left_out']} coded segments are left out: they cover no utterance "
+                     "(a transcriber's note at the edge of a turn, a speaker label or a heading)")
+    return "; ".join(parts)

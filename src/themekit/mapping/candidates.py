@@ -14,7 +14,7 @@ import pandas as pd
 
 from .model import CodeMapper, _check
 
-__all__ = ["map_candidates", "unsupported_codes", "STATUSES"]
+__all__ = ["map_candidates", "unsupported_codes", "STATUSES", "CANDIDATE_COLUMNS"]
 
 STATUSES = ("matched", "ambiguous", "emergent")
 
@@ -81,9 +81,12 @@ def map_candidates(candidates, mapper: CodeMapper, *, tau: float = 1.0, delta: f
     ``delta`` below it or under ``tau``; *ambiguous* — two or more codes ≥ ``tau`` within
     ``delta`` of the best; *emergent* — no code reaches ``tau`` (a candidate new code).
 
-    Returns one row per (candidate, code): ``candidate, label, code, score, rank, status,
-    n_members`` (``status`` on every row of the candidate), sorted by candidate then rank;
-    ``result.attrs["matrix"]`` is the candidate x code score matrix.
+    Returns one row per candidate and codebook code it resembles, sorted by candidate then
+    rank: ``candidate, label, n_members, status, code, score, rank, fit``. ``status`` is the
+    candidate's and stands on its first row only; ``fit`` is the row's code: ``best match``,
+    ``as close as the best`` (within ``delta``: why a candidate is ambiguous), ``close`` (score
+    >= ``tau``, more than ``delta`` below the best) or, for an emergent candidate's single row,
+    ``nearest (below tau)``. ``result.attrs["matrix"]`` is the full candidate x code score matrix.
     """
     mapper._check_fitted()
     _check("tau", tau, isinstance(tau, (int, float)), "a number")
@@ -118,22 +121,30 @@ def map_candidates(candidates, mapper: CodeMapper, *, tau: float = 1.0, delta: f
     matrix = pd.DataFrame(m, index=pd.Index(ids, name="candidate"), columns=list(mapper.codes_))
     out = []
     for r, cid in enumerate(ids):
-        s = m[r]
-        order = np.argsort(-np.nan_to_num(s, nan=-np.inf), kind="stable")
-        best = s[order[0]]
-        close = [j for j in order if not np.isnan(s[j]) and s[j] >= tau and best - s[j] <= delta]
-        if np.isnan(best) or best < tau:
-            status = "emergent"
-        elif len(close) >= 2:
-            status = "ambiguous"
-        else:
-            status = "matched"
-        for rank, j in enumerate(order, 1):
-            out.append((cid, labels.get(cid, ""), mapper.codes_[j], float(s[j]), rank, status, n_members[r]))
-    df = pd.DataFrame(out, columns=["candidate", "label", "code", "score", "rank", "status", "n_members"])
+        out.extend(_candidate_rows(cid, labels.get(cid, ""), n_members[r], m[r], mapper.codes_, tau, delta))
+    df = pd.DataFrame(out, columns=CANDIDATE_COLUMNS)
     df.attrs["matrix"] = matrix
     df.attrs["tau"], df.attrs["delta"] = tau, delta
     return df
+
+
+CANDIDATE_COLUMNS = ["candidate", "label", "n_members", "status", "code", "score", "rank", "fit"]
+
+
+def _candidate_rows(cid: str, label: str, n: int, s: np.ndarray, codes, tau: float, delta: float) -> list[tuple]:
+    """The rows of one candidate: the codes it resembles; its status on the first row only."""
+    order = np.argsort(-np.nan_to_num(s, nan=-np.inf), kind="stable")
+    best = s[order[0]]
+    if np.isnan(best) or best < tau:
+        return [(cid, label, n, "emergent", codes[order[0]], float(best), 1, "nearest (below tau)")]
+    near = [j for j in order if not np.isnan(s[j]) and s[j] >= tau]
+    tied = [j for j in near if best - s[j] <= delta]
+    status = "ambiguous" if len(tied) >= 2 else "matched"
+    rows = []
+    for rank, j in enumerate(near, 1):
+        fit = "best match" if rank == 1 else ("as close as the best" if j in tied else "close")
+        rows.append((cid, label, n, status if rank == 1 else "", codes[j], float(s[j]), rank, fit))
+    return rows
 
 
 def unsupported_codes(mapper: CodeMapper, candidate_mapping: pd.DataFrame | None = None, *,
@@ -153,7 +164,7 @@ def unsupported_codes(mapper: CodeMapper, candidate_mapping: pd.DataFrame | None
         delta = candidate_mapping.attrs.get("delta", 0.25)
         tau = candidate_mapping.attrs.get("tau", 1.0)
         for cid, g in candidate_mapping.groupby("candidate", sort=False):
-            if g["status"].iloc[0] == "emergent":
+            if g.sort_values("rank")["status"].iloc[0] == "emergent":
                 continue
             best = g["score"].max()
             for code, s in zip(g["code"], g["score"]):
