@@ -269,3 +269,20 @@ def test_align_validates(corpus):
     with pytest.raises(ValueError, match="unknown transcript 'T9'"):
         align_to_utterances([CodedSegment("T9", 0, 1, "A")], corpus)
     assert len(align_to_utterances([], corpus)) == 0
+
+
+def test_coded_interviewer_speech_joins_the_units_and_what_is_left_out_is_counted(corpus):
+    from themekit.codebook.coding import coded_speech, coded_speech_line
+
+    segs = [CodedSegment("T1", 3, 14, "Prompt", "AH"),        # "How was it?": interviewer speech
+            CodedSegment("T1", 18, 30, "Slow", "AH"),         # participant speech
+            CodedSegment("T1", 0, 2, "Label", "AH")]          # "I:": no utterance at all
+    units = [u for u in corpus if u.role == "participant"]
+    out, info = coded_speech(corpus, segs, units)
+    assert [u.id for u in out] == ["T1#1", "T1#2", "T1#4", "T2#2"]
+    assert info == {"added": {"interviewer": 1}, "segments_added": 1, "left_out": 1}
+    assert coded_speech_line(info) == (
+        "coded speech outside participant turns is mapped and used as seeds too (1 interviewer "
+        "utterances, 1 coded segments); 1 coded segments are left out: they cover no utterance (a "
+        "transcriber's note at the edge of a turn, a speaker label or a heading)")
+    assert coded_speech(corpus, segs[1:2], units)[0] == units

@@ -26,7 +26,7 @@ def hashed_run(tmp_path_factory):
 
 def test_every_output_is_written(hashed_run):
     run, out = hashed_run
-    for rel in ("corpus.parquet", "utterances.csv", "discovery/codes.csv", "discovery/codebook.yaml",
+    for rel in ("corpus.parquet", "utterances.csv", "roles.csv", "discovery/codes.csv", "discovery/codebook.yaml",
                 "discovery/codebook.qdc", "mapping/suggestions.csv", "mapping/candidate_mapping.csv",
                 "mapping/codebook_coverage.csv", "framework.xlsx", "project.qdpx", "report.html",
                 "manifest.json"):
@@ -42,6 +42,9 @@ def test_manifest_records_settings_model_and_inputs(hashed_run):
     assert any(k.endswith("P05.vtt") for k in m["inputs"])
     assert m["settings"]["corpus"]["segmenter"]["min_chars"] == 40
     assert str(out / "report.html") in m["outputs"]
+    chosen = {(d["transcript_id"], d["label"]): d["role"] for d in m["settings"]["corpus"]["roles"]}
+    assert chosen[("P01", "Interviewer")] == "interviewer" and chosen[("P01", "P01")] == "participant"
+    assert "Speaker roles (roles.csv)" in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_outputs_trace_back_to_verbatim_quotes(hashed_run):
