@@ -227,3 +227,14 @@ def test_run_with_one_participant_utterance_stops_cleanly(tmp_path, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(err) == 1 and "only 1 participant utterance(s)" in err[0] and "--roles" in err[0]
     assert not out.exists()
+
+
+def test_a_participant_interviewed_in_two_waves_is_still_the_participant(tmp_path):
+    w = ("Sarah Okafor: Thanks for talking to me again. How have things changed since last time?\n"
+         "Rachel Whitmore: A lot, we moved to the new system in March and the first weeks were chaos.\n"
+         "Sarah Okafor: What kind of chaos?\n"
+         "Rachel Whitmore: Lost referrals mostly, and nobody knew who was meant to chase them up.\n")
+    corpus = themekit.read_transcripts(study(tmp_path, {"wave1.txt": w, "wave2.txt": w}))
+    assert roles_of(corpus)["wave2"] == {"Sarah Okafor": "interviewer", "Rachel Whitmore": "participant"}
+    ev = corpus_roles(corpus).set_index("label")["evidence"]
+    assert ev["Rachel Whitmore"].startswith("recurs (in 2 of 2 transcripts) but every other speaker")

@@ -59,7 +59,8 @@ INTERVIEWER_LABELS = (
 )
 #: labels that name a participant. ``R``/``A`` alone only: ``R1``/``A1`` are often team ids.
 PARTICIPANT_LABELS = (
-    r"(?:participant|interviewee|respondent|informant|pt|p)(?:[ _-]?\d{1,4})?|r|a|resp"
+    r"(?:participant|interviewee|respondent|informant|pt|p|client|patient|student|pupil|customer|"
+    r"caller|user|service[ _-]?user)(?:[ _-]?\d{1,4})?|r|a|resp"
 )
 # Unresolved voices from automatic transcription. "Speaker N" is a real speaker whose name is
 # unknown; "Unknown Speaker" may be anyone, turn by turn.
@@ -291,6 +292,7 @@ def decide_roles(
                 settle(lb, "interviewer", "high" if seen[key] * 2 >= n_transcripts else "medium",
                        f"speaks in {seen[key]} of {n_transcripts} transcripts (the research team "
                        "recurs; each participant is interviewed once)")
+        _someone_is_interviewed(labels, turns)
         _decide_open(labels, turns, text, individual=bool(pid) or
                      sum(not is_placeholder(x) for x in labels) < 4)
         roles_of_turns = _turn_roles(labels, turns, text)
@@ -312,6 +314,21 @@ def decide_roles(
             decisions.append(RoleDecision(tid, NO_LABEL if name is None else name, role, "high", why, tuple(rs)))
         out.append((transcript, new_turns))
     return out, decisions
+
+
+def _someone_is_interviewed(labels: dict[str, _Label], turns) -> None:
+    """Every interview has a participant: when recurrence made every label of a transcript the
+    research team (a participant interviewed in several waves under one name, a generic label),
+    the one of those with the most words is the participant."""
+    if any(lb.role is None or lb.role == "participant" for lb in labels.values()) or \
+            any(tu.role == "participant" for tu in turns if tu.speaker not in labels):
+        return
+    recurring = [lb for lb in labels.values() if lb.evidence.startswith("speaks in ")]
+    if recurring:
+        lb = max(recurring, key=lambda x: (x.words, -x.turns[0]))
+        lb.role, lb.confidence = "participant", "medium"
+        lb.evidence = (f"recurs ({lb.evidence.split(' (')[0].removeprefix('speaks ')}) but every "
+                       "other speaker is the research team, and this speaker says the most")
 
 
 def _votes(cands: list[_Label], turns, first_speaker: str | None) -> dict[str, tuple[int, list[str]]]:
