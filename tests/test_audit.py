@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import json
 from pathlib import Path
 
@@ -192,6 +194,25 @@ def test_audit_with_one_coder_and_zero_shot_mapper():
     assert set(r.model_agreement.transcript_id) == {"P1", "P2", "P3", "(all)"}
     r2 = audit(corpus, segs, cb, embedder=HashingEmbedder(64), mapper=None, n_permutations=50, n_boot=50)
     assert r2.model_agreement.empty and any("mapper=None" in n for n in r2.notes)
+
+
+def test_segments_covering_no_utterance_are_said_once(caplog):
+    from themekit.codebook import Code, Codebook
+
+    corpus, segs = small_study(coders=("A",), n_transcripts=3)
+    cb = Codebook([Code(None, c, definition=TOPICS[c][0]) for c in TOPICS])
+    # a transcriber's line after the last utterance: coded, but part of no utterance
+    transcripts = [Transcript(t.id, t.text + "\n[END OF RECORDING]") for t in corpus.transcripts.values()]
+    corpus = Corpus(transcripts, corpus.utterances, corpus.metadata)
+    for t in transcripts:
+        segs.append(CodedSegment(t.id, len(t.text) - 18, len(t.text), "Access", "A", t.text[-18:]))
+    with caplog.at_level(logging.INFO, logger="themekit"):
+        r = audit(corpus, segs, cb, embedder=HashingEmbedder(64), mapper="seeded", n_permutations=20, n_boot=20)
+    left = [n for n in r.notes if "cover no utterance" in n]
+    assert left == ["3 coded segments cover no utterance, so no coder or model comparison uses them (a "
+                    "transcriber's note at the edge of a turn, a speaker label or a heading)"]
+    assert not [m for m in caplog.messages if "overlap none" in m]   # not once per cross-fitted fold
+    assert "Agreement: not computed (agreement needs two coders" in r.summary()
 
 
 def test_audit_names_codes_missing_from_the_codebook():

@@ -305,10 +305,8 @@ def _note_left_out(aligned: pd.DataFrame, notes: list) -> None:
     """One line for the coded segments that cover no utterance (not one per interview)."""
     left = aligned.attrs.get("unassigned") or []
     if left:
-        line = (f"{len(left)} coded segments cover no utterance and are left out of agreement and the "
-                "model comparison (a transcriber's note at the edge of a turn, a speaker label or a heading)")
-        notes.append(line)
-        log.info("%s", line)
+        notes.append(f"{len(left)} coded segments cover no utterance, so no coder or model comparison "
+                     "uses them (a transcriber's note at the edge of a turn, a speaker label or a heading)")
 
 
 def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_for_model: list,
