@@ -238,3 +238,14 @@ def test_a_participant_interviewed_in_two_waves_is_still_the_participant(tmp_pat
     assert roles_of(corpus)["wave2"] == {"Sarah Okafor": "interviewer", "Rachel Whitmore": "participant"}
     ev = corpus_roles(corpus).set_index("label")["evidence"]
     assert ev["Rachel Whitmore"].startswith("recurs (in 2 of 2 transcripts) but every other speaker")
+
+
+def test_roles_survive_a_refi_qda_round_trip(tmp_path):
+    from themekit.codebook import Code, Codebook, export_qdpx, import_qdpx
+
+    corpus = themekit.read_transcripts(study(tmp_path / "s", {"ex1.txt": EX1, "ex2.txt": EX2, "ex3.txt": EX3}))
+    export_qdpx(tmp_path / "p.qdpx", corpus, Codebook([Code(None, "Alerts"), Code(None, "Rollout")]))
+    corpus2, _, _ = import_qdpx(tmp_path / "p.qdpx")
+    # ex3 read alone would make A1 the participant; the roles chosen over the study come back
+    assert roles_of(corpus2) == roles_of(corpus)
+    assert roles_of(corpus2)["ex3"] == {"A1": "interviewer", "Jo Kim": "participant"}

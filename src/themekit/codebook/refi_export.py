@@ -314,7 +314,7 @@ def _build(corpus: Corpus, codebook: Codebook | None, segments: Iterable[CodedSe
     tree = etree.ElementTree(root)
     extra = {"participant_column": None if pcol is None else str(pcol),
              "metadata_columns": [str(c) for c in var_cols],
-             "settings": {k: corpus.settings[k] for k in ("reader", "segmenter") if k in corpus.settings}}
+             "settings": {k: corpus.settings[k] for k in ("reader", "segmenter", "roles") if k in corpus.settings}}
     payload = json.dumps(extra, ensure_ascii=True, sort_keys=True, default=str).replace("?>", "?\\u003e")
     root.addprevious(etree.ProcessingInstruction(SETTINGS_PI_TARGET, payload))
     qde = etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)

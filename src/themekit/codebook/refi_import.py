@@ -19,7 +19,8 @@ import pandas as pd
 
 from .model import Codebook
 from .coding import CodedSegment
-from ..io.readers import SUPPORTED_EXTENSIONS, ReaderOptions, parse_labelled_text
+from ..io.readers import SUPPORTED_EXTENSIONS, ReaderOptions, parse_turns, role_settings
+from ..io.roles import NO_LABEL, decide_roles
 from .refi_common import PROJECT_NAMESPACE, SETTINGS_PI_TARGET, find_qde, local_name
 from ..io.segment import Segmenter
 from ..types import Corpus, InputError, Transcript
@@ -385,7 +386,7 @@ def _read_project(root, tree, where: str, path: Path, read_member, reader, segme
         r = stored.get("reader") or {}
         try:
             reader = ReaderOptions(**{k: (tuple(v) if k == "interviewer" else v) for k, v in r.items()
-                                      if k in ("interviewer_labels", "interviewer", "prompt_pattern")})
+                                      if k in ("interviewer_labels", "participant_labels", "interviewer", "prompt_pattern")})
         except TypeError:
             reader = ReaderOptions()
     if segmenter is None:
@@ -394,15 +395,22 @@ def _read_project(root, tree, where: str, path: Path, read_member, reader, segme
         except (TypeError, ValueError):
             log.warning("%s: stored segmenter settings are not usable; using the defaults", where)
             segmenter = Segmenter()
-    utterances = []
+    parsed = []
     for t in transcripts:
         if not t.text.strip():
             continue
         try:
-            turns = parse_labelled_text(t.text, reader, f"{where} (source {t.id})")
+            parsed.append((t, parse_turns(t.text, reader, f"{where} (source {t.id})")))
         except InputError as e:
             log.warning("%s", e)
-            continue
+    # the roles themekit chose when it exported the project hold again (then the usual rule)
+    kept = tuple((d["label"], d["role"], d["transcript_id"]) for d in stored.get("roles") or []
+                 if d.get("label") != NO_LABEL and d.get("role") in ("interviewer", "participant", "other"))
+    opts = role_settings(reader)
+    opts["overrides"] = tuple(opts["overrides"]) + kept
+    parsed, decisions = decide_roles(parsed, metadata, **opts)
+    utterances = []
+    for t, turns in parsed:
         utterances.extend(segmenter.segment(t, turns))
 
     order = {tid: i for i, tid in enumerate(ids)}
@@ -411,6 +419,7 @@ def _read_project(root, tree, where: str, path: Path, read_member, reader, segme
                            "interviewer_labels": reader.interviewer_labels,
                            "interviewer": list(reader.interviewer)},
                 "segmenter": segmenter.get_params(),
+                "roles": [d.as_dict() for d in decisions],
                 "refi": {"project": root.get("name"), "origin": origin or None, "path": str(path)}}
     corpus = Corpus(transcripts, utterances, metadata, settings)
     return RefiProject(corpus, codebook, segments)

@@ -25,7 +25,8 @@ from .roles import INTERVIEWER_LABELS, PARTICIPANT_LABELS, decide_roles
 __all__ = [
     "Turn", "ReaderOptions", "decode_bytes", "read_text_file", "parse_labelled_text",
     "read_subtitles", "read_docx", "read_table", "read_file", "TEXT_EXTENSIONS",
-    "SUBTITLE_EXTENSIONS", "TABLE_EXTENSIONS", "SUPPORTED_EXTENSIONS", "guess_role",
+    "SUBTITLE_EXTENSIONS", "TABLE_EXTENSIONS", "SUPPORTED_EXTENSIONS", "guess_role", "parse_turns",
+    "role_settings",
 ]
 
 TEXT_EXTENSIONS = (".txt", ".text", ".md")
@@ -212,6 +213,13 @@ def parse_labelled_text(text: str, options: ReaderOptions = ReaderOptions(),
     """
     turns = _parse_labelled(text, options, path)
     return resolve_alone(Transcript(str(path or "transcript"), text, str(path or ""), "txt"), turns, options)
+
+
+def parse_turns(text: str, options: ReaderOptions = ReaderOptions(), path: str | Path | None = None
+                ) -> list[Turn]:
+    """Speaker turns of a plain-text transcript with roles only where the text itself says
+    (prompt lines, observations): for :func:`~themekit.io.roles.decide_roles` over a study."""
+    return _parse_labelled(text, options, path)
 
 
 def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None = None) -> list[Turn]:
