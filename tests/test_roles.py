@@ -128,7 +128,7 @@ def test_placeholders_take_the_side_their_turns_look_like():
         ("Interviewer", "interviewer"), ("P2", "participant"),
         ("Unknown Speaker", "interviewer"),            # a back-channel: the listener
         ("P2", "participant"),
-        ("Unknown Speaker", "participant"),            # continues the speaker before it
+        ("Unknown Speaker", "participant"),            # a statement
         ("Unknown Speaker", "interviewer"),            # a question
         ("P2", "participant")]
 
@@ -249,3 +249,20 @@ def test_roles_survive_a_refi_qda_round_trip(tmp_path):
     # ex3 read alone would make A1 the participant; the roles chosen over the study come back
     assert roles_of(corpus2) == roles_of(corpus)
     assert roles_of(corpus2)["ex3"] == {"A1": "interviewer", "Jo Kim": "participant"}
+
+
+def test_an_unnamed_focus_group():
+    text = ("Speaker 1: Thanks for coming, everyone. We're recording. What do you think of the new clinic hours?\n"
+            "Speaker 2: Better than before, I can come after work now.\n"
+            "Speaker 3: I still can't, I work until eight most days.\n"
+            "Speaker 4: Same here, weekends would help me more than late evenings.\n"
+            "Speaker 5: I'm retired, so it makes no difference to me.\n"
+            "Speaker 1: And booking, how has that been?\n"
+            "Speaker 3: The phone line is always busy in the morning.\n"
+            "Speaker 5: I use the app now, my grandson set it up for me.\n"
+            "Speaker 2: The app is fine once you are in, but the login is a pain.\n"
+            "Speaker 4: I've never managed to log in at all.\n")
+    turns = parse_labelled_text(text)
+    assert {t.speaker: t.role for t in turns} == {"Speaker 1": "interviewer", "Speaker 2": "participant",
+                                                  "Speaker 3": "participant", "Speaker 4": "participant",
+                                                  "Speaker 5": "participant"}

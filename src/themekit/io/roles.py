@@ -30,8 +30,9 @@ order; the first step that settles a label wins:
    notes"); the rest are participants.
 6. **Placeholders** (``Unknown Speaker``; ``Speaker N`` once the transcript has a participant):
    each turn takes the side it looks like: a question is the interviewer's, a back-channel
-   (``Mm-hmm.``) is the listener's, anything else continues the speaker before it. Always
-   marked ``low`` confidence.
+   (``Mm-hmm.``) is the listener's, a statement is the participant's (interviewers ask and
+   acknowledge; participants tell). Always marked ``low`` confidence. In a focus group a
+   ``Speaker N`` is decided as a whole, like a named speaker.
 
 Confidence: ``high`` for steps 1-4, ``medium`` for step 5 with a clear margin, ``low`` for a
 margin of one vote or less and for placeholders. Nothing here is fitted to a data set.
@@ -293,8 +294,9 @@ def decide_roles(
                        f"speaks in {seen[key]} of {n_transcripts} transcripts (the research team "
                        "recurs; each participant is interviewed once)")
         _someone_is_interviewed(labels, turns)
-        _decide_open(labels, turns, text, individual=bool(pid) or
-                     sum(not is_placeholder(x) for x in labels) < 4)
+        # a focus group: no single participant in the metadata and four or more speakers
+        n_speakers = sum(not _UNKNOWN.match(x.strip()) for x in labels)
+        _decide_open(labels, turns, text, individual=bool(pid) or n_speakers < 4)
         roles_of_turns = _turn_roles(labels, turns, text)
         new_turns = [replace(tu, role=roles_of_turns.get(k) or tu.role or "participant")
                      for k, tu in enumerate(turns)]
@@ -401,7 +403,7 @@ def _decide_open(labels: dict[str, _Label], turns, text: str, individual: bool) 
     # focus-group member, a relative who joins in).
     team = [lb.name for lb in labels.values() if lb.role == "interviewer"]
     for c in rest:
-        if is_placeholder(c.name):
+        if individual and is_placeholder(c.name):
             continue  # decided turn by turn
         intro = _introduced_as_team(c.name, team, labels, turns, text)
         c.confidence = "medium"
@@ -451,13 +453,13 @@ def _turn_roles(labels: dict[str, _Label], turns, text: str) -> dict[int, str]:
                 out[k] = "interviewer"
             elif is_backchannel(body) and prev_role in ("interviewer", "participant"):
                 out[k] = "participant" if prev_role == "interviewer" else "interviewer"
-            else:
-                out[k] = prev_role if prev_role in ("interviewer", "participant") else "participant"
+            else:  # interviewers ask and acknowledge; participants tell
+                out[k] = "participant"
             lb = labels[tu.speaker]
             lb.confidence = "low"
             lb.evidence = ("an unresolved speaker: each turn takes the side it looks like (a question: "
-                           "interviewer; a back-channel: the listener; otherwise the speaker it "
-                           "continues)")
+                           "interviewer; a back-channel: the listener of the turn before; a statement: "
+                           "participant)")
         if tu.speaker is None or not is_placeholder(tu.speaker) or labels.get(tu.speaker, _Label("", [])).role:
             prev_role = out[k]
     return out
