@@ -15,9 +15,12 @@ order; the first step that settles a label wins:
 3. **The participant's id**: a label equal to the transcript id or to the transcript's
    participant id in the metadata (``participant_id`` column; ``P7`` matches ``P07``) is that
    participant.
-4. **Recurrence across the study**: a (non-placeholder) label speaking in two or more
-   transcripts is the research team (researchers interview many people; each participant is
-   interviewed once), unless it is some transcript's participant id (a longitudinal study).
+4. **Recurrence across the study**: a (non-placeholder) label speaking in at least half of the
+   transcripts (two or more) is the research team (researchers run most interviews; a
+   participant is interviewed once or a few times: a longitudinal study, a class seen in several
+   lessons), unless it is some transcript's participant id, and
+   only in a transcript where some speaker does not recur (else -- a participant seen in every
+   wave, generic labels like ``T``/``S`` -- recurrence says nothing there).
 5. **The shape of an interview**, for labels still open. Each open label gets one vote per cue
    that marks the interviewer: it speaks first; it asks the largest share of questions; it says
    the fewest words; it says most of the research protocol (recording, consent, anonymising,
@@ -61,7 +64,7 @@ INTERVIEWER_LABELS = (
 #: labels that name a participant. ``R``/``A`` alone only: ``R1``/``A1`` are often team ids.
 PARTICIPANT_LABELS = (
     r"(?:participant|interviewee|respondent|informant|pt|p|client|patient|student|pupil|customer|"
-    r"caller|user|service[ _-]?user)(?:[ _-]?\d{1,4})?|r|a|resp"
+    r"caller|user|service[ _-]?user)(?:[ _-]?\d{1,4})?s?|r|a|s|ss|resp"
 )
 # Unresolved voices from automatic transcription. "Speaker N" is a real speaker whose name is
 # unknown; "Unknown Speaker" may be anyone, turn by turn.
@@ -83,7 +86,7 @@ _PROTOCOL = re.compile(
     r"|\b(?:stop|pause|end|turn\s+off)\s+(?:the\s+|it\s+)?record(?:ing|er)\b|\brecorder\s+off\b"
     r"|\bthat'?s\s+recording\b|\bit'?s\s+recording\b"
     r"|\bconsent\b|\binformation\s+sheet\b|\banonymi[sz]\w*|\bstop\s+(?:at\s+)?any\s*(?:time|point)\b"
-    r"|\bwithdraw\b|\b(?:taking|take)\s+(?:some\s+)?notes\b|\bnote[- ]?tak\w*|\bresearch\s+team\b"
+    r"|\bwithdraw\b|\b(?:taking|take|keep|keeping)\s+(?:some\s+)?notes\b|\bnote[- ]?tak\w*|\bresearch\s+team\b"
     r"|\bour\s+team\b|\btime\s+check\b"
     r"|\bthank(?:s| you)\b[^.?!]{0,30}\bfor\s+(?:your\s+time|taking\s+part|agreeing|joining|coming"
     r"|seeing\s+us|talking\s+(?:to|with)\s+(?:me|us))"
@@ -267,6 +270,13 @@ def decide_roles(
         def settle(lb, role, conf, why):
             lb.role, lb.confidence, lb.evidence = role, conf, why
 
+        # Recurrence tells the team apart only where someone does not recur: when every speaker
+        # of a transcript recurs (a participant seen in several waves, generic labels such as
+        # "T"/"S" in classroom data), it says nothing there and the shape of the talk decides.
+        others_new = any(is_placeholder(x) or seen[_norm(x)] < 2 or _norm(x) in all_pids
+                         or part_re.fullmatch(x.strip()) for x in labels) or \
+            any(tu.role == "participant" or tu.speaker is None for tu in turns if tu.speaker not in labels)
+
         for lb in labels.values():
             key = _norm(lb.name)
             ph = is_placeholder(lb.name)
@@ -289,11 +299,10 @@ def decide_roles(
             elif key == _norm(tid) or (pid and key == _norm(pid)):
                 settle(lb, "participant", "high", "the label is this transcript's "
                        + ("participant id in the metadata" if pid and key == _norm(pid) else "id"))
-            elif seen[key] >= 2 and key not in all_pids:
-                settle(lb, "interviewer", "high" if seen[key] * 2 >= n_transcripts else "medium",
+            elif seen[key] >= 2 and seen[key] * 2 >= n_transcripts and key not in all_pids and others_new:
+                settle(lb, "interviewer", "high",
                        f"speaks in {seen[key]} of {n_transcripts} transcripts (the research team "
-                       "recurs; each participant is interviewed once)")
-        _someone_is_interviewed(labels, turns)
+                       "runs most interviews; a participant is interviewed once or a few times)")
         # a focus group: no single participant in the metadata and four or more speakers
         n_speakers = sum(not _UNKNOWN.match(x.strip()) for x in labels)
         _decide_open(labels, turns, text, individual=bool(pid) or n_speakers < 4)
@@ -316,21 +325,6 @@ def decide_roles(
             decisions.append(RoleDecision(tid, NO_LABEL if name is None else name, role, "high", why, tuple(rs)))
         out.append((transcript, new_turns))
     return out, decisions
-
-
-def _someone_is_interviewed(labels: dict[str, _Label], turns) -> None:
-    """Every interview has a participant: when recurrence made every label of a transcript the
-    research team (a participant interviewed in several waves under one name, a generic label),
-    the one of those with the most words is the participant."""
-    if any(lb.role is None or lb.role == "participant" for lb in labels.values()) or \
-            any(tu.role == "participant" for tu in turns if tu.speaker not in labels):
-        return
-    recurring = [lb for lb in labels.values() if lb.evidence.startswith("speaks in ")]
-    if recurring:
-        lb = max(recurring, key=lambda x: (x.words, -x.turns[0]))
-        lb.role, lb.confidence = "participant", "medium"
-        lb.evidence = (f"recurs ({lb.evidence.split(' (')[0].removeprefix('speaks ')}) but every "
-                       "other speaker is the research team, and this speaker says the most")
 
 
 def _votes(cands: list[_Label], turns, first_speaker: str | None) -> dict[str, tuple[int, list[str]]]:
@@ -362,7 +356,7 @@ def _decide_open(labels: dict[str, _Label], turns, text: str, individual: bool) 
              (not is_placeholder(lb.name) or (_NUMBERED.match(lb.name.strip()) and not has_part))]
     if not cands:
         return
-    if len(cands) == 1:
+    if len(cands) == 1 and not (has_team and has_part):
         c = cands[0]
         c.confidence = "medium"
         if has_team:
