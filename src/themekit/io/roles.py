@@ -26,11 +26,13 @@ order; the first step that settles a label wins:
    the fewest words; it says most of the research protocol (recording, consent, anonymising,
    taking notes, "anything else you'd like to add", "thank you for your time"). In a
    one-participant interview (the metadata names one participant, or fewer than four speakers)
-   the participant is the open label with the fewest votes (ties: most words); every other
-   named label is the research team (a second interviewer or a note-taker). In a focus group
-   the open label with the most votes leads, and another open label joins the team only if it
-   speaks research protocol or a team member introduces it as team ("this is Dev, who's taking
-   notes"); the rest are participants.
+   without a known participant, the open label with the fewest votes (ties: most words) is the
+   participant; without a known interviewer, the one with the most votes leads. Any other open
+   label is the research team when a team member introduces it as team ("this is Dev, who's
+   taking notes"), when it speaks the protocol or when most of its turns are questions (a
+   second interviewer, a note-taker); otherwise it is a participant (a focus-group member, a
+   relative who joins in). A single open label is the participant when only the interviewer is
+   known, the interviewer when only the participant is.
 6. **Placeholders** (``Unknown Speaker``; ``Speaker N`` once the transcript has a participant):
    each turn takes the side it looks like: a question is the interviewer's, a back-channel
    (``Mm-hmm.``) is the listener's, a statement is the participant's (interviewers ask and
