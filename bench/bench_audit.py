@@ -155,6 +155,7 @@ def bench_drift(units, x, codes, n_codes: int, permutations: int) -> None:
 
 
 SIZES = (10, 20, 30, 40, 50)
+DATA_USED = [DATA]
 
 
 def _moved(units: pd.DataFrame, picks: np.ndarray, drop: str | None, add: str) -> pd.DataFrame:
@@ -215,13 +216,19 @@ def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: i
     late = units["transcript_id"].map(parts.index).to_numpy() >= k
     print(f"\nCoder drift (conditional test): participants {parts[0]}..{parts[-1]}, {permutations} permutations, "
           "alpha 0.05")
+    from themekit.audit.codebook_history import read_codebook_history
+
+    serdif = DATA_USED[0] / "serdif"
+    history = read_codebook_history([serdif / "codebook_versions", serdif / "coding_log.jsonl"], parts)
     t = time.perf_counter()
-    base = coder_drift(units, x, order, codes, n_permutations=permutations, random_state=0)
+    base = coder_drift(units, x, order, codes, n_permutations=permutations, history=history, random_state=0)
     el = time.perf_counter() - t
+    print(f"  codebook history: {history.describe()}")
     f = base.flagged
     print(f"  unmodified data: {len(f)} drift{'s' if len(f) != 1 else ''} flagged ({el:.2f} s)")
     for r in f.itertuples():
-        print(f"    {r.drift_id} {r.kind} {r.from_code!r}->{r.to_code!r} from {r.change_at}: share "
+        print(f"    {r.drift_id} [{r.status}{': ' + r.codebook_event if r.codebook_event else ''}] "
+              f"{r.kind} {r.from_code!r}->{r.to_code!r} from {r.change_at}: share "
               f"{r.share_before:.1%} -> {r.share_after:.1%} (change {r.change:+.1%} [{r.change_low:+.1%}, "
               f"{r.change_high:+.1%}]), q={r.q_value:.3f}")
         ev = base.evidence[base.evidence.drift_id == r.drift_id]
@@ -247,10 +254,13 @@ def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: i
         if r is None:
             print(f"    {code} (old: {', '.join(w)}): not tested (too few departures)")
             continue
+        pos_old = [parts.index(v) for v in w]
+        cb = history.event_near(next(iter(order)), [code], pos_old[0])
         print(f"    {code} (old flag at {', '.join(w)}; prevalence {prev.min():.1%}..{prev.max():.1%} across "
               f"interviews): new p={r.p_value:.3f} q={r.q_value:.3f}; strongest series {r.kind} "
-              f"{r.from_code}->{r.to_code} from {r.change_at} ({r.share_before:.1%} -> {r.share_after:.1%}); "
-              f"its spans agree with the earlier coding {cons.min():.0%}..{cons.max():.0%} per interview")
+              f"{r.from_code}->{r.to_code} from {r.change_at} (share {r.share_before:.1%} -> {r.share_after:.1%}); "
+              f"its spans agree with the earlier coding {cons.mean():.0%} on average"
+              + (f"; codebook event at the old flag: {cb}" if cb else "; no codebook event at the old flag"))
     rng = np.random.default_rng(0)
     eligible = [c for c in codes if (y[:, codes.index(c)] & late).sum() >= 30]
     chosen = [eligible[i] for i in rng.choice(len(eligible), size=min(n_codes, len(eligible)), replace=False)]
@@ -385,6 +395,7 @@ def main(argv=None) -> int:
     ap.add_argument("--skip", choices=("miscoding", "drift", "coder-drift", "annomi", "audit-time"), action="append",
                     default=["drift"], help="sections to skip (default: the old marginal drift bench)")
     args = ap.parse_args(argv)
+    DATA_USED[0] = args.data
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from themekit.audit.coded import coded_units, unit_embeddings
     from themekit.codebook.coding import read_coded_segments

@@ -12,20 +12,27 @@ from it — concentrated on one code or one pair of codes.
    similarity; the top code is what the coder's earlier coding predicts ("would have been A").
    One similarity matrix, no refitting. With several coders, the same vote among the *other*
    coders' spans (all interviews) gives a second reference, shown beside it.
-2. **Disagreement series per code.** Per interview ``t``: for code ``c``, *out of c* (predicted c,
-   not coded c), *into c* (predicted another code, coded c) and, for each other code, the pairs
-   *A -> c* and *c -> B* (predicted A, coded B and not A): a count ``k_t`` out of a denominator
-   ``n_t`` (the spans predicted A, or not predicted c). The share ``k/n`` is conditional on
-   content, so a participant who simply talks more about A does not move it.
-3. **Change point and its null.** For every series and every split "from interview ``s`` on",
-   the one-sided binomial likelihood ratio of a higher share after than before. The null
-   shuffles the interviews (their whole ``(n_t, k_t)`` rows, so what differs between
-   participants travels with them) ``n_permutations`` times. Within a code, the series and splits
-   are combined by Westfall–Young min-p (each column's permutation p, the minimum compared with
-   its permutation distribution); across codes, Benjamini–Hochberg
+2. **Series per code and pair.** Per interview ``t``, soft counts (each span weighted by the
+   reference's probability): *pair A -> B*: among spans coded A or B (not both), weighted by how
+   A-like the reference finds them (P(A) / (P(A) + P(B))), those coded B; *out of A*: spans
+   weighted by P(A), those not coded A; *into B*: spans weighted by 1 - P(B), those coded B. Each
+   is a share ``k_t / n_t`` conditional on content, so a participant who simply talks more about
+   A does not move it.
+3. **Change point and its null.** For each series, the one-sided CUSUM of the excess
+   ``sum_{t>=s} (k_t - n_t p)`` over splits ``s`` (``min_before`` predicted interviews before
+   it at least); under "no change" it is a Brownian bridge once divided by its quasi-binomial
+   standard error, and the bridge's maximum exceeds ``c`` with probability ``exp(-2 c^2)``. The
+   dispersion ``phi`` is the interviews' Pearson chi-square around the shares either side of
+   the best split, over (interviews - 2), at least 1: participants differ beyond binomial noise,
+   and this keeps a series whose interviews scatter widely from passing for a change. Within a
+   code, its series (into, out of, and every pair it is part of with at least ``min_units``
+   departures) are combined by Simes' test; across codes (and coders), Benjamini–Hochberg
    (:func:`themekit.audit.drift.benjamini_hochberg`). A code with ``q <= alpha`` is flagged at
-   the split and series where its evidence is strongest; a second flagged code describing the
-   same change (a code in common, change point within one interview) is folded into the first.
+   the best split of its strongest series; a second flagged code describing the same change (a
+   code in common, change point within one interview) is folded into the first.
+   ``null="permutation"`` instead shuffles whole interviews ``n_permutations`` times (max over
+   splits of the binomial likelihood ratio; Westfall–Young min-p within a code): exact, but
+   its p-values cannot go below ``1 / (n_permutations + 1)``.
 4. **Size and evidence.** The share before and after, its difference with a percentile
    bootstrap interval over interviews (each side resampled by interview), and the spans
    behind it: coded B from the change on though predicted A, each with its nearest earlier
@@ -36,7 +43,8 @@ from it — concentrated on one code or one pair of codes.
 
 The early interviews are predicted from little coding and disagree more, so the test (a rise)
 is conservative there; the series start at the second interview and a split needs
-``min_before`` predicted interviews before it.
+``min_before`` predicted interviews before it. ``reference="others"`` predicts each interview
+from all the coder's other interviews instead (no learning curve; the later coding counts too).
 """
 
 from __future__ import annotations
@@ -58,7 +66,7 @@ __all__ = ["coder_drift", "CoderDrift", "coder_chart", "CODER_DRIFT_COLUMNS", "E
 CODER_DRIFT_COLUMNS = [
     "drift_id", "coder", "code", "kind", "from_code", "to_code", "change_at", "position", "n_before",
     "k_before", "share_before", "n_after", "k_after", "share_after", "change", "change_low", "change_high",
-    "lr", "p_value", "q_value", "flagged", "status", "codebook_event"]
+    "statistic", "p_value", "q_value", "flagged", "status", "codebook_event"]
 EVIDENCE_COLUMNS = [
     "drift_id", "coder", "from_code", "to_code", "unit_id", "transcript_id", "start", "end", "text",
     "coded", "predicted", "vote_share", "evidence_score", "neighbour_rank", "neighbour_unit_id", "neighbour_transcript_id",
@@ -167,18 +175,59 @@ def _series(onehot: np.ndarray, prob: np.ndarray, y: np.ndarray, codes: Sequence
     out = []
     not_y = 1 - y
     n_pred = onehot.T @ prob                                         # (T, C)
+    w2_pred = onehot.T @ (prob * prob)                               # sums of squared weights
     k_out = onehot.T @ (prob * not_y)
     k_in = onehot.T @ ((1 - prob) * y)
     n_in = onehot.T @ (1 - prob)
-    pair = np.einsum("it,ia,ib->tab", onehot, prob * not_y, y)       # (T, A, B)
+    w2_in = onehot.T @ ((1 - prob) ** 2)
     for j, c in enumerate(codes):
-        out.append(("out of", c, None, n_pred[:, j], k_out[:, j]))
-        out.append(("into", None, c, n_in[:, j], k_in[:, j]))
+        out.append(("out of", c, None, n_pred[:, j], k_out[:, j], w2_pred[:, j]))
+        out.append(("into", None, c, n_in[:, j], k_in[:, j], w2_in[:, j]))
     for a_ in range(len(codes)):
+        # spans coded A or B (not both), weighted by how A-like the reference finds them
+        only = ((y[:, [a_]] > 0) ^ (y > 0)).astype(float)
+        only[:, a_] = 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            qa = np.nan_to_num(prob[:, [a_]] / (prob[:, [a_]] + prob), nan=0.5)
+        w = only * qa
+        n_ab, k_ab, w2_ab = onehot.T @ w, onehot.T @ (w * y), onehot.T @ (w * w)
         for b_ in range(len(codes)):
             if a_ != b_:
-                out.append(("pair", codes[a_], codes[b_], n_pred[:, a_], pair[:, a_, b_]))
+                out.append(("pair", codes[a_], codes[b_], n_ab[:, b_], k_ab[:, b_], w2_ab[:, b_]))
     return out
+
+
+def _cusum(n: np.ndarray, k: np.ndarray, min_before: int, w2: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-sided CUSUM change-point test of a rise in the share k/n, per (C, T) series, with a
+    quasi-binomial variance: the excess from split s on, S_s = sum_{t>=s} (k_t - n_t p), over
+    sqrt(phi p (1-p) N) is a Brownian bridge under "no change", whose maximum exceeds c with
+    probability exp(-2 c^2). ``phi``: the interviews' Pearson chi-square around the two shares
+    either side of the best split, over T - 2, at least 1 (participants differ beyond binomial
+    noise). With soft counts (spans weighted by the reference's probability), ``w2``: the sums
+    of squared weights, which set the binomial variance in place of ``n``. Returns (p, best
+    split index into s = min_before..T-1, standardised maximum)."""
+    w2 = n if w2 is None else w2
+    N, K = n.sum(-1, keepdims=True), k.sum(-1, keepdims=True)
+    p0 = np.where(N > 0, K / np.maximum(N, 1e-12), 0)
+    excess = np.cumsum((k - n * p0)[..., ::-1], -1)[..., ::-1]          # from t on
+    cand = excess[..., min_before:]
+    best = np.argmax(cand, -1)
+    s = best + min_before
+    top = np.take_along_axis(cand, best[..., None], -1)[..., 0]
+    idx = np.arange(n.shape[-1])
+    after = idx[None, :] >= s[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nb, kb = (n * ~after).sum(-1), (k * ~after).sum(-1)
+        na, ka = (n * after).sum(-1), (k * after).sum(-1)
+        pb, pa = kb / nb, ka / na
+        fit = np.where(after, pa[:, None], pb[:, None])
+        chi = np.where((w2 > 0) & (fit > 0) & (fit < 1), (k - n * fit) ** 2 / (w2 * fit * (1 - fit)), 0).sum(-1)
+        used = (n > 0).sum(-1)
+        phi = np.maximum(np.nan_to_num(chi / np.maximum(used - 2, 1), nan=1.0), 1.0)
+        z = top / np.sqrt(phi * p0[..., 0] * (1 - p0[..., 0]) * w2.sum(-1))
+    z = np.where(np.isfinite(z) & (top > 0), z, 0.0)
+    return np.exp(-2 * z * z), best, z
 
 
 def _minp(obs: np.ndarray, null: np.ndarray) -> tuple[float, np.ndarray]:
@@ -217,7 +266,7 @@ def _bootstrap_change(n: np.ndarray, k: np.ndarray, split: int, n_boot: int, ci:
 def coder_drift(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Sequence[str]],
                 codes: Sequence[str] | None = None, *, n_neighbors: int = 10, n_permutations: int = 1000,
                 alpha: float = 0.05, min_units: int = 5, min_before: int = 2, n_evidence: int = 5,
-                n_boot: int = 1000, ci: float = 0.95, reference: str = "earlier", smoothing: float = 1.0,
+                n_boot: int = 1000, ci: float = 0.95, reference: str = "earlier", smoothing: float = 1.0, null: str = "quasi",
                 history=None, random_state: int = 0) -> CoderDrift:
     """Conditional drift per coder (see the module docstring).
 
@@ -226,7 +275,9 @@ def coder_drift(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
     (:func:`themekit.audit.transcript_order`). ``n_neighbors``: earlier spans that vote;
     ``min_units``: a series is tested only when at least this many spans depart from the
     prediction in it overall; ``min_before``: predicted interviews needed before a change
-    point; ``n_evidence``: spans shown per flagged drift; ``n_boot``/``ci``: the interval of the
+    point; ``reference``: ``"earlier"`` (the coder's earlier interviews) or ``"others"`` (all the
+    coder's other interviews); ``smoothing``: pseudo-neighbours spread as the coder's codes are;
+    ``null``: ``"quasi"`` (CUSUM, quasi-binomial Brownian-bridge bound) or ``"permutation"``; ``n_evidence``: spans shown per flagged drift; ``n_boot``/``ci``: the interval of the
     change; ``history``: a :class:`~themekit.audit.codebook_history.CodebookHistory` (codebook
     changes placed in each coder's order) or None.
     """
@@ -236,6 +287,8 @@ def coder_drift(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
            isinstance(n_permutations, (int, np.integer)) and n_permutations >= 19, "an integer >= 19")
     _check("alpha", alpha, isinstance(alpha, float) and 0 < alpha < 1, "a number between 0 and 1")
     _check("min_units", min_units, isinstance(min_units, (int, np.integer)) and min_units >= 1, "an integer >= 1")
+    _check("null", null, null in ("quasi", "permutation"), '"quasi" or "permutation"')
+    _check("reference", reference, reference in ("earlier", "others"), '"earlier" or "others"')
     _check("min_before", min_before, isinstance(min_before, (int, np.integer)) and min_before >= 1,
            "an integer >= 1")
     x = np.asarray(vectors, dtype=np.float64)
@@ -288,17 +341,26 @@ def coder_drift(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
         perms = np.stack([rng.permutation(n_t) for _ in range(n_permutations)])
         for j, code in enumerate(codes):
             comps = [c for c in series if code in (c[1], c[2]) and c[4].sum() >= min_units]
+            W2 = np.stack([c[5][first:] for c in comps]) if comps else None
             if not comps or n_t < min_before + 1:
                 continue
             N = np.stack([c[3][first:] for c in comps])
             K = np.stack([c[4][first:] for c in comps])
-            obs = _scan(N, K, min_before)                                         # (C, S)
-            null = _scan(N[:, perms].transpose(1, 0, 2), K[:, perms].transpose(1, 0, 2), min_before)
-            o1, n1 = obs.max(1), null.max(2)           # each series' best split: (C,), (B, C)
-            fam_p, p_obs = _minp(o1, n1)
-            ci_ = int(np.lexsort((-o1, p_obs))[0])
-            split = int(np.argmax(obs[ci_])) + min_before
-            kind, a_, b_, _, _ = comps[ci_]
+            if null == "quasi":
+                p_col, best_s, z = _cusum(N, K, min_before, W2)
+                o = np.argsort(p_col, kind="stable")
+                fam_p = float(min(1.0, np.min(p_col[o] * len(o) / np.arange(1, len(o) + 1))))   # Simes
+                ci_ = int(o[0])
+                split = int(best_s[ci_]) + min_before
+                o1 = z
+            else:
+                obs = _scan(N, K, min_before)                                         # (C, S)
+                nul = _scan(N[:, perms].transpose(1, 0, 2), K[:, perms].transpose(1, 0, 2), min_before)
+                o1, n1 = obs.max(1), nul.max(2)           # each series' best split: (C,), (B, C)
+                fam_p, p_obs = _minp(o1, n1)
+                ci_ = int(np.lexsort((-o1, p_obs))[0])
+                split = int(np.argmax(obs[ci_])) + min_before
+            kind, a_, b_ = comps[ci_][:3]
             families.append({"coder": coder, "code": code, "kind": kind, "from_code": a_, "to_code": b_,
                              "split": split, "pos": split + first, "seq": seq, "n": N[ci_], "k": K[ci_],
                              "p": fam_p, "lr": float(o1[ci_]), "obs_zero": bool(o1[ci_] <= 0)})
@@ -333,7 +395,8 @@ def coder_drift(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
         starts = {(r.coder, r.change_at) for r in table[table.flagged].itertuples()}
         agreement["flagged"] = [(c, t) in starts for c, t in zip(agreement.coder, agreement.transcript_id)]
         agreement = agreement.astype({"flagged": bool, "n_units": "int64", "position": "int64"})
-    settings = {"n_neighbors": int(n_neighbors), "n_permutations": int(n_permutations), "alpha": alpha,
+    settings = {"n_neighbors": int(n_neighbors), "null": null, "reference": reference, "smoothing": smoothing,
+                "n_permutations": int(n_permutations), "alpha": alpha,
                 "min_units": int(min_units), "min_before": int(min_before), "random_state": random_state,
                 "codebook_history": None if history is None else history.describe()}
     return CoderDrift(table, evidence, agreement, pd.DataFrame(pred_rows), settings)
@@ -372,7 +435,7 @@ def _flag(families, units, codes, cache, alpha, n_evidence, n_boot, ci, history,
                      "from_code": f["from_code"], "to_code": f["to_code"], "change_at": f["seq"][f["pos"]],
                      "position": f["pos"] + 1, "n_before": float(nb), "k_before": float(kb), "share_before": sb,
                      "n_after": float(na), "k_after": float(ka), "share_after": sa, "change": sa - sb,
-                     "change_low": lo, "change_high": hi, "lr": f["lr"], "p_value": f["p"], "q_value": qf,
+                     "change_low": lo, "change_high": hi, "statistic": f["lr"], "p_value": f["p"], "q_value": qf,
                      "flagged": bool(flagged), "status": status, "codebook_event": event})
     table = pd.DataFrame(rows, columns=CODER_DRIFT_COLUMNS)
     table = table.astype({"flagged": bool})
