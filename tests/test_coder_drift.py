@@ -170,3 +170,27 @@ def test_coder_chart_marks_the_start():
     assert "with own earlier coding" in names and "drift starts here" in names
     marks = next(t for t in fig.data if t.name == "drift starts here")
     assert list(marks.x) == ["T7"]
+
+
+def test_cli_takes_a_codebook_history(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    import themekit.embed
+    from themekit.cli import main
+    from themekit.embed import HashingEmbedder
+
+    study = Path(__file__).resolve().parents[1] / "data" / "example"
+    monkeypatch.setattr(themekit.embed, "load_embedder", lambda *a, **k: HashingEmbedder(128))
+    log = tmp_path / "log.csv"
+    log.write_text("date,code,event\n2025-01-01,Triage accuracy,definition changed\n", encoding="utf-8")
+    out = tmp_path / "audit"
+    rc = main(["audit", str(study), "-o", str(out), "--model-coder", "none", "--bootstrap", "50",
+               "--codebook-history", str(log)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "Coder drift (same kind of passage, a different code" in text
+    settings = json.loads((out / "settings.json").read_text())["settings"]
+    assert "1 codebook events" in settings["coder_drift"]["codebook_history"]
+    assert (out / "coder_drift.csv").is_file() and (out / "figures" / "coder_mk.json").is_file()
+    assert main(["audit", str(study), "-o", str(out), "--codebook-history", str(tmp_path / "missing.csv")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err

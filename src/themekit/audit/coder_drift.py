@@ -13,11 +13,10 @@ from it — concentrated on one code or one pair of codes.
    One similarity matrix, no refitting. With several coders, the same vote among the *other*
    coders' spans (all interviews) gives a second reference, shown beside it.
 2. **Series per code and pair.** Per interview ``t``, soft counts (each span weighted by the
-   reference's probability): *pair A -> B*: among spans coded A or B (not both), weighted by how
-   A-like the reference finds them (P(A) / (P(A) + P(B))), those coded B; *out of A*: spans
-   weighted by P(A), those not coded A; *into B*: spans weighted by 1 - P(B), those coded B. Each
-   is a share ``k_t / n_t`` conditional on content, so a participant who simply talks more about
-   A does not move it.
+   reference's probability): *out of A*: spans weighted by P(A), those not coded A; *pair
+   A -> B*: the same spans, those coded B and not A; *into B*: spans weighted by 1 - P(B), those
+   coded B. Each is a share ``k_t / n_t`` conditional on content, so a participant who simply
+   talks more about A does not move it.
 3. **Change point and its null.** For each series, the one-sided CUSUM of the excess
    ``sum_{t>=s} (k_t - n_t p)`` over splits ``s`` (``min_before`` predicted interviews before
    it at least); under "no change" it is a Brownian bridge once divided by its quasi-binomial
@@ -183,17 +182,11 @@ def _series(onehot: np.ndarray, prob: np.ndarray, y: np.ndarray, codes: Sequence
     for j, c in enumerate(codes):
         out.append(("out of", c, None, n_pred[:, j], k_out[:, j], w2_pred[:, j]))
         out.append(("into", None, c, n_in[:, j], k_in[:, j], w2_in[:, j]))
+    pair = np.einsum("it,ia,ib->tab", onehot, prob * not_y, y)       # (T, A, B)
     for a_ in range(len(codes)):
-        # spans coded A or B (not both), weighted by how A-like the reference finds them
-        only = ((y[:, [a_]] > 0) ^ (y > 0)).astype(float)
-        only[:, a_] = 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            qa = np.nan_to_num(prob[:, [a_]] / (prob[:, [a_]] + prob), nan=0.5)
-        w = only * qa
-        n_ab, k_ab, w2_ab = onehot.T @ w, onehot.T @ (w * y), onehot.T @ (w * w)
         for b_ in range(len(codes)):
             if a_ != b_:
-                out.append(("pair", codes[a_], codes[b_], n_ab[:, b_], k_ab[:, b_], w2_ab[:, b_]))
+                out.append(("pair", codes[a_], codes[b_], n_pred[:, a_], pair[:, a_, b_], w2_pred[:, a_]))
     return out
 
 

@@ -241,16 +241,21 @@ def _coder_drift_lines(table: pd.DataFrame, evidence: pd.DataFrame, settings: di
     return out
 
 
+def _read_history(history: Any, units: pd.DataFrame):
+    """``codebook_history`` as a CodebookHistory (read first, so a bad path fails before any work)."""
+    from .codebook_history import CodebookHistory, read_codebook_history
+
+    if history is None or isinstance(history, CodebookHistory):
+        return history
+    return read_codebook_history(history, sorted(units["transcript_id"].unique(), key=natural_key))
+
+
 def _run_coder_drift(units: pd.DataFrame, x: np.ndarray, order_map: dict, codes: list, history: Any,
                      corpus: Corpus, n_permutations: int, n_boot: int, alpha: float, random_state: int,
                      notes: list, settings: dict):
     """The conditional drift test inside :func:`audit` (kept apart so the audit stays readable)."""
     import time
 
-    from .codebook_history import CodebookHistory, read_codebook_history
-
-    if history is not None and not isinstance(history, CodebookHistory):
-        history = read_codebook_history(history, [t.id for t in corpus.transcripts])
     t0 = time.perf_counter()
     res = coder_drift(units, x, order_map, codes, n_permutations=n_permutations, n_boot=n_boot, alpha=alpha,
                       history=history, random_state=random_state)
@@ -535,6 +540,7 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
             notes.append(f"{len(unknown)} codes are not in the codebook (older codebook version or typo?): "
                          + ", ".join(unknown[:10]))
     units = coded_units(segments)
+    codebook_history = _read_history(codebook_history, units)
     if embeddings is None and embedder is None:
         from ..embed import load_embedder
 
