@@ -383,7 +383,8 @@ def bench_audit_time(data: Path, x: np.ndarray, units: pd.DataFrame) -> None:
         el = time.perf_counter() - t
         print(f"\naudit() on SERDIF after embedding, mapper={mapper!r}: {el:.1f} s "
               f"(coder drift step {res.settings.get('coder_drift_seconds', float('nan')):.2f} s; "
-              f"{int(res.coder_drift['flagged'].sum())} coder drifts flagged)")
+              f"{int(res.coder_drift['flagged'].sum())} coder drifts flagged); seconds per step: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in res.settings.get("seconds", {}).items()))
 
 
 def main(argv=None) -> int:

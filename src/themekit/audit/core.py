@@ -548,10 +548,21 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     order_map, order_source = transcript_order(units, order, corpus)
 
     # agreement on utterances
+    import time
+
+    clock = [time.perf_counter()]
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:  # seconds per step, recorded in the settings
+        now = time.perf_counter()
+        timings[name] = round(now - clock[0], 2)
+        clock[0] = now
+
     aligned = align_to_utterances(segments, corpus, min_overlap)
     role = {u.id: (u.role == "participant" and not u.backchannel) for u in corpus.utterances}
-    coded_any = aligned.groupby("utterance_id")["codes"].agg(lambda s: any(len(c) for c in s))
-    keep_ids = {uid for uid, ok in role.items() if ok} | set(coded_any[coded_any].index)
+    # utterances any coder coded (vectorised: a python agg per group copies the frame's attrs each time)
+    coded_ids = set(aligned.loc[aligned["codes"].map(len).to_numpy() > 0, "utterance_id"])
+    keep_ids = {uid for uid, ok in role.items() if ok} | coded_ids
     aligned = aligned[aligned["utterance_id"].isin(keep_ids)].reset_index(drop=True)
     coders = sorted(units["coder"].unique(), key=natural_key)
     if len(coders) >= 2:
@@ -562,15 +573,20 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
         notes.append(f"agreement needs two coders; the coding has one ({coders[0]})")
 
     # drift and mis-codings on coded spans
+    lap("agreement")
     x = unit_embeddings(units, embeddings, embedder, text=text)
+    lap("embedding")
     drift = drift_table(units, x, order_map, codes, window=window, null=null, n_permutations=n_permutations,
                         alpha=alpha, random_state=random_state)
+    lap("drift (marginal)")
     miscodings = find_miscodings(units, x, codes, random_state=random_state)
+    lap("miscodings")
     cd_settings: dict = {}
     cd = _run_coder_drift(units, x, order_map, codes, codebook_history, corpus, n_permutations, n_boot, alpha,
                           random_state, notes, cd_settings)
 
     # human vs model
+    lap("coder drift")
     model_units = [u for u in corpus.utterances if u.id in keep_ids]
     model_desc = "none"
     try:
@@ -589,6 +605,8 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
                 "transcript_order": order_map,
                 "embedding_model": getattr(embeddings, "model_id", None) or getattr(embedder, "model_id", None)
                 or "default"}
+    lap("human vs model")
     settings.update(cd_settings)
+    settings["seconds"] = timings
     return AuditResult(agreement, pairwise, drift, miscodings, ma, units, aligned, settings, notes,
                        cd.table, cd.evidence, cd.agreement)
