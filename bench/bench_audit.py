@@ -34,7 +34,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = next((p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data",
+                         Path("/work/shared/data")) if p.is_dir()), ROOT.parent / "shared" / "data")
 
 
 def auroc(score: np.ndarray, positive: np.ndarray) -> float:
@@ -152,14 +154,249 @@ def bench_drift(units, x, codes, n_codes: int, permutations: int) -> None:
               f"({len(codes) - 2} untouched codes per run; {new_alarms} of them not flagged in the unmodified data)")
 
 
+SIZES = (10, 20, 30, 40, 50)
+DATA_USED = [DATA]
+
+
+def _moved(units: pd.DataFrame, picks: np.ndarray, drop: str | None, add: str) -> pd.DataFrame:
+    u = units.copy()
+    new = list(u["codes"])
+    for i in picks:
+        new[i] = tuple(sorted((set(new[i]) - {drop}) | {add}))
+    u["codes"] = new
+    return u
+
+
+def _outcome(table: pd.DataFrame, touched: set, near: set) -> tuple[bool, list[str], str]:
+    """Hit (a flagged drift on a touched code starting within one interview of the planted
+    change), the extra flags (drifts on untouched codes), and where the touched flags are."""
+    f = table[table.flagged]
+    inv = [({r.code, r.from_code, r.to_code} - {None, np.nan}, r) for r in f.itertuples()]
+    on = [(c, r) for c, r in inv if c & touched]
+    hit = any(r.change_at in near for _, r in on)
+    extra = [f"{r.code}@{r.change_at}" for c, r in inv if not c & touched]
+    where = "; ".join(f"{r.kind} {r.from_code}->{r.to_code}@{r.change_at}" for _, r in on) or "-"
+    return hit, extra, where
+
+
+def _power_table(runs: list[dict], label: str) -> None:
+    df = pd.DataFrame(runs)
+    print(f"\n  {label}: detection by drift size (hit = flagged drift on a touched code, change point "
+          "within one interview of the planted one; q <= 0.05)")
+    print(f"    {'spans moved':>12} {'runs':>5} {'detected':>9} {'power':>6} {'extra flags/run':>16} {'max extra':>10}")
+    for size, g in df.groupby("size_bin"):
+        print(f"    {size:>12} {len(g):>5} {int(g.hit.sum()):>9} {g.hit.mean():>6.0%} {g.extra.mean():>16.2f} "
+              f"{int(g.extra.max()):>10}")
+    big = df[df["size"] >= 30]
+    print(f"    {'all':>12} {len(df):>5} {int(df.hit.sum()):>9} {df.hit.mean():>6.0%} {df.extra.mean():>16.2f} "
+          f"{int(df.extra.max()):>10}")
+    print(f"    => detection at 30+ spans {big.hit.mean():.0%} (target >= 80%), overall {df.hit.mean():.0%} "
+          f"(target >= 60%); runs with more than 1 extra flag: {int((df.extra > 1).sum())} (target 0)")
+
+
+def _size_bin(n: int) -> str:
+    return "10-19" if n < 20 else "20-29" if n < 30 else "30-39" if n < 40 else "40-49" if n < 50 else "50"
+
+
+def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: int, change: str = "P9") -> None:
+    """Coder drift (themekit.audit.coder_drift) on SERDIF: the unmodified coding, then a
+    sliding boundary planted (``size`` of X's spans from ``change`` on recoded to X's nearest
+    code Y) for ``n_codes`` codes x ``draws`` draws."""
+    from themekit.audit.coded import code_matrix, natural_key
+    from themekit.audit.coder_drift import coder_drift
+    from themekit.audit.drift import drift_table
+
+    parts = sorted(units["transcript_id"].unique(), key=natural_key)
+    order = {c: parts for c in units["coder"].unique()}
+    k = parts.index(change)
+    near = {parts[i] for i in (k - 1, k, k + 1)}
+    y = code_matrix(units, codes)
+    cent = y.T.astype(float) @ x
+    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+    late = units["transcript_id"].map(parts.index).to_numpy() >= k
+    print(f"\nCoder drift (conditional test): participants {parts[0]}..{parts[-1]}, {permutations} permutations, "
+          "alpha 0.05")
+    from themekit.audit.codebook_history import read_codebook_history
+
+    serdif = DATA_USED[0] / "serdif"
+    history = read_codebook_history([serdif / "codebook_versions", serdif / "coding_log.jsonl"], parts)
+    t = time.perf_counter()
+    base = coder_drift(units, x, order, codes, n_permutations=permutations, history=history, random_state=0)
+    el = time.perf_counter() - t
+    print(f"  codebook history: {history.describe()}")
+    f = base.flagged
+    print(f"  unmodified data: {len(f)} drift{'s' if len(f) != 1 else ''} flagged ({el:.2f} s)")
+    for r in f.itertuples():
+        print(f"    {r.drift_id} [{r.status}{': ' + r.codebook_event if r.codebook_event else ''}] "
+              f"{r.kind} {r.from_code!r}->{r.to_code!r} from {r.change_at}: share "
+              f"{r.share_before:.1%} -> {r.share_after:.1%} (change {r.change:+.1%} [{r.change_low:+.1%}, "
+              f"{r.change_high:+.1%}]), q={r.q_value:.3f}")
+        ev = base.evidence[base.evidence.drift_id == r.drift_id]
+        for u, g in list(ev.groupby("unit_id", sort=False))[:2]:
+            g0 = g.iloc[0]
+            print(f"      {g0.transcript_id}:{g0.start}-{g0.end} coded {g0.coded!r}, earlier coding says "
+                  f"{g0.predicted!r} ({g0.vote_share:.0%}): \"{_short(g0.text)}\"")
+            for n in g.itertuples():
+                if isinstance(n.neighbour_unit_id, str):
+                    print(f"        ~{n.similarity:.2f} {n.neighbour_transcript_id}:{int(n.neighbour_start)}-"
+                          f"{int(n.neighbour_end)} {n.neighbour_codes!r}: \"{_short(n.neighbour_text)}\"")
+    old = drift_table(units, x, order, codes, n_permutations=permutations, random_state=0)
+    flagged_old = old[old.flagged].groupby("code")["window"].apply(list).to_dict()
+    print(f"  codes flagged by the marginal test (drift_table, null='segment'): {len(flagged_old)}; "
+          "what the conditional test says:")
+    tab = base.table.set_index(["coder", "code"])
+    for code, w in flagged_old.items():
+        r = tab.xs(code, level="code").iloc[0] if code in tab.index.get_level_values("code") else None
+        prev = old[(old.code == code)].set_index("window")["prevalence"]
+        ag = base.predictions.merge(units[["unit_id", "codes"]], on="unit_id")
+        ag = ag[ag.codes.map(lambda c: code in c) & ag.agrees.notna()]
+        cons = ag.groupby(ag.position)["agrees"].mean()
+        if r is None:
+            print(f"    {code} (old: {', '.join(w)}): not tested (too few departures)")
+            continue
+        pos_old = [parts.index(v) for v in w]
+        cb = history.event_near(next(iter(order)), [code], pos_old[0])
+        print(f"    {code} (old flag at {', '.join(w)}; prevalence {prev.min():.1%}..{prev.max():.1%} across "
+              f"interviews): new p={r.p_value:.3f} q={r.q_value:.3f}; strongest series {r.kind} "
+              f"{r.from_code}->{r.to_code} from {r.change_at} (share {r.share_before:.1%} -> {r.share_after:.1%}); "
+              f"its spans agree with the earlier coding {cons.mean():.0%} on average"
+              + (f"; codebook event at the old flag: {cb}" if cb else "; no codebook event at the old flag"))
+    rng = np.random.default_rng(0)
+    eligible = [c for c in codes if (y[:, codes.index(c)] & late).sum() >= 30]
+    chosen = [eligible[i] for i in rng.choice(len(eligible), size=min(n_codes, len(eligible)), replace=False)]
+    runs = []
+    t_all = time.perf_counter()
+    for ci, xc in enumerate(chosen):
+        j = codes.index(xc)
+        sims = cent @ cent[j]
+        sims[j] = -np.inf
+        yc = codes[int(np.argmax(sims))]
+        cand = np.flatnonzero(y[:, j] & late)
+        for d in range(draws):
+            size = min(SIZES[d % len(SIZES)], len(cand))
+            pick = np.random.default_rng(1000 * ci + d).choice(cand, size=size, replace=False)
+            res = coder_drift(_moved(units, pick, xc, yc), x, order, codes, n_permutations=permutations,
+                              random_state=0)
+            hit, extra, where = _outcome(res.table, {xc, yc}, near)
+            runs.append({"size": size, "size_bin": _size_bin(size), "hit": hit, "extra": len(extra)})
+            print(f"    X={xc!r} -> Y={yc!r}, {size} spans: {'HIT ' if hit else 'miss'} flags on X/Y: {where}"
+                  + (f"; extra: {', '.join(extra)}" if extra else ""))
+    print(f"  {len(runs)} runs in {time.perf_counter() - t_all:.1f} s")
+    _power_table(runs, "SERDIF, sliding boundary X -> nearest Y")
+
+
+def _short(s, n: int = 90) -> str:
+    s = " ".join(str(s).split())
+    return s if len(s) <= n else s[:n - 1] + "…"
+
+
+def annomi_units(data: Path, n_conversations: int = 20, min_words: int = 4):
+    """AnnoMI as one coder's coded spans: the ``n_conversations`` largest high-quality
+    conversations (in id order) are the interviews; each utterance of 4+ words is a span coded
+    with its therapist behaviour or client talk type (7 codes)."""
+    from themekit.audit.coded import coded_units
+    from themekit.codebook.coding import CodedSegment
+
+    d = pd.read_csv(data / "annomi" / "AnnoMI-simple.csv")
+    d = d[d["mi_quality"] == "high"]
+    d = d[d["utterance_text"].astype(str).str.split().str.len() >= min_words]
+    big = d.groupby("transcript_id").size().sort_values(ascending=False).index[:n_conversations]
+    d = d[d["transcript_id"].isin(big)].sort_values(["transcript_id", "utterance_id"])
+    segs, pos = [], {}
+    for r in d.itertuples():
+        tid = f"C{r.transcript_id:03d}"
+        code = ("therapist " + r.main_therapist_behaviour) if r.interlocutor == "therapist" \
+            else ("client " + r.client_talk_type)
+        start = pos.get(tid, 0)
+        text = str(r.utterance_text)
+        segs.append(CodedSegment(tid, start, start + len(text), code, "annotator", text))
+        pos[tid] = start + len(text) + 1
+    return coded_units(segs)
+
+
+def bench_broadening(data: Path, n_codes: int, draws: int, permutations: int) -> None:
+    """Second data set, other direction: from the 11th conversation on the coder applies code B
+    more broadly — ``size`` late spans not coded B, drawn from the 3 x size most B-like ones
+    (whatever their code), are recoded B."""
+    from themekit.audit.coded import code_matrix, natural_key, unit_embeddings
+    from themekit.audit.coder_drift import coder_drift
+    from themekit.embed import load_embedder
+
+    units = annomi_units(data)
+    codes = sorted({c for cs in units["codes"] for c in cs})
+    t = time.perf_counter()
+    x = unit_embeddings(units, embedder=load_embedder())
+    parts = sorted(units["transcript_id"].unique(), key=natural_key)
+    order = {"annotator": parts}
+    k = 10
+    near = {parts[i] for i in (k - 1, k, k + 1)}
+    print(f"\nAnnoMI: {len(units)} utterances, {len(parts)} conversations, {len(codes)} codes "
+          f"(embedded in {time.perf_counter() - t:.1f} s); broadening planted from {parts[k]}")
+    base = coder_drift(units, x, order, codes, n_permutations=permutations, random_state=0)
+    print(f"  unmodified: {len(base.flagged)} drifts flagged"
+          + "".join(f"\n    {r.kind} {r.from_code}->{r.to_code} from {r.change_at} (q={r.q_value:.3f})"
+                    for r in base.flagged.itertuples()))
+    y = code_matrix(units, codes)
+    cent = y.T.astype(float) @ x
+    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+    late = units["transcript_id"].map(parts.index).to_numpy() >= k
+    rng = np.random.default_rng(1)
+    chosen = [codes[i] for i in rng.choice(len(codes), size=min(n_codes, len(codes)), replace=False)]
+    runs = []
+    for ci, b in enumerate(chosen):
+        j = codes.index(b)
+        cand = np.flatnonzero(late & ~y[:, j])
+        for d in range(draws):
+            size = SIZES[d % len(SIZES)]
+            pool = cand[np.argsort(-(x[cand] @ cent[j]))[:3 * size]]
+            pick = np.random.default_rng(1000 * ci + d).choice(pool, size=size, replace=False)
+            u = units.copy()
+            new = list(u["codes"])
+            for i in pick:
+                new[i] = (b,)
+            u["codes"] = new
+            res = coder_drift(u, x, order, codes, n_permutations=permutations, random_state=0)
+            # the drift is B's: a hit is a flagged drift involving B at the right place
+            hit, extra, where = _outcome(res.table, {b}, near)
+            sources = pd.Series([c for i in pick for c in units.at[i, "codes"]]).value_counts()
+            runs.append({"size": size, "size_bin": _size_bin(size), "hit": hit, "extra": len(extra)})
+            print(f"    B={b!r}, {size} spans from {dict(sources)}: {'HIT ' if hit else 'miss'} flags on B: {where}"
+                  + (f"; extra: {', '.join(extra)}" if extra else ""))
+    _power_table(runs, "AnnoMI, broadening of B")
+
+
+def bench_audit_time(data: Path, x: np.ndarray, units: pd.DataFrame) -> None:
+    """The whole audit() on SERDIF with the spans' embeddings given (time after embedding),
+    and its coder-drift step alone."""
+    import themekit
+    from themekit.audit import audit
+    from themekit.codebook.coding import read_coded_segments
+    from themekit.embed import Embeddings
+
+    corpus = themekit.read_transcripts(data / "serdif" / "transcripts")
+    segments = read_coded_segments(data / "serdif" / "coded_segments.csv", corpus)
+    first = units.drop_duplicates("segment_id")
+    emb = Embeddings.from_arrays(first["segment_id"], x[first.index.to_numpy()], "all-MiniLM-L6-v2")
+    for mapper in (None, "auto"):
+        t = time.perf_counter()
+        res = audit(corpus, segments, embeddings=emb, mapper=mapper, order="transcript", random_state=0)
+        el = time.perf_counter() - t
+        print(f"\naudit() on SERDIF after embedding, mapper={mapper!r}: {el:.1f} s "
+              f"(coder drift step {res.settings.get('coder_drift_seconds', float('nan')):.2f} s; "
+              f"{int(res.coder_drift['flagged'].sum())} coder drifts flagged); seconds per step: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in res.settings.get("seconds", {}).items()))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--drift-codes", type=int, default=5)
     ap.add_argument("--permutations", type=int, default=1000)
-    ap.add_argument("--skip", choices=("miscoding", "drift"), action="append", default=[])
+    ap.add_argument("--skip", choices=("miscoding", "drift", "coder-drift", "annomi", "audit-time"), action="append",
+                    default=["drift"], help="sections to skip (default: the old marginal drift bench)")
     args = ap.parse_args(argv)
+    DATA_USED[0] = args.data
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from themekit.audit.coded import coded_units, unit_embeddings
     from themekit.codebook.coding import read_coded_segments
@@ -185,6 +422,12 @@ def main(argv=None) -> int:
         bench_miscoding(units, x, codes, args.draws)
     if "drift" not in args.skip:
         bench_drift(units, x, codes, args.drift_codes, args.permutations)
+    if "coder-drift" not in args.skip:
+        bench_coder_drift(units, x, codes, args.drift_codes, args.draws, args.permutations)
+    if "annomi" not in args.skip:
+        bench_broadening(args.data, args.drift_codes, args.draws, args.permutations)
+    if "audit-time" not in args.skip:
+        bench_audit_time(args.data, x, units)
     return 0
 
 

@@ -174,12 +174,14 @@ def test_audit_on_a_small_study(tmp_path):
     assert ma.loc[("B", "P3"), "percent_agreement"] == pytest.approx(6 / 9)
     files = r.save(tmp_path / "audit")
     for name in ("agreement.csv", "drift.csv", "miscodings.csv", "model_agreement.csv", "figures.html",
-                 "settings.json", "figures/agreement.json"):
+                 "settings.json", "figures/agreement.json", "coder_drift.csv", "coder_drift_evidence.csv",
+                 "coder_agreement.csv", "figures/coder_a.json", "figures/coder_b.json"):
         assert (tmp_path / "audit" / name).is_file() and name in files
     assert pd.read_csv(tmp_path / "audit" / "miscodings.csv").iloc[0].code == "Trust"
     assert json.loads((tmp_path / "audit" / "settings.json").read_text())["settings"]["random_state"] == 0
     text = r.summary()
-    assert "Agreement (2 coders: A, B" in text and "Suspected mis-codings" in text
+    assert "Agreement (2 coders: A, B" in text and "Suspected mis-codings" in text and "Coder drift" in text
+    assert set(r.coder_agreement.coder) == {"A", "B"} and r.coder_agreement.agree_others.notna().any()
     assert len(r.figures()) >= 2 and agreement_chart(r.agreement).data[0].y[0] == "Access"
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .coded import coded_units, natural_key, segment_id, transcript_order, unit_embeddings
+from .coder_drift import CODER_AGREEMENT_COLUMNS, CODER_DRIFT_COLUMNS, EVIDENCE_COLUMNS, coder_chart, coder_drift
 from .drift import NULLS, control_chart, drift_table
 from .miscoding import find_miscodings
 from ..types import Corpus, InputError, atomic_write
@@ -57,6 +58,11 @@ class AuditResult:
     ``model_agreement``: human vs model κ per coder and interview (:func:`model_agreement`);
     ``units``: the coded spans audited; ``aligned``: codes per (utterance, coder);
     ``settings``: what was done (order used, null, model, ...); ``notes``: what was skipped and why.
+    ``coder_drift``: the conditional drift test per coder and code (the same kind of passage,
+    a different code; :func:`themekit.audit.coder_drift.coder_drift`), ``coder_evidence``: the
+    spans behind each flagged drift with their nearest earlier neighbours, ``coder_agreement``:
+    per coder and interview, agreement with the coder's own earlier coding with control limits.
+    The marginal ``drift`` table describes; ``coder_drift`` is the test.
     """
 
     agreement: pd.DataFrame
@@ -68,12 +74,15 @@ class AuditResult:
     aligned: pd.DataFrame
     settings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    coder_drift: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CODER_DRIFT_COLUMNS))
+    coder_evidence: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EVIDENCE_COLUMNS))
+    coder_agreement: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CODER_AGREEMENT_COLUMNS))
 
     def __repr__(self) -> str:
-        n_flag = int(self.drift["flagged"].sum()) if len(self.drift) else 0
+        n_flag = int(self.coder_drift["flagged"].sum()) if len(self.coder_drift) else 0
         n_sus = int(self.miscodings["suspected"].fillna(False).astype(bool).sum()) if len(self.miscodings) else 0
         return (f"AuditResult({len(self.units)} coded spans, {self.units['coder'].nunique()} coders; "
-                f"{n_flag} drift windows flagged; {n_sus} suspected mis-codings)")
+                f"{n_flag} coder drifts flagged; {n_sus} suspected mis-codings)")
 
     # figures ------------------------------------------------------------------------------
     def _chart_keys(self) -> list[tuple]:
@@ -88,20 +97,28 @@ class AuditResult:
         """Control charts (plotly) per coder and code: flagged codes first, then by smallest p."""
         return [control_chart(self.drift, code, coder) for coder, code in self._chart_keys()[:max_charts]]
 
+    def coder_charts(self) -> list:
+        """One figure per coder: agreement with their own earlier coding (and with other coders'
+        coding and the model) interview by interview, with control limits; drift starts marked."""
+        return [coder_chart(self.coder_agreement, c, self.model_agreement, self.coder_drift)
+                for c in dict.fromkeys(self.coder_agreement["coder"])]
+
     def figures(self, max_control_charts: int = 4) -> list:
-        """Figures for a report: agreement per code, human vs model per interview, and the
-        control charts of the flagged (or most nearly flagged) codes."""
+        """Figures for a report: agreement per code, human vs model per interview, coding
+        consistency per coder, and the control charts of the flagged (or most nearly flagged) codes."""
         figs = []
         if len(self.agreement):
             figs.append(agreement_chart(self.agreement))
         if len(self.model_agreement):
             figs.append(model_agreement_chart(self.model_agreement))
+        figs.extend(self.coder_charts())
         figs.extend(self.control_charts(max_control_charts))
         return figs
 
     # output -------------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> dict[str, Path]:
-        """Write ``agreement.csv``, ``agreement_pairwise.csv``, ``drift.csv``, ``miscodings.csv``,
+        """Write ``agreement.csv``, ``agreement_pairwise.csv``, ``drift.csv``, ``coder_drift.csv``,
+        ``coder_drift_evidence.csv``, ``coder_agreement.csv``, ``miscodings.csv``,
         ``model_agreement.csv``, ``settings.json``, ``figures.html`` (every chart, offline) and
         ``figures/<name>.json`` (plotly JSON). Returns ``{file name: path}``."""
         from ..common.output import Section, figure_html, write_report
@@ -110,7 +127,9 @@ class AuditResult:
         folder.mkdir(parents=True, exist_ok=True)
         out: dict[str, Path] = {}
         for name, df in (("agreement", self.agreement), ("agreement_pairwise", self.pairwise),
-                         ("drift", self.drift), ("miscodings", self.miscodings),
+                         ("drift", self.drift), ("coder_drift", self.coder_drift),
+                         ("coder_drift_evidence", self.coder_evidence), ("coder_agreement", self.coder_agreement),
+                         ("miscodings", self.miscodings),
                          ("model_agreement", self.model_agreement)):
             out[f"{name}.csv"] = atomic_write(folder / f"{name}.csv",
                                               lambda tmp, df=df: df.to_csv(tmp, index=False, encoding="utf-8"))
@@ -122,6 +141,8 @@ class AuditResult:
             named.append(("agreement", agreement_chart(self.agreement)))
         if len(self.model_agreement):
             named.append(("model_agreement", model_agreement_chart(self.model_agreement)))
+        for coder, fig in zip(dict.fromkeys(self.coder_agreement["coder"]), self.coder_charts()):
+            named.append((f"coder_{_slug(coder)}", fig))
         for coder, code in self._chart_keys():
             named.append((f"control_{_slug(coder)}_{_slug(code)}", control_chart(self.drift, code, coder)))
         for name, fig in named:
@@ -129,8 +150,9 @@ class AuditResult:
                 folder / "figures" / f"{name}.json", lambda tmp, fig=fig: tmp.write_text(fig.to_json(), encoding="utf-8"))
         sections = [Section("Summary", "<pre style='white-space:pre-wrap'>" + _escape(self.summary()) + "</pre>")]
         if named:
-            sections.append(Section("Figures", "Agreement per code, human vs model per interview, and a control "
-                                    "chart per coder and code (flagged codes first).",
+            sections.append(Section("Figures", "Agreement per code, human vs model per interview, coding "
+                                    "consistency per coder (agreement with their own earlier coding), and a "
+                                    "control chart per coder and code (flagged codes first).",
                                     [figure_html(f) for _, f in named]))
         out["figures.html"] = write_report(folder / "figures.html", "themekit audit", sections)
         return out
@@ -153,9 +175,10 @@ class AuditResult:
         else:
             lines.append("Agreement: not computed (" + next((n for n in self.notes if "agreement" in n.lower()),
                                                          "needs two coders") + ")")
+        lines.extend(_coder_drift_lines(self.coder_drift, self.coder_evidence, self.settings))
         d = self.drift
         s = self.settings
-        head = f"Drift (order: {s.get('order')}; null: {s.get('null')}; window: {s.get('window')})"
+        head = f"Marginal drift, description (order: {s.get('order')}; null: {s.get('null')}; window: {s.get('window')})"
         if len(d) and d["flagged"].any():
             f = d[d["flagged"]]
             n = f.groupby(["coder", "code"]).ngroups
@@ -192,6 +215,58 @@ class AuditResult:
         for n in self.notes:
             lines.append(f"note: {n}")
         return "\n".join(lines)
+
+
+def _coder_drift_lines(table: pd.DataFrame, evidence: pd.DataFrame, settings: dict) -> list[str]:
+    """Summary lines of the conditional (coder) drift test."""
+    if not len(table):
+        return ["Coder drift: not tested (" + str(settings.get("coder_drift_note", "too few interviews")) + ")"]
+    f = table[table["flagged"]]
+    head = (f"Coder drift (same kind of passage, a different code; against the coder's own earlier coding; "
+            f"order: {settings.get('order')})")
+    if not len(f):
+        return [f"{head}: nothing flagged (smallest q {table['q_value'].min():.2f})"]
+    out = [f"{head}: {len(f)} flagged"]
+    for r in f.itertuples():
+        what = (f"{r.to_code!r} where {r.from_code!r} was coded before" if r.kind == "pair" else
+                f"{r.to_code!r} used more broadly" if r.kind == "into" else f"{r.from_code!r} used less")
+        out.append(f"  {r.drift_id} {r.coder}: {what}, from {r.change_at}: {r.share_before:.1%} -> "
+                   f"{r.share_after:.1%} ({r.change:+.1%} [{r.change_low:+.1%}, {r.change_high:+.1%}]); "
+                   f"q={r.q_value:.3f}" + (f"; follows codebook change: {r.codebook_event}"
+                                           if r.status == "follows codebook change" else ""))
+        ev = evidence[evidence["drift_id"] == r.drift_id].drop_duplicates("unit_id").head(2)
+        for e in ev.itertuples():
+            q = " ".join(str(e.text).split())
+            out.append(f"      {e.transcript_id}:{e.start}-{e.end} \"{q[:70] + ('…' if len(q) > 70 else '')}\"")
+    return out
+
+
+def _read_history(history: Any, units: pd.DataFrame):
+    """``codebook_history`` as a CodebookHistory (read first, so a bad path fails before any work)."""
+    from .codebook_history import CodebookHistory, read_codebook_history
+
+    if history is None or isinstance(history, CodebookHistory):
+        return history
+    return read_codebook_history(history, sorted(units["transcript_id"].unique(), key=natural_key))
+
+
+def _run_coder_drift(units: pd.DataFrame, x: np.ndarray, order_map: dict, codes: list, history: Any,
+                     corpus: Corpus, n_permutations: int, n_boot: int, alpha: float, random_state: int,
+                     notes: list, settings: dict):
+    """The conditional drift test inside :func:`audit` (kept apart so the audit stays readable)."""
+    import time
+
+    t0 = time.perf_counter()
+    res = coder_drift(units, x, order_map, codes, n_permutations=n_permutations, n_boot=n_boot, alpha=alpha,
+                      history=history, random_state=random_state)
+    settings["coder_drift"] = res.settings
+    settings["coder_drift_seconds"] = round(time.perf_counter() - t0, 3)
+    if history is not None:
+        n_cb = int((res.table["status"] == "follows codebook change").sum())
+        if n_cb:
+            notes.append(f"{n_cb} coding change(s) start where the codebook changed: reported as following the "
+                         "codebook, not as drift")
+    return res
 
 
 def _slug(s: Any) -> str:
@@ -431,7 +506,7 @@ def _codes_in_order(segments: list, codebook) -> list[str]:
 def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None, embedder=None,
           mapper: Any = "auto", order: Any = "auto", window: int = 1, null: str = "segment",
           n_permutations: int = 1000, n_boot: int = 1000, alpha: float = 0.05, min_overlap: float = 0.5,
-          text: str = "content", random_state: int = 0) -> AuditResult:
+          text: str = "content", codebook_history: Any = None, random_state: int = 0) -> AuditResult:
     """Audit a coded project: agreement, drift, suspected mis-codings, human vs model.
 
     ``segments``: :class:`~themekit.codebook.coding.CodedSegment` list (``read_coded_segments(path,
@@ -449,6 +524,11 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     ``n_permutations``, ``alpha``: see :func:`themekit.audit.drift.drift_table`; ``n_boot``: bootstrap
     resamples for CIs; ``min_overlap``: alignment of segments to utterances; ``text``: embed
     spans' "content" (without bracketed transcriber notes) or verbatim "text".
+    ``codebook_history``: codebook versions (a folder of dated codebook files) and/or coding logs
+    (CSV/JSONL with dates; Taguette's log), a list of them, or a
+    :class:`~themekit.audit.codebook_history.CodebookHistory`: a coding change that starts where
+    a code's definition changed is reported as following the codebook, not as drift.
+    The conditional drift test (``coder_drift``) uses ``n_permutations`` and ``alpha`` too.
     """
     from .agreement import agreement_table, pairwise_kappa
     from ..codebook.coding import align_to_utterances
@@ -468,6 +548,7 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
             notes.append(f"{len(unknown)} codes are not in the codebook (older codebook version or typo?): "
                          + ", ".join(unknown[:10]))
     units = coded_units(segments)
+    codebook_history = _read_history(codebook_history, units)
     if embeddings is None and embedder is None:
         from ..embed import load_embedder
 
@@ -475,11 +556,22 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     order_map, order_source = transcript_order(units, order, corpus)
 
     # agreement on utterances
+    import time
+
+    clock = [time.perf_counter()]
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:  # seconds per step, recorded in the settings
+        now = time.perf_counter()
+        timings[name] = round(now - clock[0], 2)
+        clock[0] = now
+
     aligned = align_to_utterances(segments, corpus, min_overlap)
     _note_left_out(aligned, notes)
     role = {u.id: (u.role == "participant" and not u.backchannel) for u in corpus.utterances}
-    coded_any = aligned.groupby("utterance_id")["codes"].agg(lambda s: any(len(c) for c in s))
-    keep_ids = {uid for uid, ok in role.items() if ok} | set(coded_any[coded_any].index)
+    # utterances any coder coded (vectorised: a python agg per group copies the frame's attrs each time)
+    coded_ids = set(aligned.loc[aligned["codes"].map(len).to_numpy() > 0, "utterance_id"])
+    keep_ids = {uid for uid, ok in role.items() if ok} | coded_ids
     aligned = aligned[aligned["utterance_id"].isin(keep_ids)].reset_index(drop=True)
     coders = sorted(units["coder"].unique(), key=natural_key)
     if len(coders) >= 2:
@@ -490,12 +582,20 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
         notes.append(f"agreement needs two coders; the coding has one ({coders[0]})")
 
     # drift and mis-codings on coded spans
+    lap("agreement")
     x = unit_embeddings(units, embeddings, embedder, text=text)
+    lap("embedding")
     drift = drift_table(units, x, order_map, codes, window=window, null=null, n_permutations=n_permutations,
                         alpha=alpha, random_state=random_state)
+    lap("drift (marginal)")
     miscodings = find_miscodings(units, x, codes, random_state=random_state)
+    lap("miscodings")
+    cd_settings: dict = {}
+    cd = _run_coder_drift(units, x, order_map, codes, codebook_history, corpus, n_permutations, n_boot, alpha,
+                          random_state, notes, cd_settings)
 
     # human vs model
+    lap("coder drift")
     model_units = [u for u in corpus.utterances if u.id in keep_ids]
     model_desc = "none"
     try:
@@ -514,4 +614,8 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
                 "transcript_order": order_map,
                 "embedding_model": getattr(embeddings, "model_id", None) or getattr(embedder, "model_id", None)
                 or "default"}
-    return AuditResult(agreement, pairwise, drift, miscodings, ma, units, aligned, settings, notes)
+    lap("human vs model")
+    settings.update(cd_settings)
+    settings["seconds"] = timings
+    return AuditResult(agreement, pairwise, drift, miscodings, ma, units, aligned, settings, notes,
+                       cd.table, cd.evidence, cd.agreement)

@@ -18,8 +18,10 @@ def register(sub) -> None:
     p = sub.add_parser(
         "audit", help="audit human coding: agreement, drift across interviews, suspected mis-codings",
         description="Audit a coded project: intercoder agreement (Cohen's kappa, Krippendorff's alpha, "
-                    "bootstrap CIs) on utterances; per code and window, prevalence and centroid shift as "
-                    "control charts with a permutation test for drift; coded segments whose code fits "
+                    "bootstrap CIs) on utterances; coder drift: per coder, a rise in coding the same kind of "
+                    "passage with a different code than their own earlier coding did (permutation test over "
+                    "interview order, with the quotes behind it); per code and window, prevalence and "
+                    "centroid shift as control charts (description); coded segments whose code fits "
                     "worse than another (with the nearest segments carrying that code as evidence); and "
                     "human vs model agreement per interview. Writes CSV tables and figures.html.",
         epilog="example: themekit audit data/example/ -o audit/")
@@ -48,6 +50,11 @@ def register(sub) -> None:
                    help="bootstrap resamples for confidence intervals (default: %(default)s)")
     g.add_argument("--alpha", type=float, default=0.05, help="false discovery rate for drift flags "
                    "(default: %(default)s)")
+    g.add_argument("--codebook-history", action="append", default=None, metavar="PATH",
+                   help="codebook versions (a folder of dated codebook files, e.g. codebook_2022-02-23.csv) "
+                        "or a coding log (CSV/JSONL with a date column; Taguette's log): a coding change that "
+                        "starts where a code's definition changed is reported as following the codebook, not "
+                        "as drift; repeat for several")
     g.add_argument("--model-coder", choices=("auto", "seeded", "zero-shot", "none"), default="auto",
                    help="the model compared with the coders per interview: 'seeded' (auto; learns from "
                         "the other interviews' coding), 'zero-shot' (codebook only) or none")
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     result = audit(corpus, segments, codebook, embedder=embedder, mapper=mapper, order=order,
                    window=args.window, null=args.null, n_permutations=args.permutations,
                    n_boot=args.bootstrap, alpha=float(args.alpha), text="text" if args.verbatim else "content",
-                   random_state=args.random_state)
+                   codebook_history=args.codebook_history, random_state=args.random_state)
     files = result.save(args.output)
     n_coders = result.units["coder"].nunique()
     print(f"{len(segments)} coded segments ({len(result.units)} spans) by {n_coders} coder"
