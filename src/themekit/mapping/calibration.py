@@ -210,6 +210,7 @@ class CrossFit:
     calibrator: TemperatureCalibrator | None = None
     ece_raw: float = float("nan")
     ece: float = float("nan")
+    ece_coded: float = float("nan")
     reliability: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     #: the seeded sources' probabilities for all rows, averaged over the fold models (None
     #: without folds): what the mapper serves, so calibration sees the models it calibrates
@@ -225,7 +226,8 @@ class CrossFit:
                 "cross_fitted_kappa": _r(self.kappa), "cross_fitted_kappa_zero_shot_weights": _r(self.kappa_zero_shot),
                 "calibrated": self.calibrator is not None,
                 "calibration": self.calibrator.to_dict() if self.calibrator is not None else None,
-                "cross_fitted_ece_top_code_before": _r(self.ece_raw), "cross_fitted_ece_top_code": _r(self.ece)}
+                "cross_fitted_ece_top_code_before": _r(self.ece_raw), "cross_fitted_ece_top_code": _r(self.ece),
+                "cross_fitted_ece_top_code_coded_only": _r(self.ece_coded)}
 
 
 def _r(x: float) -> float | None:
@@ -298,6 +300,7 @@ def cross_fit(seed_idx: Sequence[int], truth: Sequence[Sequence[int]], fixed: Se
         right = np.array([top[i] in truth_l[i] for i in range(n)], float)
         out.ece_raw = expected_calibration_error(qa[np.arange(n), top], right)
         out.ece = expected_calibration_error(qc[np.arange(n), top], right)
+        out.ece_coded = expected_calibration_error(qc[coded, top[coded]], right[coded])
         rel_raw = reliability_table(qa[np.arange(n), top], right).assign(scores="before calibration")
         rel = reliability_table(qc[np.arange(n), top], right).assign(scores="calibrated")
         out.reliability = pd.concat([rel_raw, rel], ignore_index=True)

@@ -19,7 +19,8 @@ from ..codebook import Code, Codebook
 from .features import (_norm, _unit_text, centred, code_facets, fit_lexical, lexical_features,
                                prompt_vectors)
 from .advice import weak_codebook
-from .calibration import COMPONENTS, cross_fit, mix_components, review_queue, zero_shot_weights
+from .calibration import (COMPONENTS, cross_fit, mix_components, queue_precision, review_queue,
+                          zero_shot_weights)
 from .scores import _softmax, class_proba, prior_scores, seed_rows, self_trained_classifier
 from .seeding import as_seed_labels, density, select_next
 
@@ -522,6 +523,32 @@ class CodeMapper:
             return codes
         none = sources[self._none_source][:, k:k + 1]
         return np.hstack([codes * (1 - none), none])
+
+    def decisions(self) -> dict[str, Any]:
+        """What the mapper decided on the user's behalf, for the run manifest and the report:
+        weights (learned or fixed, why), cross-fitted kappa, whether scores are calibrated, the
+        expected share right of the review queue's top 50/100/200, the weak-codebook warning."""
+        self._check_fitted()
+        cf = self.crossfit_
+        out: dict[str, Any] = {"seeds": len(self.seeds_), "uncoded_seeds": len(self.uncoded_),
+                               "weights": {k: round(v, 3) for k, v in self.weights_.items()}}
+        if cf is not None:
+            out.update({k: v for k, v in cf.to_dict().items() if k != "weights"})
+        else:
+            out["learned"] = False
+            out["reason"] = ("zero-shot: no seeds" if not self.seeds_ else
+                             f"weights={self.weights!r}: fixed rule, prior share prior_weight / "
+                             "(prior_weight + seeds per code)")
+        out["calibrated"] = bool(self.calibrated_)
+        out["scores"] = ("calibrated: a score estimates the probability that a coder of this study applies "
+                         "the code" if self.calibrated_ else
+                         "not calibrated: scores rank suggestions but are not probabilities of being right "
+                         "(code some utterances to calibrate them)")
+        q = queue_precision(self.review_queue()) if self.calibrated_ else None
+        out["review_queue_expected_share_right"] = (
+            {int(r.top): round(r.expected_share_right, 4) for r in q.itertuples()} if q is not None else None)
+        out["weak_codebook"] = self.weak_codebook_
+        return out
 
     def review_queue(self) -> pd.DataFrame:
         """Suggestions for utterances not yet coded, most likely right first, with the expected
