@@ -154,7 +154,12 @@ def main(argv=None) -> int:
                     help="also the fine-tuned seeded rows (default: yes, except with --quick)")
     ap.add_argument("--no-fine-tune", dest="fine_tune", action="store_false",
                     help="skip the fine-tuned seeded rows (a few minutes per fit)")
+    ap.add_argument("--only", choices=("trust",), default=None,
+                    help="trust: only the issue-13 part (never worse than zero-shot, calibration, review queue, "
+                         "names-only codebook; see bench_trust.py)")
     args = ap.parse_args(argv)
+    if not (args.data / "serdif").is_dir() and (Path("/work/shared/data") / "serdif").is_dir():
+        args.data = Path("/work/shared/data")
     if not (args.data / "serdif").is_dir():
         print(f"no serdif data under {args.data}; pass --data", file=sys.stderr)
         return 2
@@ -167,6 +172,13 @@ def main(argv=None) -> int:
     print(f"serdif: {len(units)} coded segments, {len(codes)} codes, {len(corpus.transcripts)} transcripts; "
           f"model {emb.model_id}; loaded+embedded in {time.time() - t0:.0f}s")
     print(f"rule: {GOLD_RULE}\n")
+    if args.only == "trust":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import bench_trust
+
+        bench_trust.run(args.data, emb, (corpus, codebook, units, gold), quick=args.quick, draws=args.draws)
+        print(f"\ntotal {time.time() - t0:.0f}s")
+        return 0
 
     # -- zero-shot ---------------------------------------------------------------------------
     desc = embed_texts([f"{c.name}: {c.definition}" for c in codebook.codable()], emb)

@@ -155,7 +155,7 @@ def choose_weights(comps: Sequence[np.ndarray | None], truth: Sequence[Sequence[
     base = log_lik(mix_components(comps, zero_shot, n_codes), truth)
     d = ll[best] - base
     se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
-    if d.mean() > se and d.mean() > 0:
+    if d.mean() > max(se, 1e-9):   # (identical sources differ by rounding only)
         return grid[best], True, (f"cross-fitted log-likelihood {mean[best]:.3f} vs {base.mean():.3f} with "
                                   f"zero-shot weights (gain {d.mean():.3f} > 1 SE {se:.3f})")
     return zero_shot, False, (f"no mix beats the zero-shot weights by more than one standard error on the "
