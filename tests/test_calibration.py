@@ -42,14 +42,15 @@ def test_choose_weights_follows_the_source_that_is_right_and_falls_back_when_uns
     wrong = np.roll(right, 1, axis=1)
     comps = [wrong, wrong, right, right]
     zero = zero_shot_weights(True)
-    w, learned, reason = choose_weights(comps, truth, zero, k)
+    w, learned, reason, _ = choose_weights(comps, truth, zero, k, fold=fold_of(n, 5))
     assert learned and w[0] == w[1] == 0 and w[2] + w[3] == pytest.approx(1.0)
     # fewer seeds than MIN_SEEDS: the zero-shot weights, whatever the seeds say
     few = MIN_SEEDS - 1
-    w, learned, reason = choose_weights([c[:few] for c in comps], truth[:few], zero, k)
+    w, learned, reason, _ = choose_weights([c[:few] for c in comps], truth[:few], zero, k)
     assert not learned and (w == zero).all() and "too few" in reason
     # a source no better than the zero-shot one: no gain, zero-shot weights kept
-    w, learned, _ = choose_weights([right, right, right, right], truth, zero, k)
+    w, learned, _, mixed = choose_weights([right, right, right, right], truth, zero, k)
+    assert np.allclose(mixed, right)
     assert not learned and (w == zero).all()
 
 

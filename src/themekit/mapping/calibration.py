@@ -14,10 +14,11 @@ both right, so the seeds decide:
    not see it.
 2. **Weights.** Every mix of the sources on a grid (steps of 0.1 on the simplex) is scored by
    the cross-fitted log-likelihood of the human codes (the probability the mix gives to the
-   codes the coder applied). The best mix is used only when it beats the zero-shot mix by
-   more than one standard error of the paired per-seed difference (:func:`choose_weights`):
-   with too few seeds to tell, the mapper keeps the zero-shot weights. The winner is chosen
-   on the same seeds it is judged on, so the margin asks for more than a lucky draw.
+   codes the coder applied). The best mix is used only when choosing that way beats the
+   zero-shot mix on seeds the choice did not see (the choice is itself cross-fitted over the
+   folds), by more than one standard error of the paired per-seed difference and without
+   fewer top codes right (:func:`choose_weights`); with too few seeds to tell, the mapper
+   keeps the zero-shot weights. The cross-fitted kappa reported is that of this procedure.
 3. **Calibration.** On the cross-fitted predictions of the chosen mix, temperature scaling
    (:class:`TemperatureCalibrator`): one exponent that sharpens or flattens the code
    probabilities, chosen by the likelihood of the codes coders applied (multi-label: any of
@@ -139,27 +140,44 @@ def mix_components(comps: Sequence[np.ndarray | None], w: np.ndarray, n_codes: i
 
 
 def choose_weights(comps: Sequence[np.ndarray | None], truth: Sequence[Sequence[int]],
-                   zero_shot: np.ndarray, n_codes: int, *, step: float = 0.1,
-                   min_seeds: int = MIN_SEEDS) -> tuple[np.ndarray, bool, str]:
-    """(weights, learned, reason): the mix of the sources ``comps`` (cross-fitted code
+                   zero_shot: np.ndarray, n_codes: int, *, fold: np.ndarray | None = None,
+                   step: float = 0.1, min_seeds: int = MIN_SEEDS) -> tuple[np.ndarray, bool, str, np.ndarray]:
+    """(weights, learned, reason, mixed): the mix of the sources ``comps`` (cross-fitted code
     probabilities of the seeds; None for a source not available) with the best mean
-    log-likelihood of the human codes ``truth``, if it beats the ``zero_shot`` weights by more
-    than one standard error of the paired difference; else the zero-shot weights."""
+    log-likelihood of the human codes ``truth`` — used only if choosing that way beats the
+    ``zero_shot`` weights; else the zero-shot weights. ``mixed``: each seed's probabilities
+    under the weights the choice made without it (for an honest kappa).
+
+    The best of many mixes looks better on the seeds it was picked on than it will be on new
+    utterances. So the choice itself is cross-fitted over ``fold`` (the seeds' folds): for each
+    fold the mix is picked on the other folds and judged on this one. Learned weights are used
+    when that judged gain in log-likelihood exceeds one standard error of the paired per-seed
+    difference and the judged share of top codes right is not lower than zero-shot's."""
     n = len(truth)
+    zero_mix = mix_components(comps, zero_shot, n_codes)
     if n < min_seeds:
-        return zero_shot, False, f"{n} coded seed utterances: too few to tell (fewer than {min_seeds})"
+        return zero_shot, False, f"{n} coded seed utterances: too few to tell (fewer than {min_seeds})", zero_mix
     grid = _simplex([c is not None for c in comps], step)
-    ll = np.vstack([log_lik(mix_components(comps, w, n_codes), truth) for w in grid])
-    mean = ll.mean(axis=1)
-    best = int(np.argmax(mean))
-    base = log_lik(mix_components(comps, zero_shot, n_codes), truth)
-    d = ll[best] - base
+    mixes = [mix_components(comps, w, n_codes) for w in grid]
+    ll = np.vstack([log_lik(q, truth) for q in mixes])
+    best = int(np.argmax(ll.mean(axis=1)))
+    fold = np.zeros(n, int) if fold is None else np.asarray(fold)
+    pick = np.full(n, best)
+    for f in np.unique(fold):
+        if len(np.unique(fold)) > 1:
+            pick[fold == f] = int(np.argmax(ll[:, fold != f].mean(axis=1)))
+    judged = ll[pick, np.arange(n)]
+    mixed = np.vstack([mixes[pick[i]][i] for i in range(n)])
+    base = log_lik(zero_mix, truth)
+    d = judged - base
     se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
-    if d.mean() > max(se, 1e-9):   # (identical sources differ by rounding only)
-        return grid[best], True, (f"cross-fitted log-likelihood {mean[best]:.3f} vs {base.mean():.3f} with "
-                                  f"zero-shot weights (gain {d.mean():.3f} > 1 SE {se:.3f})")
-    return zero_shot, False, (f"no mix beats the zero-shot weights by more than one standard error on the "
-                              f"seeds (gain {d.mean():.3f}, SE {se:.3f})")
+    right = lambda q: np.array([q[i].argmax() in t for i, t in enumerate(truth)], float)  # noqa: E731
+    d_acc = float((right(mixed) - right(zero_mix)).mean())
+    what = (f"choosing on the other folds, judged gain over the zero-shot weights: log-likelihood "
+            f"{d.mean():+.3f} (1 SE {se:.3f}), top code right {d_acc:+.1%}")
+    if d.mean() > max(se, 1e-9) and d_acc >= 0:   # (identical sources differ by rounding only)
+        return grid[best], True, what, mixed
+    return zero_shot, False, "no clear gain from the seeds: " + what, zero_mix
 
 
 # -- calibration ---------------------------------------------------------------------------------
@@ -279,9 +297,8 @@ def cross_fit(seed_idx: Sequence[int], truth: Sequence[Sequence[int]], fixed: Se
     comps = [None if c is None else c[seed_idx] for c in fixed] + held_s
     t_coded = [truth[i] for i in np.nonzero(coded)[0]]
     comps_c = [None if c is None else c[coded] for c in comps]
-    w, learned, reason = choose_weights(comps_c, t_coded, zero_shot, n_codes)
-    q = mix_components(comps_c, w, n_codes)
-    kappa = top1_kappa(q, t_coded, n_codes)
+    w, learned, reason, mixed = choose_weights(comps_c, t_coded, zero_shot, n_codes, fold=fold[coded])
+    kappa = top1_kappa(mixed, t_coded, n_codes)
     kappa_zs = top1_kappa(mix_components(comps_c, zero_shot, n_codes), t_coded, n_codes)
     out = CrossFit(dict(zip(COMPONENTS, map(float, w))), learned, reason, n_coded, folds, kappa, kappa_zs,
                    sources=avg)
