@@ -10,9 +10,10 @@ the held-out segments (10 bins), the precision of the review queue's top 50/100/
 its calibrated estimate; and a names-only codebook: its zero-shot kappa and how many labels
 chosen by ``suggest_next`` it takes to reach the kappa the definitions give zero-shot.
 
-AnnoMI (client talk type: change / sustain / neutral, therapist turns as the prompts): the
-definitions are written from the motivational-interviewing literature (Miller & Rollnick;
-MISC 2.5), not from the data.
+AnnoMI (client talk type: change / sustain / neutral, therapist turns as the prompts; and the
+therapist's main behaviour: question / reflection / therapist input / other, client turns as
+the prompts): the definitions are written from the motivational-interviewing literature
+(Miller & Rollnick; MISC 2.5), not from the data.
 """
 
 from __future__ import annotations
@@ -39,11 +40,25 @@ ANNOMI_CODES = [
      "questions, describing circumstances, small talk or talk unrelated to the target behaviour."),
 ]
 ANNOMI_LABELS = {"change": "Change talk", "sustain": "Sustain talk", "neutral": "Neutral talk"}
+THERAPIST_CODES = [
+    ("Question", "The therapist asks the client a question, open or closed, to gather information or to "
+     "invite the client to explore their experience, views or plans."),
+    ("Reflection", "The therapist reflects back what the client said: repeats, rephrases or summarises the "
+     "client's words, or voices a guess at their meaning or feeling, to show understanding."),
+    ("Therapist input", "The therapist gives information, advice, options, feedback or their own view: "
+     "explains, educates, suggests or sets out what could be done."),
+    ("Other", "Anything else the therapist says: greetings, thanks, small talk, affirming the client, "
+     "structuring the session or short facilitating remarks."),
+]
+THERAPIST_LABELS = {"question": "Question", "reflection": "Reflection", "therapist_input": "Therapist input",
+                    "other": "Other"}
 
 
-def annomi(data: Path, n_conversations: int = 40):
-    """A corpus of the first ``n_conversations`` AnnoMI conversations (therapist turns as the
-    interviewer's), the client utterances as units, their talk type as gold."""
+def annomi(data: Path, n_conversations: int = 40, target: str = "client"):
+    """A corpus of the first ``n_conversations`` AnnoMI conversations and its units with gold:
+    ``target="client"``: client utterances, their talk type, the therapist's turns as the
+    prompts; ``"therapist"``: therapist utterances, their main behaviour, the client's turns
+    as the prompts (roles swapped so that the mapper reads the client's preceding turn)."""
     df = pd.read_csv(data / "annomi" / "AnnoMI-simple.csv")
     keep = sorted(df["transcript_id"].unique())[:n_conversations]
     df = df[df["transcript_id"].isin(keep)].sort_values(["transcript_id", "utterance_id"])
@@ -60,14 +75,16 @@ def annomi(data: Path, n_conversations: int = 40):
             start = len(text) + len(prefix)
             text += prefix + t + "\n"
             uid = f"{tid}#{r.utterance_id}"
-            role = "interviewer" if who == "Therapist" else "participant"
+            unit = (who == "Client") == (target == "client")
+            role = "participant" if unit else "interviewer"
             utts.append(Utterance(uid, tid, who, role, turn, start, start + len(t), t))
-            if role == "participant" and isinstance(r.client_talk_type, str):
-                gold[uid] = [ANNOMI_LABELS[r.client_talk_type]]
+            label = r.client_talk_type if target == "client" else r.main_therapist_behaviour
+            if unit and isinstance(label, str):
+                gold[uid] = [(ANNOMI_LABELS if target == "client" else THERAPIST_LABELS)[label]]
         transcripts.append(Transcript(tid, text))
     corpus = Corpus(transcripts, utts)
     units = [u for u in utts if u.role == "participant" and u.id in gold]
-    codebook = Codebook([Code(None, n, d) for n, d in ANNOMI_CODES])
+    codebook = Codebook([Code(None, n, d) for n, d in (ANNOMI_CODES if target == "client" else THERAPIST_CODES)])
     return corpus, codebook, units, gold
 
 
@@ -220,6 +237,10 @@ def run(data: Path, emb, serdif, quick: bool = False, draws: int = 5) -> None:
     ex = Study("EXAMPLE (data/example)", ec, Codebook.load(study / "codebook.csv"), [u for u in eu if u.id in eg],
                eg, emb)
     print_never_worse(ex, ks, draws)
-    a = Study("ANNOMI client talk type (40 conversations)", *annomi(data, 20 if quick else 40), emb)
+    n = 20 if quick else 40
+    a = Study(f"ANNOMI client talk type ({n} conversations)", *annomi(data, n), emb)
     print_never_worse(a, ks, draws)
     calibration_check(a, draws)
+    t = Study(f"ANNOMI therapist behaviour ({n} conversations)", *annomi(data, n, "therapist"), emb)
+    print_never_worse(t, ks, draws)
+    calibration_check(t, draws)

@@ -17,8 +17,9 @@ both right, so the seeds decide:
    codes the coder applied). The best mix is used only when choosing that way beats the
    zero-shot mix on seeds the choice did not see (the choice is itself cross-fitted over the
    folds), by more than one standard error of the paired per-seed difference and without
-   fewer top codes right (:func:`choose_weights`); with too few seeds to tell, the mapper
-   keeps the zero-shot weights. The cross-fitted kappa reported is that of this procedure.
+   clearly fewer top codes right (:func:`choose_weights`). With too few seeds to tell (under
+   ``MIN_SEEDS``, or under 2 per code on average: k-fold then holds out a code's only
+   example, so the folds cannot judge what it teaches), the mapper keeps the zero-shot weights. The cross-fitted kappa reported is that of this procedure.
 3. **Calibration.** On the cross-fitted predictions of the chosen mix, temperature scaling
    (:class:`TemperatureCalibrator`): one exponent that sharpens or flattens the code
    probabilities, chosen by the likelihood of the codes coders applied (multi-label: any of
@@ -152,7 +153,8 @@ def choose_weights(comps: Sequence[np.ndarray | None], truth: Sequence[Sequence[
     utterances. So the choice itself is cross-fitted over ``fold`` (the seeds' folds): for each
     fold the mix is picked on the other folds and judged on this one. Learned weights are used
     when that judged gain in log-likelihood exceeds one standard error of the paired per-seed
-    difference and the judged share of top codes right is not lower than zero-shot's."""
+    difference and the judged share of top codes right is not lower than zero-shot's by more
+    than one standard error."""
     n = len(truth)
     zero_mix = mix_components(comps, zero_shot, n_codes)
     if n < min_seeds:
@@ -172,10 +174,12 @@ def choose_weights(comps: Sequence[np.ndarray | None], truth: Sequence[Sequence[
     d = judged - base
     se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
     right = lambda q: np.array([q[i].argmax() in t for i, t in enumerate(truth)], float)  # noqa: E731
-    d_acc = float((right(mixed) - right(zero_mix)).mean())
+    da = right(mixed) - right(zero_mix)
+    d_acc, se_acc = float(da.mean()), float(da.std(ddof=1) / np.sqrt(n))
     what = (f"choosing on the other folds, judged gain over the zero-shot weights: log-likelihood "
-            f"{d.mean():+.3f} (1 SE {se:.3f}), top code right {d_acc:+.1%}")
-    if d.mean() > max(se, 1e-9) and d_acc >= 0:   # (identical sources differ by rounding only)
+            f"{d.mean():+.3f} (1 SE {se:.3f}), top code right {d_acc:+.1%} (1 SE {se_acc:.1%})")
+    # (identical sources differ by rounding only: hence the 1e-9)
+    if d.mean() > max(se, 1e-9) and d_acc >= -se_acc:
         return grid[best], True, what, mixed
     return zero_shot, False, "no clear gain from the seeds: " + what, zero_mix
 
@@ -269,11 +273,12 @@ def cross_fit(seed_idx: Sequence[int], truth: Sequence[Sequence[int]], fixed: Se
     coded = np.array([len(t) > 0 for t in truth], bool)
     n_coded = int(coded.sum())
     folds = min(n_folds, n_coded) if n_coded >= 2 else 0
-    if n_coded < MIN_SEEDS or folds < 2:
+    n_seeded_codes = len({c for t in truth for c in t})
+    if n_coded < max(MIN_SEEDS, 2 * n_seeded_codes) or folds < 2:
         w = zero_shot
         return CrossFit(dict(zip(COMPONENTS, map(float, w))), False,
-                        f"{n_coded} coded seed utterances: too few to tell (fewer than {MIN_SEEDS})",
-                        n_coded, 0, float("nan"), float("nan"))
+                        f"{n_coded} coded seed utterances for {n_seeded_codes} codes: too few to tell (fewer "
+                        f"than {MIN_SEEDS}, or under 2 per code)", n_coded, 0, float("nan"), float("nan"))
     # coded and uncoded seeds are folded separately, so each fold has its share of both
     fold = np.empty(n, int)
     fold[coded] = fold_of(n_coded, folds, random_state)
