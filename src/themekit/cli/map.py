@@ -228,7 +228,9 @@ def trust_lines(mapper) -> str:
         line += ("\nscores are calibrated on the coded utterances; review_queue.csv expected share right: "
                  + (", ".join(f"top {n} {v:.0%}" for n, v in share.items()) or "nothing left to review"))
     else:
-        line += "\nscores rank suggestions but are not calibrated probabilities (no coded utterances to calibrate on)"
+        line += ("\nscores rank suggestions but are not calibrated probabilities ("
+                 + ("too few coded utterances to calibrate on" if d["seeds"] else "no coded utterances to calibrate on")
+                 + ")")
     return line
 
 

@@ -270,26 +270,57 @@ class CodeMapper:
         k = len(codes)
         n_classes = k + (1 if self.uncoded_ else 0)
         row = {u: i for i, u in enumerate(ids)}
-        kw = dict(facet_code=self._facet_code, facet_pos=self._facet_pos, n_codes=k,
-                  prior_weight=self.prior_weight, self_training=self.self_training,
-                  pseudo_fraction=self.pseudo_fraction, pseudo_weight=self.pseudo_weight, C=self.C,
-                  return_rounds=True)
         s_rows, _, _ = seed_rows(seed_labels, row, self._code_index, k)
         seeded = np.zeros(len(units), bool)
         seeded[s_rows] = True
         self._seeded = seeded
         self._n_classes = n_classes
+        sources = self._fit_sources(z, zf, p0, seed_labels, row)
+        final = self._combine(sources)
+        self._p_full = final
+        cal = self.crossfit_.calibrator if self.crossfit_ is not None else None
+        self.calibrated_ = cal is not None
+        self._calibrator = cal
+        calibrated = cal.transform(final[:, :k]) if cal is not None else None
+
+        self._units = units
+        index = pd.Index(ids, name="utterance_id")
+        self.prior_ = pd.DataFrame(prior, index=index, columns=list(self.codes_))
+        self.scores_ = pd.DataFrame(final[:, :k], index=index, columns=list(self.codes_))
+        self.no_code_ = pd.Series(final[:, k] if n_classes > k else np.zeros(len(ids)), index=index,
+                                  name="no_code")
+        self.abstain_threshold_ = (2.0 / len(codes) if self.abstain_threshold == "auto"
+                                   else float(self.abstain_threshold))
+        self.calibrated_scores_ = (pd.DataFrame(calibrated, index=index, columns=list(self.codes_))
+                                   if calibrated is not None else None)
+        self.weak_codebook_ = weak_codebook(codes)
+        if self.weak_codebook_ is not None:
+            log.warning("%s", self.weak_codebook_)
+        self.suggestions_ = self._suggestions(units, final[:, :k], evidence, seeded, self.no_code_.to_numpy(),
+                                              calibrated)
+        return self
+
+    def _fit_sources(self, z: np.ndarray, zf: np.ndarray, p0: np.ndarray, seed_labels: dict,
+                     row: dict) -> dict:
+        """The sources' probabilities for the fitted utterances; sets ``weights_``,
+        ``crossfit_`` and the models that score new utterances."""
+        k, n_classes, n = len(self.codes_), self._n_classes, len(z)
+        kw = dict(facet_code=self._facet_code, facet_pos=self._facet_pos, n_codes=k,
+                  prior_weight=self.prior_weight, self_training=self.self_training,
+                  pseudo_fraction=self.pseudo_fraction, pseudo_weight=self.pseudo_weight, C=self.C,
+                  return_rounds=True)
+        has_seeds = bool(self._seeded.any())
         models: dict[str, Any] = {}
         sources: dict[str, np.ndarray | None] = dict.fromkeys(COMPONENTS)
         sources["codebook"] = p0
         if self.self_training > 0:   # the codebook self-trained on the corpus, no seeds
-            zs = self_trained_classifier(z, zf, p0, s_rows=[], s_y=[], s_w=[], seeded=np.zeros(len(units), bool),
+            zs = self_trained_classifier(z, zf, p0, s_rows=[], s_y=[], s_w=[], seeded=np.zeros(n, bool),
                                          n_classes=k, **kw)[-1]
             models["codebook+self-training"], sources["codebook+self-training"] = zs
 
         def seeded_sources(labels: dict) -> list:
             rows, ys, ws = seed_rows(labels, row, self._code_index, k)
-            mask = np.zeros(len(units), bool)
+            mask = np.zeros(n, bool)
             mask[rows] = True
             return self_trained_classifier(z, zf, p0, s_rows=rows, s_y=ys, s_w=ws, seeded=mask,
                                            n_classes=n_classes, **kw)
@@ -297,7 +328,7 @@ class CodeMapper:
         zero = zero_shot_weights(self.self_training > 0)
         self.crossfit_ = None
         self._none_source = "seeds+self-training" if self.self_training > 0 else "seeds"
-        if not s_rows:
+        if not has_seeds:
             w = zero
         else:
             items = list(seed_labels.items())
@@ -333,30 +364,8 @@ class CodeMapper:
                 w[COMPONENTS.index(self._none_source)] = 1 - blend
         self.weights_ = {c: float(x) for c, x in zip(COMPONENTS, w)}
         self._models = {c: m for c, m in models.items() if self.weights_[c] > 0
-                        or (s_rows and c == self._none_source)}
-        final = self._combine(sources)
-        self._p_full = final
-        cal = self.crossfit_.calibrator if self.crossfit_ is not None else None
-        self.calibrated_ = cal is not None
-        self._calibrator = cal
-        calibrated = cal.transform(final[:, :k]) if cal is not None else None
-
-        self._units = units
-        index = pd.Index(ids, name="utterance_id")
-        self.prior_ = pd.DataFrame(prior, index=index, columns=list(self.codes_))
-        self.scores_ = pd.DataFrame(final[:, :k], index=index, columns=list(self.codes_))
-        self.no_code_ = pd.Series(final[:, k] if n_classes > k else np.zeros(len(ids)), index=index,
-                                  name="no_code")
-        self.abstain_threshold_ = (2.0 / len(codes) if self.abstain_threshold == "auto"
-                                   else float(self.abstain_threshold))
-        self.calibrated_scores_ = (pd.DataFrame(calibrated, index=index, columns=list(self.codes_))
-                                   if calibrated is not None else None)
-        self.weak_codebook_ = weak_codebook(codes)
-        if self.weak_codebook_ is not None:
-            log.warning("%s", self.weak_codebook_)
-        self.suggestions_ = self._suggestions(units, final[:, :k], evidence, seeded, self.no_code_.to_numpy(),
-                                              calibrated)
-        return self
+                        or (has_seeds and c == self._none_source)}
+        return sources
 
     # -- pieces ------------------------------------------------------------------------------
     def _fine_tuned(self, embedder, units: list, codes: list[Code]):

@@ -151,6 +151,9 @@ def _trust(run) -> Section:
                 "expected_right"]
         blocks.append(table_html(queue[cols], max_rows=50, caption="Review queue (mapping/review_queue.csv): "
                                  "most likely right first"))
+    else:
+        blocks.append("<p>Review queue: nothing left to review (every utterance is coded or no code is "
+                      "suggested).</p>")
     intro = ("How far to trust the suggestions: how much the codebook and the coded utterances count, "
              "whether a score is a probability, and the order to review suggestions in so that the first "
              "ones reviewed are the most likely right.")
