@@ -219,7 +219,7 @@ def names_only(study: Study) -> None:
 def run(data: Path, emb, serdif, quick: bool = False, draws: int = 5) -> None:
     corpus, codebook, units, gold = serdif
     ks = (1, 3, 10)
-    draws = 2 if quick else draws
+    draws = min(2, draws) if quick else draws
     print("\n== TRUST: seeding never hurts, scores mean what they say ==")
     s = Study("SERDIF", corpus, codebook, units, gold, emb, text="text")
     print_never_worse(s, ks, draws)
