@@ -27,7 +27,7 @@ import pandas as pd
 
 from themekit.audit.evaluate import evaluate
 from themekit.codebook import Code, Codebook
-from themekit.embed import Embeddings, embed_texts, embed_utterances
+from themekit.embed import Embeddings, embed_texts
 from themekit.mapping import CodeMapper, expected_calibration_error, queue_precision
 from themekit.types import Corpus, Transcript, Utterance
 
@@ -65,7 +65,7 @@ def annomi(data: Path, n_conversations: int = 40, target: str = "client"):
     transcripts, utts, gold = [], [], {}
     for tid, g in df.groupby("transcript_id", sort=True):
         tid = f"mi{tid}"
-        text, pos = "", 0
+        text = ""
         for turn, r in enumerate(g.itertuples(index=False)):
             who = "Therapist" if r.interlocutor == "therapist" else "Client"
             t = " ".join(str(r.utterance_text).split())
@@ -212,7 +212,7 @@ def names_only(study: Study) -> None:
         curve.append((len(seeds), study.kappa(m, test)))
     print("  code-next labels -> kappa: " + ", ".join(f"{n}: {k:.3f}" for n, k in curve))
     reached = [n for n, k in curve if k >= target]
-    print(f"  labels to reach the zero-shot kappa of the definitions: "
+    print("  labels to reach the zero-shot kappa of the definitions: "
           + (f"{reached[0]}" if reached else f"not reached within {curve[-1][0]}"))
 
 

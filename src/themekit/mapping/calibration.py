@@ -284,10 +284,11 @@ def cross_fit(seed_idx: Sequence[int], truth: Sequence[Sequence[int]], fixed: Se
     fold[coded] = fold_of(n_coded, folds, random_state)
     fold[~coded] = fold_of(n - n_coded, folds, random_state + 1)
     parts_s0, parts_st, none_h = {}, {}, np.zeros(n)
+    avg = None
     for f in range(folds):
         train = fold != f
         ps0, pst = seeded(train)
-        avg = (ps0 / folds, pst / folds) if f == 0 else (avg[0] + ps0 / folds, avg[1] + pst / folds)
+        avg = (ps0 / folds, pst / folds) if avg is None else (avg[0] + ps0 / folds, avg[1] + pst / folds)
         rows = seed_idx[~train]
         parts_s0[f], parts_st[f] = ps0[rows], pst[rows]
         if pst.shape[1] > n_codes:
