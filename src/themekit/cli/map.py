@@ -225,7 +225,7 @@ def trust_lines(mapper) -> str:
                  f"{d['cross_fitted_kappa_zero_shot_weights']:.3f})")
     if d["calibrated"]:
         share = d["review_queue_expected_share_right"] or {}
-        line += ("\nscores are calibrated on the coded utterances; review_queue.csv expected share right: "
+        line += ("\nscores are calibrated on the coded utterances; review queue (review_queue.csv), expected share right: "
                  + (", ".join(f"top {n} {v:.0%}" for n, v in share.items()) or "nothing left to review"))
     else:
         line += ("\nscores rank suggestions but are not calibrated probabilities ("
