@@ -1,6 +1,6 @@
 """Benchmark: codebook -> utterance suggestions on serdif (22 codes, 1,794 human-coded segments).
 
-    .venv/bin/python bench/bench_mapping.py [--data ../shared/data] [--quick]
+    .venv/bin/python bench/bench_mapping.py [--data ../shared/data] [--quick] [--only trust]
 
 Units are the coded segments themselves (their text; interviewer prompts of the transcripts
 as context). A top-1 suggestion is correct when it is one of the segment's human codes;
@@ -13,7 +13,10 @@ far), each labelled with all its human codes. Fine-tuned: the same random draws 
 draws; k=3 and k=30: the first two) with ``CodeMapper(fine_tune=True)`` — the embedder is
 fine-tuned on the seeds first (``themekit.embed.finetune``, library defaults), a few minutes per fit
 on a CPU; ``--no-fine-tune`` skips these rows (``--quick`` skips them unless ``--fine-tune``).
-Nothing here reads the data set's wording into the method: all settings are the library
+``--only trust``: only the trust part (:mod:`bench_trust`: seeded never below zero-shot at
+1/3/10 seeds per code on SERDIF, the example study and AnnoMI, codebooks as given and with
+strong definitions; calibration; review-queue precision; names-only codebook); it also runs
+at the end of a full run. Nothing here reads the data set's wording into the method: all settings are the library
 defaults, except that the verbatim segment text is scored (``text="text"``, see MAPPER).
 """
 
@@ -147,14 +150,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--draws", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="zero-shot and 10-shot only, 2 draws")
+    ap.add_argument("--quick", action="store_true", help="zero-shot and 10-shot only, at most 2 draws (--draws 1: one)")
     ap.add_argument("--model", default=None, metavar="NAME_OR_PATH",
                     help="embedding model (default: all-MiniLM-L6-v2), e.g. a sentence-transformers folder")
     ap.add_argument("--fine-tune", dest="fine_tune", action="store_true", default=None,
                     help="also the fine-tuned seeded rows (default: yes, except with --quick)")
     ap.add_argument("--no-fine-tune", dest="fine_tune", action="store_false",
                     help="skip the fine-tuned seeded rows (a few minutes per fit)")
+    ap.add_argument("--only", choices=("trust",), default=None,
+                    help="trust: only the issue-13 part (never worse than zero-shot, calibration, review queue, "
+                         "names-only codebook; see bench_trust.py)")
     args = ap.parse_args(argv)
+    if not (args.data / "serdif").is_dir() and (Path("/work/shared/data") / "serdif").is_dir():
+        args.data = Path("/work/shared/data")
     if not (args.data / "serdif").is_dir():
         print(f"no serdif data under {args.data}; pass --data", file=sys.stderr)
         return 2
@@ -167,6 +175,13 @@ def main(argv=None) -> int:
     print(f"serdif: {len(units)} coded segments, {len(codes)} codes, {len(corpus.transcripts)} transcripts; "
           f"model {emb.model_id}; loaded+embedded in {time.time() - t0:.0f}s")
     print(f"rule: {GOLD_RULE}\n")
+    if args.only == "trust":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import bench_trust
+
+        bench_trust.run(args.data, emb, (corpus, codebook, units, gold), quick=args.quick, draws=args.draws)
+        print(f"\ntotal {time.time() - t0:.0f}s")
+        return 0
 
     # -- zero-shot ---------------------------------------------------------------------------
     desc = embed_texts([f"{c.name}: {c.definition}" for c in codebook.codable()], emb)
@@ -199,7 +214,7 @@ def main(argv=None) -> int:
 
     # -- seeded ------------------------------------------------------------------------------
     ks = (10,) if args.quick else (3, 10, 30)
-    draws = 2 if args.quick else args.draws
+    draws = min(2, args.draws) if args.quick else args.draws
     print(f"\nSEEDED, k human-coded segments per code drawn at random (mean of {draws} draws; "
           "evaluated on the other segments)")
     per_code_10 = []
@@ -336,6 +351,10 @@ def main(argv=None) -> int:
               + ", ".join(f"{s} {held.count(s)}" for s in ("emergent", "ambiguous", "matched")))
     if not args.quick:
         example_study(emb, draws)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import bench_trust
+
+        bench_trust.run(args.data, emb, (corpus, codebook, units, gold), draws=draws)
     print(f"\ntotal {time.time() - t0:.0f}s")
     return 0
 

@@ -112,7 +112,8 @@ def test_suggestions_table_columns_and_orders():
     m = CodeMapper(**PURE, top_k=2).fit(ABC, us, embedder=EMB)
     s = m.suggestions_
     assert list(s.columns) == ["utterance_id", "transcript_id", "speaker", "start", "end", "text", "code",
-                               "score", "rank", "margin", "abstained", "suggested", "seeded", "evidence"]
+                               "score", "rank", "margin", "abstained", "suggested", "seeded", "evidence",
+                               "model_score", "calibrated"]
     assert len(s) == 8 and s["rank"].tolist() == [1, 2] * 4
     assert m.suggestions("uncertain")["utterance_id"].iloc[0] == "u3"
     assert m.suggestions("confident")["utterance_id"].iloc[-1] == "u3"
@@ -121,18 +122,25 @@ def test_suggestions_table_columns_and_orders():
 
 def test_seeding_fixes_a_misleading_codebook():
     # the data talk about Alpha with the word "zeta" and about Beta with "eta": the codebook alone
-    # cannot know; two coded utterances per code teach it
+    # cannot know; five coded utterances per code teach it (cross-fitting over them shows it)
     cb = book(("Alpha", "alpha", {}), ("Beta", "beta", {}))
-    texts = ["zeta"] * 6 + ["eta"] * 6 + ["alpha", "beta"]
+    texts = ["zeta"] * 8 + ["eta"] * 8 + ["alpha", "beta"]
     us = units(texts)
-    truth = ["Alpha"] * 6 + ["Beta"] * 6 + ["Alpha", "Beta"]
+    truth = ["Alpha"] * 8 + ["Beta"] * 8 + ["Alpha", "Beta"]
     kw = dict(context=None, lexical_weight=0.0, random_state=0)
     zero = CodeMapper(**kw).fit(cb, us, embedder=EMB).predict(abstain=False)
-    seeds = {"u0": "Alpha", "u1": "Alpha", "u6": "Beta", "u7": "Beta"}
-    seeded = CodeMapper(**kw).fit(cb, us, embedder=EMB, seeds=seeds).predict(abstain=False)
+    seeds = {f"u{i}": "Alpha" for i in range(5)} | {f"u{i}": "Beta" for i in range(8, 13)}
+    m = CodeMapper(**kw).fit(cb, us, embedder=EMB, seeds=seeds)
     acc = lambda p: np.mean([a == b for a, b in zip(p, truth)])  # noqa: E731
     assert acc(zero) < 0.75
-    assert acc(seeded) == 1.0
+    assert acc(m.predict(abstain=False)) == 1.0
+    assert m.crossfit_.learned and m.weights_["seeds"] + m.weights_["seeds+self-training"] > 0.5
+    # four seeds are too few to tell: the zero-shot weights, said so
+    few = CodeMapper(**kw).fit(cb, us, embedder=EMB, seeds={"u0": "Alpha", "u1": "Alpha", "u8": "Beta", "u9": "Beta"})
+    assert few.weights_ == {"codebook": 0.5, "codebook+self-training": 0.5, "seeds": 0.0, "seeds+self-training": 0.0}
+    assert not few.crossfit_.learned and "too few" in few.crossfit_.reason
+    pd.testing.assert_frame_equal(few.scores_.drop(index=list(seeds)), CodeMapper(**kw).fit(cb, us, embedder=EMB)
+                                  .scores_.drop(index=list(seeds)))
 
 
 def test_seeds_from_a_table_and_unknown_codes_warn(caplog):

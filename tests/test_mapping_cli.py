@@ -58,13 +58,29 @@ def test_map_writes_reviewable_outputs(tmp_path, hashing, capsys, corpus_file):
     assert len(scores) == sugg["utterance_id"].nunique()
     cov = pd.read_csv(out / "codebook_coverage.csv")
     assert {"code", "n_top", "supported"} <= set(cov.columns)
+    # issue 13: the review queue, calibrated scores and the decisions in the manifest
+    assert sugg["calibrated"].all() and "scores are calibrated" in text and "weights:" in text
+    queue = pd.read_csv(out / "review_queue.csv")
+    assert queue["queue"].tolist() == list(range(1, len(queue) + 1))
+    assert queue["score"].is_monotonic_decreasing and not queue["seeded"].any()
+    assert queue["expected_right"].between(0, 1).all()
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    mapping = manifest["settings"]["mapping"]
+    assert mapping["calibrated"] is True and mapping["n_folds"] == 5
+    assert set(mapping["weights"]) == {"codebook", "codebook+self-training", "seeds", "seeds+self-training"}
+    assert manifest["settings"]["mapper"]["weights"] == "learned"
     assert len(pd.read_csv(out / "code_next.csv")) == 5
 
 
 def test_map_with_candidates_and_zero_shot(tmp_path, hashing, capsys, corpus_file):
     out = tmp_path / "m"
     assert main(["map", *corpus_file, "-o", str(out), "--zero-shot", "--next", "0"]) == 0
-    assert "zero-shot" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "zero-shot" in text and "not calibrated" in text
+    assert not pd.read_csv(out / "suggestions.csv")["calibrated"].any()
+    assert pd.read_csv(out / "review_queue.csv")["expected_right"].isna().all()
     ids = pd.read_csv(out / "suggestions.csv")["utterance_id"].drop_duplicates().tolist()
     cand = tmp_path / "cand.csv"
     pd.DataFrame({"utterance_id": ids[:10], "candidate": ["k1"] * 5 + ["k2"] * 5}).to_csv(cand, index=False)
@@ -80,6 +96,7 @@ def test_evaluate_both_ways(tmp_path, hashing, capsys, corpus_file):
     assert main(["evaluate", *corpus_file, "--seed-fraction", "0.5"]) == 0
     text = capsys.readouterr().out
     assert "used as seeds" in text and "kappa" in text and "f1" in text
+    assert "weights:" in text and "calibration on the evaluated utterances" in text
     out = tmp_path / "m"
     assert main(["map", *corpus_file, "-o", str(out), "--zero-shot", "--next", "0"]) == 0
     capsys.readouterr()

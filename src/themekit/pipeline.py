@@ -170,6 +170,7 @@ def _run_study(
             files["mapping/candidates"] = _csv(out / "mapping" / "candidate_mapping.csv", run.candidate_mapping)
             files["mapping/coverage"] = _csv(out / "mapping" / "codebook_coverage.csv", run.coverage)
             files["mapping/next"] = _csv(out / "mapping" / "code_next.csv", mapper.suggest_next(20))
+            files["mapping/review_queue"] = _csv(out / "mapping" / "review_queue.csv", mapper.review_queue())
 
     if coded is not None:
         with steps("Auditing human coding"):
@@ -213,7 +214,9 @@ def _run_study(
                     "model": model, "fast": fast, "all_speakers": all_speakers, "corpus": corpus.settings,
                     "discovery": getattr(result, "params", None),
                     "mapper": run.mapper.get_params() if hasattr(run.mapper, "get_params") else
-                    (repr(run.mapper) if run.mapper is not None else None)}
+                    (repr(run.mapper) if run.mapper is not None else None),
+                    # weights, calibration, review-queue expectations, weak-codebook warning
+                    "mapping": run.mapper.decisions() if run.mapper is not None else None}
         inputs_fp = [p for p in paths] + [x for x in (codebook, coded, metadata) if x is not None]
         run.timings = dict(steps.timings)
         manifest = build_manifest(command="themekit run", settings=settings, random_state=random_state,

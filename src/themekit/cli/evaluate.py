@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..types import InputError, atomic_write
 from .ingest import add_reading_options
-from .map import add_mapper_options, find_codebook, find_coded, load_corpus, make_mapper, units_of
+from .map import add_mapper_options, find_codebook, find_coded, load_corpus, make_mapper, trust_lines, units_of
 from .models import embedder_from_args
 
 
@@ -146,5 +146,28 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(gold)} coded utterances: {len(seeds)} used as seeds, {len(test)} evaluated "
           f"({'zero-shot' if not seeds else 'seeded'}; top suggestion, no abstention)")
     rep = evaluate(pred[pred.index.isin(list(test))], test, codes=list(mapper.codes_))
+    print(trust_lines(mapper))
+    if mapper.calibrated_:
+        print(calibration_line(mapper, test))
     print_report(rep, out)
     return 0
+
+
+def calibration_line(mapper, test: dict) -> str:
+    """How well the calibrated top scores match the evaluated utterances: ECE (10 bins) and
+    the precision of the review queue's top 50/100/200 next to what the calibration expects."""
+    from ..mapping import expected_calibration_error, queue_precision
+
+    s = mapper.suggestions_
+    top = s[(s["rank"] == 1) & s["utterance_id"].isin(list(test))]
+    right = [c in test[u] for u, c in zip(top["utterance_id"], top["code"])]
+    ece = expected_calibration_error(top["score"].to_numpy(), right)
+    q = mapper.review_queue()
+    q = q[q["utterance_id"].isin(list(test))].reset_index(drop=True)
+    q["queue"] = range(1, len(q) + 1)
+    q["expected_right"] = q["score"].cumsum() / q["queue"]
+    ok = [c in test[u] for u, c in zip(q["utterance_id"], q["code"])]
+    parts = [f"top {int(r.top)}: {sum(ok[:r.suggestions]) / r.suggestions:.0%} right, expected "
+             f"{r.expected_share_right:.0%}" for r in queue_precision(q).itertuples()]
+    return (f"calibration on the evaluated utterances: ECE of the top score {ece:.3f} (10 bins); review queue "
+            + ("; ".join(parts) if parts else "empty"))

@@ -184,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
         atomic_write(out / "candidate_mapping.csv", lambda t: cand.to_csv(t, index=False))
     cov = unsupported_codes(mapper, cand)
     atomic_write(out / "codebook_coverage.csv", lambda t: cov.to_csv(t, index=False))
+    queue = mapper.review_queue()
+    atomic_write(out / "review_queue.csv", lambda t: queue.to_csv(t, index=False))
     uncoded_left = len(units) - len(mapper.seeds_) - len(mapper.uncoded_)
     if args.next > 0 and uncoded_left > 0:
         nxt = mapper.suggest_next(args.next)
@@ -210,6 +212,40 @@ def run(args: argparse.Namespace) -> int:
     if cand is not None:
         st = cand[cand["rank"] == 1]["status"].value_counts()
         print("candidate codes: " + ", ".join(f"{s} {int(st.get(s, 0))}" for s in ("matched", "ambiguous", "emergent")))
-    print(f"-> {out}/ (suggestions.csv, code_scores.parquet, codebook_coverage.csv"
-          + (", code_next.csv" if args.next > 0 and uncoded_left > 0 else "") + (", candidate_mapping.csv" if cand is not None else "") + ")")
+    print(trust_lines(mapper))
+    write_map_manifest(args, mapper, out, [x for x in (cb_path, coded) if x is not None])
+    print(f"-> {out}/ (suggestions.csv, review_queue.csv, code_scores.parquet, codebook_coverage.csv"
+          + (", code_next.csv" if args.next > 0 and uncoded_left > 0 else "") + (", candidate_mapping.csv" if cand is not None else "")
+        + ", manifest.json)")
     return 0
+
+
+def trust_lines(mapper) -> str:
+    """How far to trust the scores, in two lines: the weights and why, and what the review
+    queue's top 50/100/200 are expected to hold (or that scores are not calibrated)."""
+    d = mapper.decisions()
+    w = ", ".join(f"{k} {v:.1f}" for k, v in d["weights"].items() if v > 0)
+    line = f"weights: {w} ({'learned from the seeds' if d.get('learned') else d['reason']})"
+    if d.get("learned"):
+        line += (f"; cross-fitted kappa {d['cross_fitted_kappa']:.3f} (zero-shot weights "
+                 f"{d['cross_fitted_kappa_zero_shot_weights']:.3f})")
+    if d["calibrated"]:
+        share = d["review_queue_expected_share_right"] or {}
+        line += ("\nscores are calibrated on the coded utterances; review queue (review_queue.csv), expected share right: "
+                 + (", ".join(f"top {n} {v:.0%}" for n, v in share.items()) or "nothing left to review"))
+    else:
+        line += ("\nscores rank suggestions but are not calibrated probabilities ("
+                 + ("too few coded utterances to calibrate on" if d["seeds"] else "no coded utterances to calibrate on")
+                 + ")")
+    return line
+
+
+def write_map_manifest(args, mapper, out: Path, inputs) -> Path:
+    from ..common.output import build_manifest, write_manifest
+
+    settings = {"mapper": mapper.get_params(), "mapping": mapper.decisions(),
+                "zero_shot": bool(getattr(args, "zero_shot", False))}
+    m = build_manifest(command="themekit map", settings=settings, random_state=mapper.random_state,
+                       inputs=[*args.inputs, *inputs], model_id=getattr(mapper.embedder_, "model_id", None),
+                       outputs=[])
+    return write_manifest(out / "manifest.json", m)

@@ -40,9 +40,18 @@ How the scores are made (every step label-free unless seeds are given):
    the most confident half of the utterances the current model assigns to each code
    (``pseudo_fraction``, weight ``pseudo_weight``): the model learns the corpus's own words
    for each code. Seeds are weighted so that each code's seeds weigh the same in total.
-6. **Mixing.** The final probability mixes prior and classifier: half and half zero-shot;
-   seeded, the prior's share is ``prior_weight / (prior_weight + seeds per code)`` — the
-   codebook counts as ``prior_weight`` examples of each code, and yields as coding grows.
+6. **Mixing, learned from the seeds.** Four sources of probabilities: the prior, the
+   classifier self-trained without seeds, the classifier trained with the seeds, and that one
+   self-trained. Zero-shot: prior and self-trained classifier half and half. Seeded, the mix
+   is chosen by cross-fitting over the seeds (``n_folds`` folds of coded utterances; the
+   cross-fitted log-likelihood of the human codes), kept only when it beats the zero-shot mix
+   by more than one standard error, else the zero-shot weights stay (too few seeds to tell);
+   the seeded classifiers are the fold models, averaged. ``weights="fixed"`` restores the
+   old rule (prior share ``prior_weight / (prior_weight + seeds per code)``). See
+   :mod:`.calibration`.
+7. **Calibration** (seeded): temperature scaling on the cross-fitted seed predictions, so a
+   suggestion's ``score`` estimates the probability that a coder of this study applies the
+   code (``calibrated`` column); without seeds scores rank but are not calibrated.
 
 Suggestions: the ``top_k`` most probable codes per utterance; a code is *suggested* when its
 probability is at least ``multilabel_threshold`` times the top one; the mapper *abstains*
@@ -53,7 +62,8 @@ utterances uncoded (``no_code``) — when "no code" is more probable than the to
 Where each step lives: fine-tuning (0) in :mod:`themekit.embed.finetune`, started by ``fit``;
 facets (1), context (2), centring (3) and the classifier's word features in
 :mod:`.features`; prior (4), classifier (5) and mixing (6) in
-:mod:`.scores`; the :class:`CodeMapper` estimator (parameters, ``fit``,
+:mod:`.scores`, learned weights and calibration (6, 7) in :mod:`.calibration`, the weak-codebook
+warning in :mod:`.advice`; the :class:`CodeMapper` estimator (parameters, ``fit``,
 ``predict``, suggestions and abstention, ``suggest_next``, ``support``) in
 :mod:`.model`; :func:`map_candidates` and :func:`unsupported_codes` in
 :mod:`.candidates`. Seeds and what to code next: :mod:`.seeding`. This
@@ -62,10 +72,14 @@ module gathers their names.
 
 from __future__ import annotations
 
+from .advice import bare_codes, weak_codebook
+from .calibration import CrossFit, expected_calibration_error, queue_precision, reliability_table, review_queue
 from .candidates import STATUSES, map_candidates, unsupported_codes
 from .features import Facet, code_facets
 from .model import CodeMapper, NotFittedError
 from .seeding import as_seed_labels, density, select_next
 
 __all__ = ["CodeMapper", "Facet", "code_facets", "map_candidates", "unsupported_codes",
-           "STATUSES", "NotFittedError", "as_seed_labels", "density", "select_next"]
+           "STATUSES", "NotFittedError", "as_seed_labels", "density", "select_next", "CrossFit",
+           "expected_calibration_error", "reliability_table", "review_queue", "queue_precision",
+           "bare_codes", "weak_codebook"]

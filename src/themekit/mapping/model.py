@@ -18,7 +18,10 @@ import pandas as pd
 from ..codebook import Code, Codebook
 from .features import (_norm, _unit_text, centred, code_facets, fit_lexical, lexical_features,
                                prompt_vectors)
-from .scores import _softmax, class_proba, mix, prior_scores, seed_rows, self_trained_classifier
+from .advice import weak_codebook
+from .calibration import (COMPONENTS, cross_fit, mix_components, queue_precision, review_queue,
+                          zero_shot_weights)
+from .scores import _softmax, class_proba, prior_scores, seed_rows, self_trained_classifier
 from .seeding import as_seed_labels, density, select_next
 
 __all__ = ["CodeMapper", "NotFittedError"]
@@ -53,9 +56,14 @@ class CodeMapper:
     - ``center`` (bool): subtract the mean utterance vector;
     - ``lexical_weight`` (>= 0): weight of TF-IDF word features in the classifier (0: none),
       reduced to ``lexical_dims`` latent dimensions (LSA);
-    - ``prior_weight`` (> 0): how many coded examples the codebook is worth, per code: the total
-      training weight of each code's facets, and the prior's share of the final probability
-      (``prior_weight / (prior_weight + seeds per code)``);
+    - ``prior_weight`` (> 0): how many coded examples the codebook is worth, per code, in the
+      classifier's training (the total weight of each code's facets); with ``weights="fixed"``
+      also the prior's share of the final probability (``prior_weight / (prior_weight + seeds
+      per code)``);
+    - ``weights`` ("learned" or "fixed"): with seeds, how much the prior, the seeds and
+      self-training count — learned by cross-fitting over the seeds (``n_folds`` folds, int >= 2;
+      zero-shot weights when the seeds are too few to tell), or the fixed rule above;
+    - ``calibrate`` (bool): with learned weights, calibrate the scores on the cross-fitted seeds;
     - ``self_training`` (int >= 0 rounds), ``pseudo_fraction`` (in (0, 1]), ``pseudo_weight`` (>= 0);
     - ``C`` (> 0): inverse regularisation of the logistic regression;
     - ``text`` ("content" or "text"): what of an utterance is scored — its ``content``
@@ -78,7 +86,13 @@ class CodeMapper:
     human codes used), ``uncoded_`` (seed utterances left uncoded: the "no code" class),
     ``no_code_`` (probability of "no code" per utterance; 0 without such seeds), ``context_``
     (whether prompts were used), ``abstain_threshold_``, ``embedder_`` (the embedder used: with
-    ``fine_tune``, the fine-tuned one), ``fine_tuned_`` (whether fine-tuning happened).
+    ``fine_tune``, the fine-tuned one), ``fine_tuned_`` (whether fine-tuning happened),
+    ``weights_`` (source -> weight), ``crossfit_`` (:class:`~themekit.mapping.calibration.CrossFit`:
+    the chosen weights, why, cross-fitted kappa, calibration; None zero-shot), ``calibrated_``
+    (whether ``score`` in the suggestions is a calibrated probability), ``calibrated_scores_``
+    (utterance x code calibrated probabilities, or None), ``weak_codebook_`` (the warning when
+    most codes are bare names, else None). With ``fine_tune``, weights and calibration are
+    cross-fitted on the fine-tuned embeddings, which saw every seed: expect them optimistic.
     """
 
     def __init__(self, *, top_k: int = 3, abstain_threshold: float | str = "auto",
@@ -87,7 +101,8 @@ class CodeMapper:
                  lexical_weight: float = 0.5, prior_weight: float = 5.0, self_training: int = 2,
                  pseudo_fraction: float = 0.5, pseudo_weight: float = 0.5, C: float = 10.0,
                  lexical_dims: int = 256, text: str = "content", no_code: bool = True,
-                 fine_tune: bool = False, fine_tune_steps: int = 30, random_state: int = 0):
+                 fine_tune: bool = False, fine_tune_steps: int = 30, weights: str = "learned",
+                 n_folds: int = 5, calibrate: bool = True, random_state: int = 0):
         self.top_k = top_k
         self.abstain_threshold = abstain_threshold
         self.multilabel_threshold = multilabel_threshold
@@ -106,7 +121,22 @@ class CodeMapper:
         self.no_code = no_code
         self.fine_tune = fine_tune
         self.fine_tune_steps = fine_tune_steps
+        self.weights = weights
+        self.n_folds = n_folds
+        self.calibrate = calibrate
         self.random_state = random_state
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """The constructor's settings (the scikit-learn contract; what caches and manifests key on)."""
+        return {k: getattr(self, k) for k in CodeMapper.__init__.__kwdefaults__}
+
+    def set_params(self, **params) -> "CodeMapper":
+        for k, v in params.items():
+            if k not in CodeMapper.__init__.__kwdefaults__:
+                raise ValueError(f"CodeMapper has no parameter {k!r}; its parameters: "
+                                 f"{', '.join(CodeMapper.__init__.__kwdefaults__)}")
+            setattr(self, k, v)
+        return self
 
     def __repr__(self) -> str:
         defaults = CodeMapper.__init__.__kwdefaults__
@@ -140,6 +170,10 @@ class CodeMapper:
                and self.self_training >= 0, "an integer >= 0")
         f = self.pseudo_fraction
         _check("pseudo_fraction", f, isinstance(f, num) and 0 < f <= 1, "a number in (0, 1]")
+        _check("weights", self.weights, self.weights in ("learned", "fixed"), '"learned" or "fixed"')
+        _check("n_folds", self.n_folds, isinstance(self.n_folds, (int, np.integer))
+               and not isinstance(self.n_folds, bool) and self.n_folds >= 2, "an integer >= 2")
+        _check("calibrate", self.calibrate, isinstance(self.calibrate, (bool, np.bool_)), "True or False")
         _check("fine_tune", self.fine_tune, isinstance(self.fine_tune, (bool, np.bool_)), "True or False")
         _check("fine_tune_steps", self.fine_tune_steps, isinstance(self.fine_tune_steps, (int, np.integer))
                and not isinstance(self.fine_tune_steps, bool) and self.fine_tune_steps >= 1, "an integer >= 1")
@@ -231,30 +265,23 @@ class CodeMapper:
         z = self._features(x, texts)
         zf = self._features(self._facet_x, [f.text for f in facets])
 
-        # classifier: facets, seeds (utterances coders saw and left uncoded: class k) and
-        # self-training rounds
+        # classifiers: facets, seeds (utterances coders saw and left uncoded: class k) and
+        # self-training rounds; how much each source counts is learned from the seeds
         k = len(codes)
         n_classes = k + (1 if self.uncoded_ else 0)
         row = {u: i for i, u in enumerate(ids)}
-        s_rows, s_y, s_w = seed_rows(seed_labels, row, self._code_index, k)
+        s_rows, _, _ = seed_rows(seed_labels, row, self._code_index, k)
         seeded = np.zeros(len(units), bool)
         seeded[s_rows] = True
-        model, p_cur = self_trained_classifier(
-            z, zf, p0, facet_code=self._facet_code, facet_pos=self._facet_pos, s_rows=s_rows, s_y=s_y,
-            s_w=s_w, seeded=seeded, n_codes=k, n_classes=n_classes, prior_weight=self.prior_weight,
-            self_training=self.self_training, pseudo_fraction=self.pseudo_fraction,
-            pseudo_weight=self.pseudo_weight, C=self.C)
+        self._seeded = seeded
         self._n_classes = n_classes
-        self._model = model
-        # the prior keeps a say: zero-shot half (pseudo-labels can drift; without self-training
-        # the prior is all there is); seeded, as much as prior_weight examples per code weigh
-        # against the coded utterances per code (shrinks as coding grows)
-        if not s_rows:   # zero-shot
-            self._blend = 0.5 if self.self_training > 0 else 1.0
-        else:
-            self._blend = self.prior_weight / (self.prior_weight + len(self.seeds_) / k)
-        final = self._combine(p0, p_cur)
+        sources = self._fit_sources(z, zf, p0, seed_labels, row)
+        final = self._combine(sources)
         self._p_full = final
+        cal = self.crossfit_.calibrator if self.crossfit_ is not None else None
+        self.calibrated_ = cal is not None
+        self._calibrator = cal
+        calibrated = cal.transform(final[:, :k]) if cal is not None else None
 
         self._units = units
         index = pd.Index(ids, name="utterance_id")
@@ -264,9 +291,81 @@ class CodeMapper:
                                   name="no_code")
         self.abstain_threshold_ = (2.0 / len(codes) if self.abstain_threshold == "auto"
                                    else float(self.abstain_threshold))
-        self._seeded = seeded
-        self.suggestions_ = self._suggestions(units, final[:, :k], evidence, seeded, self.no_code_.to_numpy())
+        self.calibrated_scores_ = (pd.DataFrame(calibrated, index=index, columns=list(self.codes_))
+                                   if calibrated is not None else None)
+        self.weak_codebook_ = weak_codebook(codes)
+        if self.weak_codebook_ is not None:
+            log.warning("%s", self.weak_codebook_)
+        self.suggestions_ = self._suggestions(units, final[:, :k], evidence, seeded, self.no_code_.to_numpy(),
+                                              calibrated)
         return self
+
+    def _fit_sources(self, z: np.ndarray, zf: np.ndarray, p0: np.ndarray, seed_labels: dict,
+                     row: dict) -> dict:
+        """The sources' probabilities for the fitted utterances; sets ``weights_``,
+        ``crossfit_`` and the models that score new utterances."""
+        k, n_classes, n = len(self.codes_), self._n_classes, len(z)
+        kw = dict(facet_code=self._facet_code, facet_pos=self._facet_pos, n_codes=k,
+                  prior_weight=self.prior_weight, self_training=self.self_training,
+                  pseudo_fraction=self.pseudo_fraction, pseudo_weight=self.pseudo_weight, C=self.C,
+                  return_rounds=True)
+        has_seeds = bool(self._seeded.any())
+        models: dict[str, Any] = {}
+        sources: dict[str, np.ndarray | None] = dict.fromkeys(COMPONENTS)
+        sources["codebook"] = p0
+        if self.self_training > 0:   # the codebook self-trained on the corpus, no seeds
+            zs = self_trained_classifier(z, zf, p0, s_rows=[], s_y=[], s_w=[], seeded=np.zeros(n, bool),
+                                         n_classes=k, **kw)[-1]
+            models["codebook+self-training"], sources["codebook+self-training"] = zs
+
+        def seeded_sources(labels: dict) -> list:
+            rows, ys, ws = seed_rows(labels, row, self._code_index, k)
+            mask = np.zeros(n, bool)
+            mask[rows] = True
+            return self_trained_classifier(z, zf, p0, s_rows=rows, s_y=ys, s_w=ws, seeded=mask,
+                                           n_classes=n_classes, **kw)
+
+        zero = zero_shot_weights(self.self_training > 0)
+        self.crossfit_ = None
+        self._none_source = "seeds+self-training" if self.self_training > 0 else "seeds"
+        if not has_seeds:
+            w = zero
+        else:
+            items = list(seed_labels.items())
+            fold_models: list = []
+
+            def fold_sources(train: np.ndarray):
+                r = seeded_sources({u: cs for (u, cs), t in zip(items, train) if t})
+                fold_models.append((r[0][0], r[-1][0]))
+                return r[0][1], r[-1][1]
+
+            if self.weights == "learned":
+                self.crossfit_ = cross_fit(
+                    [row[u] for u, _ in items], [[self._code_index[c] for c in cs] for _, cs in items],
+                    [sources["codebook"], sources["codebook+self-training"]], fold_sources, n_codes=k,
+                    zero_shot=zero, n_folds=self.n_folds, random_state=self.random_state,
+                    calibrate=self.calibrate, self_trained=self.self_training > 0)
+                w = np.array([self.crossfit_.weights[c] for c in COMPONENTS])
+            if self.crossfit_ is not None and self.crossfit_.sources is not None:
+                # the fold models, averaged: the models the weights and calibration were learned on
+                sources["seeds"], p_st = self.crossfit_.sources
+                models["seeds"] = [m for m, _ in fold_models]
+                if self.self_training > 0:
+                    sources["seeds+self-training"] = p_st
+                    models["seeds+self-training"] = [m for _, m in fold_models]
+            else:
+                rounds = seeded_sources(seed_labels)
+                models["seeds"], sources["seeds"] = rounds[0]
+                if self.self_training > 0:
+                    models["seeds+self-training"], sources["seeds+self-training"] = rounds[-1]
+            if self.weights == "fixed":   # the codebook counts as prior_weight seeds per code
+                blend = self.prior_weight / (self.prior_weight + len(self.seeds_) / k)
+                w = np.array([blend, 0.0, 0.0, 0.0])
+                w[COMPONENTS.index(self._none_source)] = 1 - blend
+        self.weights_ = {c: float(x) for c, x in zip(COMPONENTS, w)}
+        self._models = {c: m for c, m in models.items() if self.weights_[c] > 0
+                        or (has_seeds and c == self._none_source)}
+        return sources
 
     # -- pieces ------------------------------------------------------------------------------
     def _fine_tuned(self, embedder, units: list, codes: list[Code]):
@@ -328,7 +427,7 @@ class CodeMapper:
         return (top < self.abstain_threshold_) | (p_none > top)
 
     def _suggestions(self, units, proba: np.ndarray, evidence: np.ndarray, seeded: np.ndarray,
-                     p_none: np.ndarray) -> pd.DataFrame:
+                     p_none: np.ndarray, calibrated: np.ndarray | None = None) -> pd.DataFrame:
         k = min(self.top_k, proba.shape[1])
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
         top = np.take_along_axis(proba, order, axis=1)
@@ -341,14 +440,18 @@ class CodeMapper:
                 j = order[i, r]
                 f = self.facets_[evidence[i, j]]
                 suggested = (not abstained[i]) and (r == 0 or top[i, r] >= self.multilabel_threshold * top[i, 0])
+                score = float(calibrated[i, j]) if calibrated is not None else float(top[i, r])
                 rows.append((u.id, u.transcript_id, u.speaker, u.start, u.end, u.text, self.codes_[j],
-                             float(top[i, r]), r + 1, float(margin[i]), bool(abstained[i]), suggested,
-                             bool(seeded[i]), f"{f.kind}: {f.text}"))
+                             score, r + 1, float(margin[i]), bool(abstained[i]), suggested,
+                             bool(seeded[i]), f"{f.kind}: {f.text}", float(top[i, r])))
         cols = ["utterance_id", "transcript_id", "speaker", "start", "end", "text", "code", "score", "rank",
-                "margin", "abstained", "suggested", "seeded", "evidence"]
+                "margin", "abstained", "suggested", "seeded", "evidence", "model_score"]
         df = pd.DataFrame(rows, columns=cols)
+        # score: with seeds, the calibrated probability that a coder of this study applies the
+        # code; without, the model's probability, which ranks but is not calibrated
+        df["calibrated"] = calibrated is not None
         return df.astype({"start": "int64", "end": "int64", "rank": "int64", "score": "float64",
-                          "margin": "float64"})
+                          "margin": "float64", "model_score": "float64"})
 
     # -- use -----------------------------------------------------------------------------------
     def suggestions(self, order: str = "position", *, only_suggested: bool = False) -> pd.DataFrame:
@@ -408,15 +511,60 @@ class CodeMapper:
     def _score(self, units) -> tuple[np.ndarray, np.ndarray]:
         x = self._finish(self._unit_vectors(units))
         prior, evidence = self._prior(x)
-        p0 = _softmax(prior, self._temperature)
-        if self._model is None:
-            return p0, evidence
-        z = self._features(x, [_unit_text(u, self.text) for u in units])
-        return self._combine(p0, class_proba(self._model, z, self._n_classes)), evidence
+        sources = {"codebook": _softmax(prior, self._temperature)}
+        if self._models:
+            z = self._features(x, [_unit_text(u, self.text) for u in units])
+            for name, model in self._models.items():
+                n_cls = len(self.codes_) if name == "codebook+self-training" else self._n_classes
+                if isinstance(model, list):   # fold models: their mean
+                    sources[name] = sum(class_proba(m, z, n_cls) for m in model) / len(model)
+                else:
+                    sources[name] = class_proba(model, z, n_cls)
+        return self._combine(sources), evidence
 
-    def _combine(self, p0: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """Mix prior probabilities (codes only) into the classifier's; "no code" keeps its mass."""
-        return mix(p0, p, self._blend, len(self.codes_))
+    def _combine(self, sources: dict) -> np.ndarray:
+        """The learned mix of the sources' code probabilities; "no code" (when learned from
+        uncoded seeds) keeps the mass the seeded classifier gives it."""
+        k = len(self.codes_)
+        w = np.array([self.weights_[c] for c in COMPONENTS])
+        codes = mix_components([sources.get(c) for c in COMPONENTS], w, k)
+        if self._n_classes == k:
+            return codes
+        none = sources[self._none_source][:, k:k + 1]
+        return np.hstack([codes * (1 - none), none])
+
+    def decisions(self) -> dict[str, Any]:
+        """What the mapper decided on the user's behalf, for the run manifest and the report:
+        weights (learned or fixed, why), cross-fitted kappa, whether scores are calibrated, the
+        expected share right of the review queue's top 50/100/200, the weak-codebook warning."""
+        self._check_fitted()
+        cf = self.crossfit_
+        out: dict[str, Any] = {"seeds": len(self.seeds_), "uncoded_seeds": len(self.uncoded_),
+                               "weights": {k: round(v, 3) for k, v in self.weights_.items()}}
+        if cf is not None:
+            out.update({k: v for k, v in cf.to_dict().items() if k != "weights"})
+        else:
+            out["learned"] = False
+            out["reason"] = ("zero-shot: no seeds" if not self.seeds_ else
+                             f"weights={self.weights!r}: fixed rule, prior share prior_weight / "
+                             "(prior_weight + seeds per code)")
+        out["calibrated"] = bool(self.calibrated_)
+        out["scores"] = ("calibrated: a score estimates the probability that a coder of this study applies "
+                         "the code" if self.calibrated_ else
+                         "not calibrated: scores rank suggestions but are not probabilities of being right "
+                         "(code some utterances to calibrate them)")
+        q = queue_precision(self.review_queue()) if self.calibrated_ else None
+        out["review_queue_expected_share_right"] = (
+            {int(r.top): round(r.expected_share_right, 4) for r in q.itertuples()} if q is not None else None)
+        out["weak_codebook"] = self.weak_codebook_
+        return out
+
+    def review_queue(self) -> pd.DataFrame:
+        """Suggestions for utterances not yet coded, most likely right first, with the expected
+        share right among the first N (from the calibration; empty when not calibrated): see
+        :func:`themekit.mapping.calibration.review_queue`."""
+        self._check_fitted()
+        return review_queue(self.suggestions_, self.calibrated_)
 
     def predict(self, utterances=None, *, embeddings=None, corpus=None, abstain: bool = True) -> pd.Series:
         """The top code per utterance (None where the mapper abstains, unless ``abstain=False``)."""

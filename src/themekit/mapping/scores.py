@@ -90,10 +90,13 @@ def class_proba(model, z, n_classes: int) -> np.ndarray:
 def self_trained_classifier(z: np.ndarray, zf: np.ndarray, p0: np.ndarray, *, facet_code: np.ndarray,
                             facet_pos: np.ndarray, s_rows: list[int], s_y: list[int], s_w: list[float],
                             seeded: np.ndarray, n_codes: int, n_classes: int, prior_weight: float,
-                            self_training: int, pseudo_fraction: float, pseudo_weight: float, C: float):
+                            self_training: int, pseudo_fraction: float, pseudo_weight: float, C: float,
+                            return_rounds: bool = False):
     """(model or None, utterance x class probabilities) of the classifier on features ``z``,
     trained on the facet features ``zf``, the seed rows and ``self_training`` rounds of
-    pseudo-labels; without seeds, the first round's labels come from the prior ``p0``."""
+    pseudo-labels; without seeds, the first round's labels come from the prior ``p0``.
+    ``return_rounds``: the list of (model, probabilities) after each round instead, round 0
+    first (without seeds round 0 is (None, ``p0``))."""
     # facet training rows: prior_weight per code, shared among its positive facets
     pos = np.nonzero(facet_pos)[0]
     counts = np.bincount(facet_code[pos], minlength=n_codes)
@@ -128,10 +131,12 @@ def self_trained_classifier(z: np.ndarray, zf: np.ndarray, p0: np.ndarray, *, fa
 
     model = train(None) if s_rows else None
     p_cur = class_proba(model, z, n_classes) if s_rows else p0
+    rounds = [(model, p_cur)]
     for _ in range(self_training):
         model = train(p_cur)
         p_cur = class_proba(model, z, n_classes)
-    return model, p_cur
+        rounds.append((model, p_cur))
+    return rounds if return_rounds else (model, p_cur)
 
 
 # -- mixing --------------------------------------------------------------------------------------

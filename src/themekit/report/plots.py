@@ -15,7 +15,7 @@ import pandas as pd
 
 __all__ = [
     "PALETTE", "utterance_map", "code_overview", "similarity_heatmap", "theme_tree",
-    "framework_heatmap", "hover_quote",
+    "framework_heatmap", "hover_quote", "reliability_plot",
 ]
 
 # Okabe & Ito (2008), then CARTO Safe: distinguishable with the common colour-vision deficiencies.
@@ -192,3 +192,26 @@ def framework_heatmap(counts: pd.DataFrame, best_quotes: pd.DataFrame | None = N
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_xaxes(tickangle=-30, automargin=True)
     return _layout(fig, title, max(380, 30 * len(counts) + 200), hoverlabel=dict(align="left"))
+
+
+def reliability_plot(table: pd.DataFrame, *, title: str = "Are the scores probabilities? Predicted vs observed"):
+    """Reliability diagram: mean score (x) against the share right (y) per score bin, one line per
+    ``scores`` group (e.g. before and after calibration); marker size ~ suggestions in the bin.
+    ``table``: columns ``predicted, observed, n`` and optionally ``scores``
+    (:func:`themekit.mapping.reliability_table`). On the diagonal, a score of 0.7 is right 70% of
+    the time."""
+    go = _go()
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=OUTLIER_COLOUR, dash="dash"),
+                             name="perfectly calibrated", hoverinfo="skip"))
+    groups = table.groupby("scores", sort=False) if "scores" in table else [("scores", table)]
+    for i, (name, g) in enumerate(groups):
+        size = 6 + 14 * np.sqrt(g["n"] / max(1, table["n"].max()))
+        fig.add_trace(go.Scatter(
+            x=g["predicted"], y=g["observed"], mode="lines+markers", name=_escape(str(name)),
+            marker=dict(size=size, color=PALETTE[i % len(PALETTE)], symbol=_SYMBOLS[i % len(_SYMBOLS)]),
+            line=dict(color=PALETTE[i % len(PALETTE)]), customdata=g["n"],
+            hovertemplate="predicted %{x:.2f}<br>observed %{y:.2f}<br>%{customdata} suggestions<extra></extra>"))
+    fig.update_xaxes(title="score (mean in bin)", range=[0, 1])
+    fig.update_yaxes(title="share right (coders applied the code)", range=[0, 1.02])
+    return _layout(fig, title, 420)

@@ -137,6 +137,47 @@ def _mapping(run, points: pd.DataFrame) -> Section:
     return Section("Codebook mapping", intro, blocks)
 
 
+def _trust(run) -> Section:
+    """How far to trust the suggestions: learned weights, calibration, the review queue."""
+    m = run.mapper
+    d = m.decisions()
+    esc = html.escape
+    w = ", ".join(f"{esc(k)} {v:.1f}" for k, v in d["weights"].items() if v > 0)
+    parts = []
+    if d.get("weak_codebook"):
+        parts.append(f"<p><b>{esc(d['weak_codebook'])}</b></p>")
+    if d.get("learned"):
+        parts.append(f"<p>Weights of the sources (learned from the {d['n_seeds']} coded utterances by "
+                     f"{d['n_folds']}-fold cross-fitting): {w}. Cross-fitted κ on the coded utterances "
+                     f"{d['cross_fitted_kappa']:.3f}, with the zero-shot weights {d['cross_fitted_kappa_zero_shot_weights']:.3f}.</p>")
+    else:
+        parts.append(f"<p>Weights of the sources: {w} ({esc(d['reason'])}).</p>")
+    parts.append(f"<p>Scores are {esc(d['scores'])}.</p>")
+    blocks = ["".join(parts)]
+    cf = m.crossfit_
+    if cf is not None and len(cf.reliability):
+        blocks.append(figure_html(plots.reliability_plot(
+            cf.reliability, title="Top suggestion on the coded utterances (cross-fitted): score vs share right")))
+    queue = m.review_queue()
+    if len(queue):
+        if m.calibrated_:
+            from ..mapping import queue_precision
+
+            blocks.append(table_html(queue_precision(queue), caption="Review queue: expected share right "
+                                     "among the first N suggestions (from the calibration)"))
+        cols = ["queue", "utterance_id", "speaker", "transcript_id", "start", "end", "text", "code", "score",
+                "expected_right"]
+        blocks.append(table_html(queue[cols], max_rows=50, caption="Review queue (mapping/review_queue.csv): "
+                                 "most likely right first"))
+    else:
+        blocks.append("<p>Review queue: nothing left to review (every utterance is coded or no code is "
+                      "suggested).</p>")
+    intro = ("How far to trust the suggestions: how much the codebook and the coded utterances count, "
+             "whether a score is a probability, and the order to review suggestions in so that the first "
+             "ones reviewed are the most likely right.")
+    return Section("Trusting the suggestions", intro, blocks)
+
+
 def _framework(run) -> Section | None:
     fm = run.framework
     if fm is None:
@@ -185,6 +226,7 @@ def study_report(run, path: str | Path, manifest: dict | None = None) -> Path:
     sections = [_overview(run), _discovery(run, points)]
     if run.mapper is not None:
         sections.append(_mapping(run, points))
+        sections.append(_trust(run))
     for extra in (_framework(run), _audit(run)):
         if extra is not None:
             sections.append(extra)
