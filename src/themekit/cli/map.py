@@ -140,6 +140,9 @@ def register(sub) -> None:
     p.add_argument("--codebook", metavar="FILE", help="codebook (.yaml, .csv, .qdc); default: the study folder's")
     p.add_argument("--coded", metavar="FILE",
                    help="coded segments CSV to learn from; default: the study folder's coded_segments.csv")
+    p.add_argument("--review", metavar="DECISIONS",
+                   help="decisions.csv exported from the report's review view: accepted/recoded suggestions "
+                        "become the reviewer's coding (seeds), rejected ones are not suggested again")
     p.add_argument("--zero-shot", action="store_true", help="ignore coded segments: codebook only")
     p.add_argument("--candidates", metavar="PATH",
                    help="candidate codes to map to the codebook too: the folder `themekit discover` "
@@ -163,8 +166,13 @@ def run(args: argparse.Namespace) -> int:
     coded = None if args.zero_shot else find_coded(args)
     seeds = read_coded_segments(coded, corpus) if coded is not None else None
     units = units_of(corpus, args)
+    review, rejected = None, None
+    if args.review:
+        from ..codebook.decisions import read_review
+
+        review, seeds, rejected = read_review(args.review, corpus, codebook, seeds, units)
     embedder = embedder_from_args(args)
-    mapper.fit(codebook, units, embedder=embedder, corpus=corpus, seeds=seeds)
+    mapper.fit(codebook, units, embedder=embedder, corpus=corpus, seeds=seeds, rejected=rejected)
 
     out = Path(args.output)
     sugg = mapper.suggestions()
@@ -176,6 +184,11 @@ def run(args: argparse.Namespace) -> int:
         members, labels = read_candidates(Path(args.candidates))
         cand = map_candidates(members, mapper, labels=labels)
         atomic_write(out / "candidate_mapping.csv", lambda t: cand.to_csv(t, index=False))
+    if review is not None:
+        from ..codebook.decisions import review_log
+
+        log_df = review_log(review, sugg)
+        atomic_write(out / "review_log.csv", lambda t: log_df.to_csv(t, index=False))
     cov = unsupported_codes(mapper, cand)
     atomic_write(out / "codebook_coverage.csv", lambda t: cov.to_csv(t, index=False))
     uncoded_left = len(units) - len(mapper.seeds_) - len(mapper.uncoded_)
@@ -185,9 +198,14 @@ def run(args: argparse.Namespace) -> int:
 
     top = sugg[sugg["rank"] == 1]
     n_abs = int(top["abstained"].sum())
-    mode = (f"seeded with {len(mapper.seeds_)} coded utterances from {coded}"
+    mode = (f"seeded with {len(mapper.seeds_)} coded utterances from "
+            f"{' and '.join(str(x) for x in (coded, args.review) if x)}"
             + (f" (+{len(mapper.uncoded_)} left uncoded: 'no code')" if mapper.uncoded_ else "")
             if mapper.seeds_ else "zero-shot")
+    if review is not None:
+        n = {k: sum(d.decision == k for d in review) for k in ("accept", "recode", "reject")}
+        mode += (f"; review {args.review}: {n['accept']} accepted, {n['recode']} recoded (seeds), "
+                 f"{n['reject']} rejected (not suggested again)")
     if mapper.fine_tuned_:
         e = mapper.embedder_
         mode += f"; embedder fine-tuned on them in {e.seconds:.0f}s ({e.model_id})"
@@ -205,5 +223,6 @@ def run(args: argparse.Namespace) -> int:
         st = cand[cand["rank"] == 1]["status"].value_counts()
         print("candidate codes: " + ", ".join(f"{s} {int(st.get(s, 0))}" for s in ("matched", "ambiguous", "emergent")))
     print(f"-> {out}/ (suggestions.csv, code_scores.parquet, codebook_coverage.csv"
-          + (", code_next.csv" if args.next > 0 and uncoded_left > 0 else "") + (", candidate_mapping.csv" if cand is not None else "") + ")")
+          + (", code_next.csv" if args.next > 0 and uncoded_left > 0 else "") + (", candidate_mapping.csv" if cand is not None else "")
+          + (", review_log.csv" if review is not None else "") + ")")
     return 0

@@ -77,7 +77,8 @@ class CodeMapper:
     ``prior_`` (utterance x code prior scores), ``suggestions_``, ``seeds_`` (utterance id ->
     human codes used), ``uncoded_`` (seed utterances left uncoded: the "no code" class),
     ``no_code_`` (probability of "no code" per utterance; 0 without such seeds), ``context_``
-    (whether prompts were used), ``abstain_threshold_``, ``embedder_`` (the embedder used: with
+    (whether prompts were used), ``rejected_`` (utterance id -> codes a reviewer rejected there:
+    never suggested there), ``abstain_threshold_``, ``embedder_`` (the embedder used: with
     ``fine_tune``, the fine-tuned one), ``fine_tuned_`` (whether fine-tuning happened).
     """
 
@@ -150,7 +151,7 @@ class CodeMapper:
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, codebook: Codebook, utterances, *, embeddings=None, embedder=None, corpus=None,
-            seeds=None) -> "CodeMapper":
+            seeds=None, rejected=None) -> "CodeMapper":
         """Learn code scores for ``utterances`` (a list of Utterances, or a Corpus: its
         ``select()``-ed participant speech).
 
@@ -159,7 +160,10 @@ class CodeMapper:
         ``embedder``: embeds codes and anything not precomputed (default: the default model;
         must be the model the embeddings came from). ``corpus``: for prompt context and for
         aligning coded segments. ``seeds``: human coding (see
-        :func:`themekit.mapping.seeding.as_seed_labels`), or None for zero-shot.
+        :func:`themekit.mapping.seeding.as_seed_labels`), or None for zero-shot. ``rejected``:
+        ``{utterance_id: codes}`` a reviewer said are not that utterance's
+        (:func:`themekit.codebook.decisions.rejected_codes`): their probability there is set
+        to 0, so they are never suggested there again.
         """
         from ..embed import Embeddings, load_embedder
         from ..types import Corpus
@@ -254,6 +258,7 @@ class CodeMapper:
         else:
             self._blend = self.prior_weight / (self.prior_weight + len(self.seeds_) / k)
         final = self._combine(p0, p_cur)
+        self.rejected_ = self._reject(final, ids, rejected)
         self._p_full = final
 
         self._units = units
@@ -283,6 +288,20 @@ class CodeMapper:
             labels.append([c.name])
         return fine_tune_embedder(embedder, texts, labels, steps=self.fine_tune_steps,
                                   random_state=self.random_state)
+
+    def _reject(self, p: np.ndarray, ids: list[str], rejected) -> dict[str, frozenset[str]]:
+        """Zero (in place) the probability of each code a reviewer rejected for an utterance;
+        the rejections that apply (utterances and codes being mapped)."""
+        row = {u: i for i, u in enumerate(ids)}
+        out = {}
+        for uid, codes in (rejected or {}).items():
+            i = row.get(str(uid))
+            js = [self._code_index[c] for c in codes if c in self._code_index]
+            if i is None or not js:
+                continue
+            p[i, js] = 0.0
+            out[str(uid)] = frozenset(self.codes_[j] for j in js)
+        return out
 
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
         from ..embed import embed_texts
