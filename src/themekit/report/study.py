@@ -119,6 +119,13 @@ def _mapping(run, points: pd.DataFrame) -> Section:
     return Section("Codebook mapping", intro, blocks)
 
 
+def _review(run) -> Section:
+    """Act on the suggestions: the review view (see :mod:`themekit.report.review`)."""
+    from .review import review_section
+
+    return review_section(run, queue=getattr(run, "review_queue", None))
+
+
 def _framework(run) -> Section | None:
     fm = run.framework
     if fm is None:
@@ -167,6 +174,7 @@ def study_report(run, path: str | Path, manifest: dict | None = None) -> Path:
     sections = [_overview(run), _discovery(run, points)]
     if run.mapper is not None:
         sections.append(_mapping(run, points))
+        sections.append(_review(run))
     for extra in (_framework(run), _audit(run)):
         if extra is not None:
             sections.append(extra)
