@@ -48,7 +48,7 @@ def test_queue_puts_the_most_likely_right_first_and_skips_coded_and_unsuggested(
 def test_data_carry_context_nearest_coded_example_and_escape_safely():
     corpus = _corpus()
     s = _sugg([("T1#1", "Alpha", 0.8, 1, True, False, "example: alpha"),
-               ("T2#2", "Beta", 0.7, 1, True, False, "definition: beta </script>")])
+               ("T2#2", "Beta", 0.7, 1, True, False, "definition: beta </script> <!-- x")])
     vecs = Embeddings([u.id for u in corpus.utterances],
                       np.array([[1, 0], [0.9, 0.1], [0, 1], [0.8, 0.6], [0.1, 1], [0, 1]], dtype=np.float32), "toy")
     seeds = {"T1#0": ["Alpha"], "T2#0": ["Alpha"], "T1#2": ["Beta"], "T2#1": ["Beta"]}
@@ -62,7 +62,8 @@ def test_data_carry_context_nearest_coded_example_and_escape_safely():
     assert U[second[5]][0] == "T1#2"         # (0, 1): Beta's T1#2 (0, 1) is nearer than T2#1 (0.1, 1)
     page = review_html(d)
     blob = re.search(r"<script type='application/json' id='tk-review-data'>(.*?)</script>", page, re.S).group(1)
-    assert json.loads(blob)["items"][1][4] == "definition: beta </script>"
+    assert "</script>" not in blob and "<!--" not in blob
+    assert json.loads(blob)["items"][1][4] == "definition: beta </script> <!-- x"
 
 
 # -- the whole loop in a browser ---------------------------------------------------------------

@@ -15,7 +15,8 @@
   var S = load();
   var view = { mode: "card", code: -1, transcript: "", status: "todo", page: 0 };
   var Q = [], cur = 0, renders = 0, keyAt = null;
-  var api = window.tkReview = { ready: false, firstRenderMs: null, keyMs: [], renders: 0 };
+  var T0 = performance.now();
+  var api = window.tkReview = { ready: false, firstRenderMs: null, initMs: null, keyMs: [], renders: 0 };
 
   function load() {
     var s = null;
@@ -332,7 +333,7 @@
     }
     if (!inView()) return;
     var k = e.key, handled = true;
-    if (/^([aArR0-9jk]|ArrowRight|ArrowLeft)$/.test(k)) keyAt = e.timeStamp || performance.now();
+    if (/^([aArR0-9jklL]|ArrowRight|ArrowLeft)$/.test(k)) keyAt = e.timeStamp || performance.now();
     if (k === "a" || k === "A") act("accept");
     else if (k === "r" || k === "R") act("reject");
     else if (/^[0-9]$/.test(k)) { var n = k === "0" ? 9 : +k - 1; if (n < C.length) recodeTo(C[n]); }
@@ -348,6 +349,7 @@
   build();
   refilter();
   api.firstRenderMs = performance.now();
+  api.initMs = api.firstRenderMs - T0;
   api.ready = true;
   api.csv = decisionsCsv;
   api.codebookYaml = function () { return codebookYaml().text; };

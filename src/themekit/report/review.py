@@ -199,7 +199,8 @@ def review_data(suggestions: pd.DataFrame, corpus, codebook, *, seeds: Mapping[s
     utt = [None] * len(used)
     for i, r in used.items():
         u = units[i]
-        utt[r] = [u.id, u.transcript_id, u.speaker or "", u.role, u.start, u.end, u.text]
+        utt[r] = [u.id, u.transcript_id, u.speaker if isinstance(u.speaker, str) else "", u.role, u.start, u.end,
+                  u.text]
     return {"key": f"themekit-review:{study_key(corpus)}", "title": title,
             "score": "calibrated" if "calibrated" in suggestions.columns else "score",
             "codes": codes, "codebook": _codebook_nodes(codebook), "utterances": utt, "items": items,
@@ -213,9 +214,10 @@ def _asset(name: str) -> str:
 
 def review_html(data: Mapping[str, Any]) -> str:
     """The review view as one HTML block: its styles, the data as one JSON blob, the script."""
-    blob = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    # inside <script> only "</" can end the element early; "<!--" could open a comment state
-    blob = blob.replace("</", "<\\/").replace("<!--", "<\\!--")
+    blob = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # inside <script> only "</" can end the element early and "<!--" open a comment state; both
+    # are rewritten with JSON escapes, so the text parses back the same
+    blob = blob.replace("</", "<\\/").replace("<!--", "\\u003c!--")
     return (f"<style>{_asset('review.css')}</style>"
             "<div id='tk-review' class='tk-review' tabindex='-1'><p class='note'>The review view needs "
             "JavaScript.</p></div>"
