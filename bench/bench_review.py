@@ -15,10 +15,12 @@ review loop buys on SERDIF.
    ``l`` (switch to the list of 100 rows); then a reload with those decisions stored.
 2. **Review loop** (SERDIF, Navarro-Gallinad et al. 2022, GPL-3.0; 1,794 coded segments, 22
    codes; library defaults, verbatim text as in bench_mapping.py): the mapper starts from the
-   codebook alone; each round the reviewer takes the top ``--batch`` suggestions of the queue
-   (:func:`themekit.report.review.review_order`: most likely right first) and accepts those
-   whose code is one of the segment's human codes, else recodes them to its first human code
-   (the suggested code then is "not this code"); the mapper is refitted with the decisions
+   codebook alone; each round the reviewer takes the suggestions of the top ``--batch``
+   segments of the queue (:func:`themekit.report.review.review_order`: most likely right
+   first; for comparison also smallest margin first) and accepts those whose code is one of
+   the segment's human codes, rejects the others when one of the segment's suggested codes was
+   right, else recodes them to its first human code (the suggested code then is "not this
+   code"); the mapper is refitted with the decisions
    (``review_seed_table``/``rejected_codes``, as ``--review`` does). Against: coding the same
    number of segments in transcript order (each with all its human codes). Cohen's κ (the rule
    of ``themekit.audit.evaluate``) of (a) the model on the segments neither arm has seen yet,
@@ -162,7 +164,7 @@ def review_loop(data: Path, rounds: int, batch: int) -> None:
     from bench_mapping import MAPPER, load
 
     from themekit.audit.evaluate import evaluate
-    from themekit.embed import embed_texts, load_embedder, Embeddings
+    from themekit.embed import Embeddings, embed_texts, load_embedder
 
     t0 = time.perf_counter()
     corpus, codebook, units, gold = load(data)
@@ -178,50 +180,67 @@ def review_loop(data: Path, rounds: int, batch: int) -> None:
         return CodeMapper(**MAPPER).fit(codebook, units, embeddings=E, embedder=emb, corpus=seg_corpus,
                                         seeds=seeds, rejected=rejected)
 
-    decisions: list[Decision] = []
-    reviewed: set[str] = set()
-    rows = []
-    m = fit(None)
-    for r in range(1, rounds + 1):
-        q = review_order(m.suggestions())
-        q = q[~q["utterance_id"].isin(reviewed)].head(batch)
-        for u, c, sc in zip(q["utterance_id"], q["code"], q["shown_score"]):
-            uu, g = by_id[u], gold[u]
-            kind = "accept" if c in g else "recode"
-            decisions.append(Decision(u, uu.transcript_id, uu.start, uu.end, c, kind, "" if kind == "accept" else g[0],
-                                      "sim", f"r{r:02d}", float(sc)))
-            reviewed.add(u)
-        seeds = review_seed_table(decisions, None, seg_corpus, units)
-        m = fit(seeds, rejected_codes(decisions))
-        n_acc = sum(d.decision == "accept" for d in decisions)
-        # the other arm: the same number of segments, in transcript order, with all their codes
-        first = {u.id: gold[u.id] for u in order[:len(reviewed)]}
-        mt = fit(first)
-        rows.append((r, len(reviewed), n_acc, m, mt, set(reviewed), set(first)))
-        print(f"  round {r}: {len(reviewed)} segments reviewed ({n_acc} of {len(decisions)} suggestions accepted)",
-              flush=True)
+    def review(queue) -> list[tuple]:
+        """Rounds of: take the suggestions of the first ``batch`` segments of ``queue(mapper)``
+        not yet reviewed, accept, reject or correct them from the human codes, refit. Per round:
+        (segments reviewed, suggestions accepted, the refitted mapper, {segment: a code decided})."""
+        decisions: list[Decision] = []
+        m, out = fit(None), []
+        for r in range(1, rounds + 1):
+            done = {d.utterance_id for d in decisions}
+            q = queue(m)
+            q = q[~q["utterance_id"].isin(done)]
+            take = list(dict.fromkeys(q["utterance_id"]))[:batch]    # the first `batch` segments
+            q = q[q["utterance_id"].isin(set(take))]
+            hit = {u for u, c in zip(q["utterance_id"], q["code"]) if c in gold[u]}
+            for u, c, sc in zip(q["utterance_id"], q["code"], q["score"]):
+                uu, g = by_id[u], gold[u]
+                # right: accept; wrong: reject when another suggested code is right, else correct it
+                kind = "accept" if c in g else ("reject" if u in hit else "recode")
+                decisions.append(Decision(u, uu.transcript_id, uu.start, uu.end, c, kind,
+                                          g[0] if kind == "recode" else "", "sim", f"r{r:02d}", float(sc)))
+            m = fit(review_seed_table(decisions, None, seg_corpus, units), rejected_codes(decisions))
+            decided: dict[str, str] = {}
+            for d in decisions:
+                if d.final_code:
+                    decided.setdefault(d.utterance_id, d.final_code)
+            out.append((len(decided), sum(d.decision == "accept" for d in decisions), m, decided))
+        return out
 
+    def most_likely(m):    # the review view's order
+        return review_order(m.suggestions())
+
+    def least_certain(m):  # for comparison: smallest margin first
+        s = m.suggestions("uncertain")
+        return s[s["suggested"] & ~s["seeded"]]
+
+    zero = fit(None).predict(abstain=False)
+    k0 = evaluate(zero, gold, codes=codes).kappa
+    arms = {"most likely right first": review(most_likely), "least certain first": review(least_certain)}
     print(f"\nSERDIF review loop ({len(units):,} coded segments, {len(codes)} codes, {emb.model_id}; "
-          f"{batch} suggestions a round; {time.perf_counter() - t0:.0f} s)")
-    print(f"{'round':>5} {'coded':>6} {'accepted':>9} | {'kappa unseen: review':>21} {'transcript order':>17} | "
-          f"{'kappa study coding: review':>27} {'transcript order':>17}")
-    for r, n, n_acc, m, mt, seen_r, seen_t in rows:
+          f"{batch} segments a round; zero-shot kappa {k0:.3f}; {time.perf_counter() - t0:.0f} s)")
+    print("kappa (a) on the segments no arm has seen, (b) of the study's coding (decisions + model elsewhere), "
+          "all segments")
+    print(f"{'round':>5} {'queue':<24} {'coded':>6} {'accepted':>9} {'(a) review':>11} {'(a) in order':>13} "
+          f"{'(b) review':>11} {'(b) in order':>13}")
+    for r in range(1, rounds + 1):
         if r not in (1, 3, 5) and r != rounds:
             continue
-        unseen = [u.id for u in units if u.id not in seen_r and u.id not in seen_t]
-        pr, pt = m.predict(abstain=False), mt.predict(abstain=False)
-        k_r = evaluate(pr[unseen], gold, codes=codes).kappa
-        k_t = evaluate(pt[unseen], gold, codes=codes).kappa
-        study_r = pr.copy()
-        for d in decisions:
-            if d.decided_at <= f"r{r:02d}":
-                study_r[d.utterance_id] = d.final_code
-        study_t = pt.copy()
-        for u in seen_t:
-            study_t[u] = gold[u][0]
-        s_r = evaluate(study_r, gold, codes=codes).kappa
-        s_t = evaluate(study_t, gold, codes=codes).kappa
-        print(f"{r:>5} {n:>6} {n_acc:>9} | {k_r:>21.3f} {k_t:>17.3f} | {s_r:>27.3f} {s_t:>17.3f}")
+        for name, res in arms.items():
+            n, n_acc, m, decided = res[r - 1]
+            first = {u.id: gold[u.id] for u in order[:n]}   # the same number coded in transcript order
+            mt = fit(first)
+            seen = set(decided) | set(first)
+            unseen = [u.id for u in units if u.id not in seen]
+            pr, pt = m.predict(abstain=False), mt.predict(abstain=False)
+            study_r, study_t = pr.copy(), pt.copy()
+            for u, c in decided.items():
+                study_r[u] = c
+            for u in first:
+                study_t[u] = gold[u][0]
+            ks = [evaluate(p, gold, codes=codes).kappa for p in (pr[unseen], pt[unseen], study_r, study_t)]
+            print(f"{r:>5} {name:<24} {n:>6} {n_acc:>9} {ks[0]:>11.3f} {ks[1]:>13.3f} {ks[2]:>11.3f} {ks[3]:>13.3f}",
+                  flush=True)
 
 
 def main(argv=None) -> int:

@@ -167,6 +167,10 @@ def test_candidate_codes_edited_and_exported_as_a_codebook_that_reads_back(revie
     page = ctx.new_page()
     page.goto((tmp / "out" / "report.html").as_uri())
     page.wait_for_function("window.tkReview && window.tkReview.ready", timeout=30000)
+    # the other order: the smallest margin between an utterance's two top codes first
+    page.select_option(".tk-f-order", "uncertain")
+    margins = page.evaluate("JSON.parse(document.getElementById('tk-review-data').textContent).items.map(i => i[9])")
+    assert margins[int(page.get_attribute("#tk-review", "data-item"))] == min(margins)
     page.click(".tk-cands summary")
     ids = run.discovery.codes["id"].tolist()
     page.fill(f"[aria-label='name of {ids[0]}']", "Filling in the form")

@@ -13,7 +13,7 @@
               "decided_at", "score"];
   var PAGE = 100;
   var S = load();
-  var view = { mode: "card", code: -1, transcript: "", status: "todo", page: 0 };
+  var view = { mode: "card", code: -1, transcript: "", status: "todo", page: 0, order: "likely" };
   var Q = [], cur = 0, renders = 0, keyAt = null;
   var T0 = performance.now();
   var api = window.tkReview = { ready: false, firstRenderMs: null, initMs: null, keyMs: [], renders: 0 };
@@ -150,6 +150,8 @@
                    [el("option", { value: "-1", text: "all codes" })].concat(C.map(function (c, i) { return el("option", { value: String(i), text: c }); })));
     var trF = el("select", { "aria-label": "filter by transcript", cls: "tk-f-transcript", onchange: function () { view.transcript = this.value; refilter(); } },
                  [el("option", { value: "", text: "all transcripts" })].concat(D.transcripts.map(function (t) { return el("option", { value: t, text: t }); })));
+    var orF = el("select", { "aria-label": "order", cls: "tk-f-order", onchange: function () { view.order = this.value; refilter(true); } },
+                 [["likely", "most likely right first"], ["uncertain", "least certain first"]].map(function (o) { return el("option", { value: o[0], text: o[1] }); }));
     var stF = el("select", { "aria-label": "list shows", cls: "tk-f-status", onchange: function () { view.status = this.value; view.page = 0; render(); } },
                  [["todo", "to decide"], ["done", "decided"], ["all", "all"]].map(function (o) { return el("option", { value: o[0], text: o[1] }); }));
     var who = el("input", { type: "text", cls: "tk-reviewer", placeholder: "your initials", value: S.reviewer || "", "aria-label": "reviewer",
@@ -157,7 +159,7 @@
     counts = el("span", { cls: "tk-counts" });
     bar = el("div", { cls: "tk-bar" }, [
       el("label", null, ["Reviewer ", who]), el("label", null, ["Code ", codeF]), el("label", null, ["Transcript ", trF]),
-      el("label", null, ["List ", stF]),
+      el("label", null, ["Order ", orF]), el("label", null, ["List ", stF]),
       el("button", { type: "button", cls: "tk-toggle", onclick: function () { toggle(); } , text: "Card / list (l)" }),
       el("button", { type: "button", cls: "tk-export", onclick: exportDecisions, text: "Export decisions" }),
       el("button", { type: "button", cls: "tk-export-codebook", onclick: exportCodebook, text: "Export codebook" }),
@@ -176,14 +178,19 @@
     recodeSel.textContent = "";
     allCodes().forEach(function (c, i) { recodeSel.appendChild(el("option", { value: c, text: (i < 10 ? ((i + 1) % 10) + " " : "") + c })); });
   }
-  function refilter() {
-    var keep = I.length ? Q[cur] : -1;
+  function refilter(restart) {   // restart: from the first undecided, not the current suggestion
+    var keep = I.length && !restart ? Q[cur] : -1;
     Q = [];
     for (var i = 0; i < I.length; i++) {
       if (view.code >= 0 && I[i][1] !== view.code) continue;
       if (view.transcript && U[I[i][0]][1] !== view.transcript) continue;
       Q.push(i);
     }
+    // items come most likely right first; "least certain": smallest margin between the two top codes
+    if (view.order === "uncertain") Q.sort(function (a, b) {
+      var ma = I[a][9] == null ? Infinity : I[a][9], mb = I[b][9] == null ? Infinity : I[b][9];
+      return ma - mb || a - b;
+    });
     var at = Q.indexOf(keep);
     cur = at >= 0 ? at : nextTodo(-1);
     view.page = 0;

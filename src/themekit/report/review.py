@@ -162,7 +162,8 @@ def review_data(suggestions: pd.DataFrame, corpus, codebook, *, seeds: Mapping[s
     candidate codes of ``discovery`` with their best codebook code (``candidate_mapping``).
 
     ``items`` rows: ``[utterance, code, score shown, rank, evidence, nearest example or -1,
-    context before, context after, other suggested codes]`` — utterances and codes as indexes
+    context before, context after, other suggested codes, margin or None]`` (the margin between
+    the utterance's two most probable codes, for the view's "least certain first" order) — utterances and codes as indexes
     into ``utterances`` (``[id, transcript_id, speaker, role, start, end, text]``) and ``codes``.
     """
     q = review_order(suggestions, queue)
@@ -186,8 +187,9 @@ def review_data(suggestions: pd.DataFrame, corpus, codebook, *, seeds: Mapping[s
     items = []
     evidence = q["evidence"] if "evidence" in q.columns else [""] * len(q)
     ranks = q["rank"] if "rank" in q.columns else [1] * len(q)
-    for k, (uid, code, sc, rk, ev) in enumerate(zip(q["utterance_id"], q["code"], q["shown_score"], ranks,
-                                                     evidence)):
+    margins = q["margin"] if "margin" in q.columns else [None] * len(q)
+    for k, (uid, code, sc, rk, ev, mg) in enumerate(zip(q["utterance_id"], q["code"], q["shown_score"], ranks,
+                                                         evidence, margins)):
         i = where[uid]
         tid = units[i].transcript_id
         before = [ref(j) for j in range(max(0, i - context), i) if units[j].transcript_id == tid]
@@ -195,7 +197,8 @@ def review_data(suggestions: pd.DataFrame, corpus, codebook, *, seeds: Mapping[s
         n = near[k]
         alt = "|".join(f"{c}:{s:.3f}" for c, s in others[uid] if c != code)
         items.append([ref(i), code_ix[code], round(float(sc), 3), int(rk), str(ev or ""),
-                      ref(where[n]) if n in where else -1, before, after, alt])
+                      ref(where[n]) if n in where else -1, before, after, alt,
+                      None if mg is None or mg != mg else round(float(mg), 4)])
     utt = [None] * len(used)
     for i, r in used.items():
         u = units[i]
@@ -232,8 +235,8 @@ def review_section(run, queue: pd.DataFrame | None = None) -> Section:
                        embeddings=run.embeddings, discovery=run.discovery, candidate_mapping=run.candidate_mapping,
                        queue=queue, title="themekit review")
     n = len(data["items"])
-    intro = (f"{n} suggestions to review, the most likely right first"
-             f" (utterances with human coding are not asked again). Keys: <b>a</b> accept, <b>r</b> reject, "
+    intro = (f"{n} suggestions to review, the most likely right first (or the least certain first: "
+             "<b>Order</b>; utterances with human coding are not asked again). Keys: <b>a</b> accept, <b>r</b> reject, "
              "<b>1</b>–<b>9</b>, <b>0</b> recode to that code, <b>c</b> choose any code, <b>j</b>/<b>k</b> next/previous, "
              "<b>u</b> undo, <b>l</b> list. Decisions stay in this browser (they survive a reload); "
              "<b>Export decisions</b> writes <code>decisions.csv</code> for "
