@@ -73,6 +73,7 @@ def test_reads_every_column_and_the_latest_decision_wins(tmp_path):
     ("T1#0,T1,0,9,Delta,accept,,AB,,\n", "code 'Delta' is not a code of the codebook", 2),
     ("T1#0,T1,0,9,Alpha,recode,Emergent,AB,,\n", "--codebook codebook_reviewed.yaml", 2),
     (",T1,0,9,Alpha,accept,,AB,,\n", "empty utterance_id", 2),
+    ("T1#0,T1,0,9,Alpha,accept,,AB,2026-02-00T00:00:00Z,\n", "decided_at '2026-02-00T00:00:00Z' is not a date", 2),
 ])
 def test_bad_rows_name_the_file_and_line(tmp_path, row, message, line):
     p = _write(tmp_path, row)
@@ -152,3 +153,41 @@ def test_decisions_table_columns():
     assert df["start"].dtype == np.int64 and np.isnan(df["score"].iloc[0])
     with pytest.raises(ValueError, match="new_code"):
         Decision("u", "T", 0, 1, "A", "recode")
+
+
+def test_run_with_review_keeps_the_trail_and_exports_the_reviewers_codings(tmp_path):
+    """`themekit run --review`: review_log.csv, the manifest's review, the reviewer's codings in
+    the .qdpx, seeds and rejections in the mapping (example study, P01 coded, hashing embedder)."""
+    import json
+
+    from themekit import import_qdpx
+    from themekit.embed import HashingEmbedder
+    from themekit.pipeline import run_study
+
+    study = Path(__file__).resolve().parents[1] / "data" / "example"
+    coded = pd.read_csv(study / "coded_segments.csv")
+    part = tmp_path / "coded_P01.csv"
+    coded[coded["transcript_id"] == "P01"].to_csv(part, index=False)
+    first = run_study(study, tmp_path / "one", coded=part, embedder=HashingEmbedder(256), quiet=True, report=False)
+    s = first.mapper.suggestions(only_suggested=True)
+    s = s[~s["seeded"]].drop_duplicates("utterance_id").head(3)
+    other = [c for c in first.mapper.codes_ if c != s["code"].iloc[2]][0]
+    rows = "".join(f"{r.utterance_id},{r.transcript_id},{r.start},{r.end},{r.code},{d},{n},ZZ,2026-02-0{i + 1}T00:00:00Z,"
+                   f"{r.score:.3f}\n" for i, (r, d, n) in enumerate(zip(s.itertuples(), ["accept", "reject", "recode"],
+                                                                          ["", "", other])))
+    dec = _write(tmp_path, rows)
+    run = run_study(study, tmp_path / "two", coded=part, embedder=HashingEmbedder(256), quiet=True, report=False,
+                    review=dec)
+    u = s["utterance_id"].tolist()
+    assert run.mapper.seeds_[u[0]] == [s["code"].iloc[0]] and run.mapper.seeds_[u[2]] == [other]
+    assert u[1] in run.mapper.uncoded_ and run.mapper.scores_.loc[u[1], s["code"].iloc[1]] == 0.0
+    log = pd.read_csv(tmp_path / "two" / "mapping" / "review_log.csv", keep_default_na=False)
+    assert log["utterance_id"].tolist() == u and log["decision"].tolist() == ["accept", "reject", "recode"]
+    manifest = json.loads((tmp_path / "two" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["settings"]["review"]["reviewers"] == ["ZZ"] and manifest["settings"]["review"]["reject"] == 1
+    assert str(dec) in manifest["inputs"]
+    reviewer = [x for x in import_qdpx(tmp_path / "two" / "project.qdpx").segments if x.coder == "ZZ"]
+    assert sorted((x.transcript_id, x.start, x.end, x.code) for x in reviewer) == sorted(
+        [(s["transcript_id"].iloc[0], s["start"].iloc[0], s["end"].iloc[0], s["code"].iloc[0]),
+         (s["transcript_id"].iloc[2], s["start"].iloc[2], s["end"].iloc[2], other)])
+    assert run.framework_source == "human coding and review decisions"

@@ -23,6 +23,7 @@ What the next run does with them (``themekit map/run --review decisions.csv``):
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import math
 import os
@@ -150,6 +151,13 @@ def read_decisions(path: str | os.PathLike, corpus: Corpus | None = None,
                 raise InputError(p, f"score {get('score')!r} is not a number", line=line) from None
             if math.isnan(score):
                 score = None
+        when = get("decided_at")
+        if when:
+            try:
+                _dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+            except ValueError:
+                raise InputError(p, f"decided_at {when!r} is not a date and time; write ISO 8601, e.g. "
+                                 "2026-01-31T14:05:00Z (as the review view exports)", line=line) from None
         uid, tid = get("utterance_id"), get("transcript_id")
         if units is not None:
             u = units.get(uid)
@@ -167,7 +175,7 @@ def read_decisions(path: str | os.PathLike, corpus: Corpus | None = None,
                                      "accepted it as a new code, pass the codebook the review exported "
                                      "(--codebook codebook_reviewed.yaml)", line=line)
         out.append(Decision(uid, tid, start, end, get("code"), kind, new_code if kind == "recode" else "",
-                            get("reviewer") or DEFAULT_REVIEWER, get("decided_at"), score, line))
+                            get("reviewer") or DEFAULT_REVIEWER, when, score, line))
     if not out:
         raise InputError(p, "no decisions in the file (only a header)")
     return _latest(out, p)
