@@ -123,10 +123,12 @@ def test_review_with_the_keyboard_survives_reload_exports_and_comes_back(reviewe
     page.wait_for_function("window.tkReview && window.tkReview.ready", timeout=30000)
     assert "10 decided (5 accepted, 3 rejected, 2 recoded)" in page.inner_text(".tk-counts")
     page.select_option(".tk-f-status", "done")
-    page.keyboard.press("l")
+    page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")
+    page.keyboard.press("l")                  # the review is out of view: keys do nothing
+    assert page.is_visible(".tk-card") and not page.is_visible(".tk-list")
     page.evaluate("document.getElementById('review').scrollIntoView()")
     page.keyboard.press("l")
-    assert page.locator(".tk-list tbody tr").count() == 10
+    assert page.is_visible(".tk-list") and page.locator(".tk-list tbody tr").count() == 10
     page.screenshot(path=str(artifacts / "review-list.png"))
 
     with page.expect_download() as dl:
