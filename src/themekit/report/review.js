@@ -4,6 +4,7 @@
  * so decisions survive a reload; "Export decisions" writes decisions.csv, "Export codebook" a YAML codebook. */
 (function () {
   "use strict";
+  var T0 = performance.now();   // the view's start-up is measured from here (bench_review.py)
   var root = document.getElementById("tk-review");
   var blob = document.getElementById("tk-review-data");
   if (!root || !blob) return;
@@ -15,7 +16,6 @@
   var S = load();
   var view = { mode: "card", code: -1, transcript: "", status: "todo", page: 0, order: "likely" };
   var Q = [], cur = 0, renders = 0, keyAt = null;
-  var T0 = performance.now();
   var api = window.tkReview = { ready: false, firstRenderMs: null, initMs: null, keyMs: [], renders: 0 };
 
   function load() {
