@@ -38,6 +38,7 @@ class StudyRun:
     codebook: Any = None
     framework: Any = None
     framework_source: str = ""
+    review: list | None = None
     files: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
@@ -108,11 +109,16 @@ def _run_study(
     all_speakers: bool = False,
     report: bool = True,
     quiet: bool = False,
+    review: str | os.PathLike | None = None,
 ) -> StudyRun:
     """Run the whole pipeline on a study and write everything to ``output``.
 
     ``codebook`` and ``coded`` default to ``codebook.*`` and ``coded_segments.csv`` in a study
     folder; without a codebook the mapping steps are skipped, without coded segments the audit.
+    ``review``: a ``decisions.csv`` exported from the report's review view: accepted and
+    recoded suggestions become the reviewer's coding (seeds, ``.qdpx`` codings, framework),
+    rejected ones are not suggested again there; the trail is ``mapping/review_log.csv`` and
+    the manifest's ``review``.
     """
     from .codebook import Codebook
     from .codebook import read_coded_segments
@@ -127,6 +133,12 @@ def _run_study(
         codebook = study_file(folder, ("codebook.yaml", "codebook.yml", "codebook.csv", "codebook.qdc"))
     if coded is None and folder is not None:
         coded = study_file(folder, ("coded_segments.csv",))
+    if review is not None:  # fail before the long steps
+        from .types import InputError
+        if codebook is None:
+            raise InputError(review, "a review needs the codebook its codes come from: pass --codebook")
+        if not Path(review).is_file():
+            raise InputError(review, "no such decisions file; export it from the report's review view")
     steps = _Steps(5 + (codebook is not None) + (coded is not None), quiet)
     files: dict[str, Path] = {}
 
@@ -160,9 +172,13 @@ def _run_study(
 
             cb = run.codebook = Codebook.load(codebook)
             run.segments = read_coded_segments(coded, corpus) if coded is not None else None
+            seeds, rejected = run.segments, None
+            if review is not None:
+                seeds, rejected = _read_review(run, review, units)
             mapper = CodeMapper(random_state=random_state)
             map_units = _with_coded_speech(units, corpus, run.segments)
-            mapper.fit(cb, map_units, embeddings=emb, embedder=embedder, corpus=corpus, seeds=run.segments)
+            mapper.fit(cb, map_units, embeddings=emb, embedder=embedder, corpus=corpus, seeds=seeds,
+                       rejected=rejected)
             run.mapper = mapper
             run.candidate_mapping = map_candidates(result, mapper)
             run.coverage = unsupported_codes(mapper, run.candidate_mapping)
@@ -171,6 +187,11 @@ def _run_study(
             files["mapping/coverage"] = _csv(out / "mapping" / "codebook_coverage.csv", run.coverage)
             files["mapping/next"] = _csv(out / "mapping" / "code_next.csv", mapper.suggest_next(20))
             files["mapping/review_queue"] = _csv(out / "mapping" / "review_queue.csv", mapper.review_queue())
+            if run.review is not None:
+                from .codebook.decisions import review_log
+
+                files["mapping/review_log"] = _csv(out / "mapping" / "review_log.csv",
+                                                   review_log(run.review, mapper.suggestions()))
 
     if coded is not None:
         with steps("Auditing human coding"):
@@ -194,9 +215,11 @@ def _run_study(
         suggestions = None
         if run.mapper is not None:
             suggestions = run.mapper.suggestions(only_suggested=True)
+        human = (run.segments or []) + _reviewer_segments(run)
         # Chart human coding where there is some, else themekit's suggestions, else candidate codes.
-        if run.segments:
-            coded_for_matrix, run.framework_source = run.segments, "human coding"
+        if human:
+            coded_for_matrix = human
+            run.framework_source = "human coding" + (" and review decisions" if run.review else "")
         elif suggestions is not None:
             coded_for_matrix, run.framework_source = suggestions, "themekit's suggestions"
         else:
@@ -204,7 +227,7 @@ def _run_study(
             run.framework_source = "candidate codes"
         run.framework = framework_matrix(coded_for_matrix, corpus, cb)
         files["framework"] = export_framework_excel(out / "framework.xlsx", run.framework)
-        files["refi"] = export_qdpx(out / "project.qdpx", corpus, cb, segments=run.segments,
+        files["refi"] = export_qdpx(out / "project.qdpx", corpus, cb, segments=human or None,
                                     suggestions=suggestions, project_name="themekit run")
 
     with steps("Writing the report and manifest"):
@@ -217,7 +240,11 @@ def _run_study(
                     (repr(run.mapper) if run.mapper is not None else None),
                     # weights, calibration, review-queue expectations, weak-codebook warning
                     "mapping": run.mapper.decisions() if run.mapper is not None else None}
-        inputs_fp = [p for p in paths] + [x for x in (codebook, coded, metadata) if x is not None]
+        if run.review is not None:
+            from .codebook.decisions import review_summary
+
+            settings["review"] = review_summary(run.review, review)
+        inputs_fp = [p for p in paths] + [x for x in (codebook, coded, metadata, review) if x is not None]
         run.timings = dict(steps.timings)
         manifest = build_manifest(command="themekit run", settings=settings, random_state=random_state,
                                   inputs=inputs_fp, model_id=getattr(embedder, "model_id", None),
@@ -266,6 +293,26 @@ def _write_roles(corpus, path: Path) -> Path:
     for line in lines:
         log.warning("%s", line)
     return path
+
+
+def _read_review(run: StudyRun, path, units) -> tuple[pd.DataFrame, dict]:
+    """(seeds, rejected codes) for the mapper from a review's decisions plus the human coding;
+    sets ``run.review``."""
+    from .codebook.decisions import read_review
+
+    run.review, seeds, rejected = read_review(path, run.corpus, run.codebook, run.segments, units)
+    n = {k: sum(d.decision == k for d in run.review) for k in ("accept", "recode", "reject")}
+    log.info("    review %s: %d accepted, %d recoded, %d rejected", path, n["accept"], n["recode"], n["reject"])
+    return seeds, rejected
+
+
+def _reviewer_segments(run: StudyRun) -> list:
+    """The review's accepted and recoded decisions as the reviewer's coded segments."""
+    if not run.review:
+        return []
+    from .codebook.decisions import review_segments
+
+    return review_segments(run.review)
 
 
 def _discovered_coding(result, draft) -> pd.DataFrame:

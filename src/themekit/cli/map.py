@@ -140,6 +140,9 @@ def register(sub) -> None:
     p.add_argument("--codebook", metavar="FILE", help="codebook (.yaml, .csv, .qdc); default: the study folder's")
     p.add_argument("--coded", metavar="FILE",
                    help="coded segments CSV to learn from; default: the study folder's coded_segments.csv")
+    p.add_argument("--review", metavar="DECISIONS",
+                   help="decisions.csv exported from the report's review view: accepted/recoded suggestions "
+                        "become the reviewer's coding (seeds), rejected ones are not suggested again")
     p.add_argument("--zero-shot", action="store_true", help="ignore coded segments: codebook only")
     p.add_argument("--candidates", metavar="PATH",
                    help="candidate codes to map to the codebook too: the folder `themekit discover` "
@@ -169,8 +172,13 @@ def run(args: argparse.Namespace) -> int:
         units, info = coded_speech(corpus, seeds, units)
         if coded_speech_line(info):
             print(coded_speech_line(info))
+    review, rejected = None, None
+    if args.review:
+        from ..codebook.decisions import read_review
+
+        review, seeds, rejected = read_review(args.review, corpus, codebook, seeds, units)
     embedder = embedder_from_args(args)
-    mapper.fit(codebook, units, embedder=embedder, corpus=corpus, seeds=seeds)
+    mapper.fit(codebook, units, embedder=embedder, corpus=corpus, seeds=seeds, rejected=rejected)
 
     out = Path(args.output)
     sugg = mapper.suggestions()
@@ -182,6 +190,11 @@ def run(args: argparse.Namespace) -> int:
         members, labels = read_candidates(Path(args.candidates))
         cand = map_candidates(members, mapper, labels=labels)
         atomic_write(out / "candidate_mapping.csv", lambda t: cand.to_csv(t, index=False))
+    if review is not None:
+        from ..codebook.decisions import review_log
+
+        log_df = review_log(review, sugg)
+        atomic_write(out / "review_log.csv", lambda t: log_df.to_csv(t, index=False))
     cov = unsupported_codes(mapper, cand)
     atomic_write(out / "codebook_coverage.csv", lambda t: cov.to_csv(t, index=False))
     queue = mapper.review_queue()
@@ -193,9 +206,14 @@ def run(args: argparse.Namespace) -> int:
 
     top = sugg[sugg["rank"] == 1]
     n_abs = int(top["abstained"].sum())
-    mode = (f"seeded with {len(mapper.seeds_)} coded utterances from {coded}"
+    mode = (f"seeded with {len(mapper.seeds_)} coded utterances from "
+            f"{' and '.join(str(x) for x in (coded, args.review) if x)}"
             + (f" (+{len(mapper.uncoded_)} left uncoded: 'no code')" if mapper.uncoded_ else "")
             if mapper.seeds_ else "zero-shot")
+    if review is not None:
+        n = {k: sum(d.decision == k for d in review) for k in ("accept", "recode", "reject")}
+        mode += (f"; review {args.review}: {n['accept']} accepted, {n['recode']} recoded (seeds), "
+                 f"{n['reject']} rejected (not suggested again)")
     if mapper.fine_tuned_:
         e = mapper.embedder_
         mode += f"; embedder fine-tuned on them in {e.seconds:.0f}s ({e.model_id})"
@@ -216,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     write_map_manifest(args, mapper, out, [x for x in (cb_path, coded) if x is not None])
     print(f"-> {out}/ (suggestions.csv, review_queue.csv, code_scores.parquet, codebook_coverage.csv"
           + (", code_next.csv" if args.next > 0 and uncoded_left > 0 else "") + (", candidate_mapping.csv" if cand is not None else "")
-        + ", manifest.json)")
+        + (", review_log.csv" if review is not None else "") + ", manifest.json)")
     return 0
 
 

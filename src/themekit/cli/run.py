@@ -28,6 +28,9 @@ def register(sub) -> None:
                    help="codebook (.yaml, .csv, .qdc); default: codebook.* in the study folder")
     p.add_argument("--coded", metavar="FILE",
                    help="human-coded segments CSV; default: coded_segments.csv in the study folder")
+    p.add_argument("--review", metavar="DECISIONS",
+                   help="decisions.csv exported from the report's review view: accepted/recoded suggestions "
+                        "become the reviewer's coding, rejected ones are not suggested again")
     p.add_argument("--random-state", type=int, default=0, help="seed for every random step (default: 0)")
     p.add_argument("--all-speakers", action="store_true",
                    help="analyse every speaker's utterances, not only participants' speech")
@@ -49,12 +52,12 @@ def run(args: argparse.Namespace) -> int:
     result = run_study(args.inputs, args.output, codebook=args.codebook, coded=args.coded,
                        metadata=args.metadata, reader=reader, segmenter=segmenter, model=args.model,
                        fast=args.fast, embedder=embedder_from_args(args), random_state=args.random_state, all_speakers=args.all_speakers, report=not args.no_report,
-                       quiet=args.quiet)
+                       quiet=args.quiet, review=args.review)
     out = Path(args.output)
     print(f"{len(result.corpus.transcripts)} transcripts, {len(result.corpus)} utterances, "
           f"{len(result.discovery.codes)} candidate codes in {len(result.discovery.themes)} themes "
           f"({time.perf_counter() - t0:.1f} s)")
-    for key in ("report", "roles", "discovery/codebook.yaml", "mapping/suggestions", "audit/agreement.csv",
+    for key in ("report", "roles", "discovery/codebook.yaml", "mapping/suggestions", "mapping/review_log", "audit/agreement.csv",
                 "framework", "refi", "manifest"):
         if key in result.files:
             print(f"  {key:<24} {result.files[key]}")

@@ -5,7 +5,8 @@ tables (offsets or verbatim quotes) and REFI-QDA projects (``.qdpx``); gives :cl
 (codes with definitions, criteria, examples, themes; ``diff`` between versions),
 :class:`CodedSegment` lists aligned to utterances, and ``.qdc``/``.qdpx`` files for NVivo,
 ATLAS.ti, MAXQDA and QualCoder. Modules: ``code`` (one code), ``model`` (the codebook),
-``formats`` (file formats), ``coding`` (coded segments), ``refi_*`` (project exchange).
+``formats`` (file formats), ``coding`` (coded segments), ``decisions``
+(review decisions as human coding), ``refi_*`` (project exchange).
 Imports :mod:`themekit.io` (file decoding, segmentation of imported sources).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 from .code import CODEBOOK_EXTENSIONS, QDC_NAMESPACE, Code, derived_id
 from .coding import (DEFAULT_CODER, CodedSegment, align_to_utterances, read_coded_segments, segments_to_pandas,
                      write_coded_segments)
+from .decisions import Decision, read_decisions
 from .model import Codebook, CodebookDiff, _read_qdc
 from .refi import (PROJECT_NAMESPACE, SUGGESTION_USER, RefiProject, export_qdpx, import_qdpx, project_xml,
                    validate_project)
@@ -21,4 +23,5 @@ from .refi import (PROJECT_NAMESPACE, SUGGESTION_USER, RefiProject, export_qdpx,
 __all__ = ["Code", "Codebook", "CodebookDiff", "derived_id", "QDC_NAMESPACE", "CODEBOOK_EXTENSIONS",
            "CodedSegment", "read_coded_segments", "write_coded_segments", "segments_to_pandas",
            "align_to_utterances", "DEFAULT_CODER", "export_qdpx", "import_qdpx", "project_xml",
-           "validate_project", "RefiProject", "PROJECT_NAMESPACE", "SUGGESTION_USER"]
+           "validate_project", "RefiProject", "PROJECT_NAMESPACE", "SUGGESTION_USER",
+           "Decision", "read_decisions"]

@@ -87,7 +87,8 @@ class CodeMapper:
     ``no_code_`` (probability of "no code" per utterance; 0 without such seeds), ``context_``
     (whether prompts were used), ``abstain_threshold_``, ``embedder_`` (the embedder used: with
     ``fine_tune``, the fine-tuned one), ``fine_tuned_`` (whether fine-tuning happened),
-    ``weights_`` (source -> weight), ``crossfit_`` (:class:`~themekit.mapping.calibration.CrossFit`:
+    ``rejected_`` (utterance id -> codes a reviewer
+    rejected there: never suggested there), ``weights_`` (source -> weight), ``crossfit_`` (:class:`~themekit.mapping.calibration.CrossFit`:
     the chosen weights, why, cross-fitted kappa, calibration; None zero-shot), ``calibrated_``
     (whether ``score`` in the suggestions is a calibrated probability), ``calibrated_scores_``
     (utterance x code calibrated probabilities, or None), ``weak_codebook_`` (the warning when
@@ -184,7 +185,7 @@ class CodeMapper:
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, codebook: Codebook, utterances, *, embeddings=None, embedder=None, corpus=None,
-            seeds=None) -> "CodeMapper":
+            seeds=None, rejected=None) -> "CodeMapper":
         """Learn code scores for ``utterances`` (a list of Utterances, or a Corpus: its
         ``select()``-ed participant speech).
 
@@ -193,7 +194,10 @@ class CodeMapper:
         ``embedder``: embeds codes and anything not precomputed (default: the default model;
         must be the model the embeddings came from). ``corpus``: for prompt context and for
         aligning coded segments. ``seeds``: human coding (see
-        :func:`themekit.mapping.seeding.as_seed_labels`), or None for zero-shot.
+        :func:`themekit.mapping.seeding.as_seed_labels`), or None for zero-shot. ``rejected``:
+        ``{utterance_id: codes}`` a reviewer said are not that utterance's
+        (:func:`themekit.codebook.decisions.rejected_codes`): their probability there is set
+        to 0, so they are never suggested there again.
         """
         from ..embed import Embeddings, load_embedder
         from ..types import Corpus
@@ -277,6 +281,7 @@ class CodeMapper:
         self._n_classes = n_classes
         sources = self._fit_sources(z, zf, p0, seed_labels, row)
         final = self._combine(sources)
+        self.rejected_ = self._reject(final, ids, rejected)
         self._p_full = final
         cal = self.crossfit_.calibrator if self.crossfit_ is not None else None
         self.calibrated_ = cal is not None
@@ -382,6 +387,20 @@ class CodeMapper:
             labels.append([c.name])
         return fine_tune_embedder(embedder, texts, labels, steps=self.fine_tune_steps,
                                   random_state=self.random_state)
+
+    def _reject(self, p: np.ndarray, ids: list[str], rejected) -> dict[str, frozenset[str]]:
+        """Zero (in place) the probability of each code a reviewer rejected for an utterance;
+        the rejections that apply (utterances and codes being mapped)."""
+        row = {u: i for i, u in enumerate(ids)}
+        out = {}
+        for uid, codes in (rejected or {}).items():
+            i = row.get(str(uid))
+            js = [self._code_index[c] for c in codes if c in self._code_index]
+            if i is None or not js:
+                continue
+            p[i, js] = 0.0
+            out[str(uid)] = frozenset(self.codes_[j] for j in js)
+        return out
 
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
         from ..embed import embed_texts

@@ -178,6 +178,14 @@ def _trust(run) -> Section:
     return Section("Trusting the suggestions", intro, blocks)
 
 
+def _review(run) -> Section:
+    """Act on the suggestions: the review view (see :mod:`themekit.report.review`)."""
+    from .review import review_section
+
+    queue = run.mapper.review_queue() if getattr(run, "mapper", None) is not None else None
+    return review_section(run, queue=queue)
+
+
 def _framework(run) -> Section | None:
     fm = run.framework
     if fm is None:
@@ -227,6 +235,7 @@ def study_report(run, path: str | Path, manifest: dict | None = None) -> Path:
     if run.mapper is not None:
         sections.append(_mapping(run, points))
         sections.append(_trust(run))
+        sections.append(_review(run))
     for extra in (_framework(run), _audit(run)):
         if extra is not None:
             sections.append(extra)
