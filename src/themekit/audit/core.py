@@ -43,6 +43,7 @@ log = logging.getLogger("themekit")
 MODEL_AGREEMENT_COLUMNS = ["coder", "transcript_id", "position", "n_units", "percent_agreement", "kappa",
                            "kappa_low", "kappa_high", "overall_kappa", "flagged", "note"]
 ALL = "(all)"
+N_FOLDS = 5   # folds of interviews for the cross-fitted model coder
 
 
 # -- result ------------------------------------------------------------------------------------
@@ -302,7 +303,7 @@ def _kappa_ci(a: np.ndarray, b: np.ndarray, n_boot: int, ci: float, random_state
 
 
 def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_for_model: list,
-                       embedder, random_state: int, notes: list) -> tuple[pd.Series | None, str]:
+                       embedder, random_state: int, notes: list, cache=None) -> tuple[pd.Series | None, str]:
     """The model's top code per utterance, and a description of the model."""
     if mapper is None:
         return None, "none"
@@ -340,21 +341,43 @@ def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_f
     if not seeded:
         m = CodeMapper(**params).fit(codebook, units_for_model, embeddings=emb, embedder=embedder, corpus=corpus)
         return m.predict(abstain=False), "mapper, zero-shot (codebook only)"
-    # seeded with the human coding, cross-fitted over transcripts: each interview is scored by a
-    # mapper that never saw its coding
     tids = sorted({u.transcript_id for u in units_for_model}, key=natural_key)
-    n_folds = len(tids) if len(tids) <= 20 else 10
-    fold_of = {t: i % n_folds for i, t in enumerate(tids)}
-    preds = []
-    for f in range(n_folds):
-        held = {t for t in tids if fold_of[t] == f}
-        seeds = [s for s in segments if s.transcript_id not in held]
-        m = CodeMapper(**params).fit(codebook, units_for_model, embeddings=emb, embedder=embedder,
-                                     corpus=corpus, seeds=seeds or None)
-        p = m.predict(abstain=False)
-        preds.append(p[[u.id for u in units_for_model if u.transcript_id in held]])
-    label = "mapper seeded with the other interviews' coding (cross-fitted by interview)"
-    return pd.concat(preds), label
+    n_folds = min(N_FOLDS, len(tids))
+    label = (f"mapper seeded with the other interviews' coding (cross-fitted: {n_folds} folds of "
+             "interviews)")
+
+    def cross_fit() -> pd.Series:
+        # seeded with the human coding, cross-fitted over folds of interviews: each interview is
+        # scored by a mapper that never saw its coding. Folds, not one fit per interview: the
+        # same guarantee at a fixed cost (a mapper fit is seconds; studies have dozens of interviews)
+        fold_of = {t: i % n_folds for i, t in enumerate(tids)}
+        preds = []
+        for f in range(n_folds):
+            held = {t for t in tids if fold_of[t] == f}
+            seeds = [s for s in segments if s.transcript_id not in held]
+            m = CodeMapper(**params).fit(codebook, units_for_model, embeddings=emb, embedder=embedder,
+                                         corpus=corpus, seeds=seeds or None)
+            p = m.predict(abstain=False)
+            preds.append(p[[u.id for u in units_for_model if u.transcript_id in held]])
+        return pd.concat(preds)
+
+    if cache is None:
+        return cross_fit(), label
+    # cached by what the folds' mappers depend on: the utterances scored (with their prompts'
+    # context: the corpus), their vectors, the coding, the codebook and the mapper's settings
+    parts = ("cross-fitted suggestions", _corpus_parts(corpus), [u.id for u in units_for_model], emb.ids, emb.vectors, emb.model_id,
+             getattr(embedder, "settings", None), sorted(segments, key=_segment_order),
+             codebook.name, codebook.version, list(codebook.codes), params, n_folds)
+    sugg, _ = cache.get_or_compute("audit-model", parts, cross_fit, step="audit: cross-fitted model")
+    return sugg, label
+
+
+def _corpus_parts(corpus: Corpus) -> tuple:
+    return (list(corpus.transcripts.values()), corpus.utterances, corpus.metadata)
+
+
+def _segment_order(s) -> tuple:
+    return (s.transcript_id, s.start, s.end, s.code, s.coder, str(s.order))
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -423,7 +446,7 @@ def _codes_in_order(segments: list, codebook) -> list[str]:
 def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None, embedder=None,
           mapper: Any = "auto", order: Any = "auto", window: int = 1, null: str = "segment",
           n_permutations: int = 1000, n_boot: int = 1000, alpha: float = 0.05, min_overlap: float = 0.5,
-          text: str = "content", random_state: int = 0) -> AuditResult:
+          text: str = "content", random_state: int = 0, cache=None) -> AuditResult:
     """Audit a coded project: agreement, drift, suspected mis-codings, human vs model.
 
     ``segments``: :class:`~themekit.codebook.coding.CodedSegment` list (``read_coded_segments(path,
@@ -432,15 +455,17 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     coded spans, keyed by :func:`segment_id`; else the spans are embedded with ``embedder``
     (default model, cached). ``mapper``: the model coder for human-vs-model agreement —
     ``"auto"``/``"seeded"`` (a :class:`~themekit.mapping.CodeMapper` seeded with the human
-    coding, cross-fitted by interview: each interview is scored by a mapper that did not see
-    its coding), ``"zero-shot"`` (codebook only), a CodeMapper (fitted with seeds: refitted the
+    coding, cross-fitted over ``N_FOLDS`` (5) folds of interviews: each interview is scored by a
+    mapper that did not see its coding), ``"zero-shot"`` (codebook only), a CodeMapper (fitted with seeds: refitted the
     cross-fitted way with its settings; fitted without: used as is), the model's top code per
     utterance (Series or DataFrame), or None (skip). ``order``: how transcripts are ordered
     (:func:`transcript_order`: ``"auto"``, a metadata column such as ``"interview_date"``,
     ``"coded_at"``, ``"transcript"``, or a list of ids). ``window``, ``null``,
     ``n_permutations``, ``alpha``: see :func:`themekit.audit.drift.drift_table`; ``n_boot``: bootstrap
     resamples for CIs; ``min_overlap``: alignment of segments to utterances; ``text``: embed
-    spans' "content" (without bracketed transcriber notes) or verbatim "text".
+    spans' "content" (without bracketed transcriber notes) or verbatim "text". ``cache``: a
+    :class:`themekit.common.results.ResultCache`: the cross-fitted model coder's suggestions
+    are read from it when the same utterances, coding, codebook and settings were seen before.
     """
     from .agreement import agreement_table, pairwise_kappa
     from ..codebook.coding import align_to_utterances
@@ -491,7 +516,7 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     model_desc = "none"
     try:
         sugg, model_desc = _model_suggestions(mapper, corpus, codebook, segments, model_units, embedder,
-                                              random_state, notes)
+                                              random_state, notes, cache=cache)
     except ImportError as e:  # pragma: no cover - mapping ships with themekit
         raise InputError(None, f"the model coder needs themekit.mapping ({e})") from None
     if sugg is not None:
