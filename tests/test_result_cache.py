@@ -156,11 +156,12 @@ def test_rerun_reads_every_step_and_writes_the_same_outputs(study, tmp_path):
     kw = dict(embedder=HashingEmbedder(), random_state=2, quiet=True, cache=cache)
     run_study(study, tmp_path / "cold", **kw)
     cold = _steps(tmp_path / "cold")
-    assert cold["discover"] == cold["map"] == cold["audit"] == cold["report layout"] == "computed"
+    assert cold["read"] == cold["discover"] == cold["map"] == cold["audit"] == cold["report layout"] == "computed"
     assert cold["audit: cross-fitted model"] == "computed"
     warm_run = run_study(study, tmp_path / "warm", **kw)
     warm = _steps(tmp_path / "warm")
-    assert {warm[s] for s in ("discover", "map", "audit", "report layout")} == {"cache"}
+    assert {warm[s] for s in ("read", "discover", "map", "audit", "report layout")} == {"cache"}
+    assert warm["embed"] == "computed (not cacheable)"   # the hashing embedder: cheaper than a lookup
     assert "audit: cross-fitted model" not in warm      # the whole audit was read
     assert differences(tmp_path / "cold", tmp_path / "warm") == []
     # the mapper read back works as a fitted one
@@ -176,9 +177,8 @@ def test_rerun_reads_every_step_and_writes_the_same_outputs(study, tmp_path):
     try:
         run_study(study, tmp_path / "edited", **kw)
         edited = _steps(tmp_path / "edited")
-        assert edited["discover"] == edited["report layout"] == "cache"
+        assert edited["read"] == edited["discover"] == edited["report layout"] == "cache"
         assert edited["map"] == edited["audit"] == edited["audit: cross-fitted model"] == "computed"
-        assert edited["read"] == "computed"
         # ... and the same outputs as computing the edited study from scratch
         run_study(study, tmp_path / "fresh", **{**kw, "cache": False})
         assert set(_steps(tmp_path / "fresh").values()) <= {"computed", "computed (cache off)",

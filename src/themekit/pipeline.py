@@ -8,6 +8,7 @@ Rerunning is cheap: each step's result is cached by what it depends on
 (:class:`themekit.common.results.ResultCache`; embeddings have their own cache), and the
 manifest's ``steps`` says which were computed and which read from the cache:
 
+- the corpus by (the transcript files' paths and bytes, metadata, reading and segmenting settings);
 - discovery by (utterances, their vectors and model, discovery settings, random_state);
 - mapping by (corpus, vectors, codebook content, coded segments, mapper settings, the
   candidate codes it is compared with);
@@ -15,6 +16,9 @@ manifest's ``steps`` says which were computed and which read from the cache:
   by (utterances, coding, codebook, mapper settings): an audit setting that leaves the model
   alone does not refit it;
 - the report's 2-D layout by (utterances, vectors, random_state).
+
+The audit's entry holds its saved files too (its charts take seconds to build). Every key also
+holds themekit's version and source and the versions of the libraries results come from.
 
 So an edited codebook reruns mapping and the audit, nothing else. A new interview reuses the
 embeddings of the others; discovery, the layout, mapping and the audit are fitted on the whole
@@ -136,7 +140,10 @@ def run_study(
     files: dict[str, Path] = {}
 
     with steps("Reading and segmenting transcripts"):
-        corpus = read_transcripts(paths, metadata, reader=reader, segmenter=segmenter, progress=not quiet)
+        corpus, _ = results.get_or_compute(
+            "corpus", _read_key(paths, metadata, reader, segmenter),
+            lambda: read_transcripts(paths, metadata, reader=reader, segmenter=segmenter, progress=not quiet),
+            step="read")
         files["corpus"] = corpus.save(out / "corpus.parquet")
         files["utterances"] = _csv(out / "utterances.csv", corpus.to_pandas())
         units = corpus.select(roles=None if all_speakers else ("participant",))
@@ -145,7 +152,6 @@ def run_study(
 
     with steps("Embedding utterances"):
         embedder = embedder or load_embedder(model, fast=fast)
-        results.stats["read"] = "computed"
         emb, results.stats["embed"] = _embedded(units, embedder, progress=not quiet)
         corpus_key = input_hash(_corpus_key(corpus))      # hashed once, reused by every key
         units_key = input_hash(corpus_key, [u.id for u in units], emb.ids, emb.vectors, emb.model_id,
@@ -193,15 +199,18 @@ def run_study(
 
             if run.segments is None:
                 run.segments = read_coded_segments(coded, corpus)
-            run.audit, _ = results.get_or_compute(
+
+            def audited():
+                res = audit(corpus, run.segments, codebook=run.codebook, embedder=embedder, mapper=run.mapper,
+                            random_state=random_state, cache=results if results.enabled else None)
+                return res, _saved_bytes(res)    # its files too: building its charts takes seconds
+
+            (run.audit, saved), _ = results.get_or_compute(
                 "audit", (corpus_key, _segments_key(run.segments), _codebook_key(run.codebook), emb.model_id,
                           getattr(embedder, "settings", None), _mapper_key(run.mapper), random_state),
-                lambda: audit(corpus, run.segments, codebook=run.codebook, embedder=embedder,
-                              mapper=run.mapper, random_state=random_state,
-                              cache=results if results.enabled else None),
-                step="audit")
-            for name, p in run.audit.save(out / "audit").items():
-                files[f"audit/{name}"] = p
+                audited, step="audit")
+            for name, data in saved.items():
+                files[f"audit/{name}"] = atomic_write(out / "audit" / name, lambda tmp, d=data: tmp.write_bytes(d))
 
     with steps("Framework matrix and REFI-QDA project"):
         from .report import export_framework_excel
@@ -282,6 +291,34 @@ def _embedded(units, embedder, progress: bool):
         return emb, "computed (not cacheable)"
     misses = store.stats["misses"] - misses
     return emb, "cache" if misses == 0 else f"computed ({misses} of {len(units)} texts new)"
+
+
+def _saved_bytes(result) -> dict[str, bytes]:
+    """``result.save(folder)``'s files as {name: bytes} (saved to a temporary folder)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="themekit-") as d:
+        return {name: Path(p).read_bytes() for name, p in result.save(Path(d)).items()}
+
+
+def _read_key(paths, metadata, reader, segmenter) -> tuple:
+    """What reading depends on: the files read (absolute path and bytes; in a study folder the
+    transcripts and metadata.csv, not the codebook), the metadata, and the reading and
+    segmenting settings."""
+    from .io import ReaderOptions, Segmenter
+    from .io.load import _transcript_files
+
+    files = []
+    for p in map(Path, paths):
+        try:
+            found, meta = _transcript_files(p)
+        except Exception:           # let reading itself report bad input
+            found, meta = [p], None
+        files.extend((str(f.resolve()), f.read_bytes() if f.is_file() else None) for f in [*found, meta] if f)
+    if isinstance(metadata, (str, os.PathLike)):
+        metadata = (str(Path(metadata).resolve()), Path(metadata).read_bytes() if Path(metadata).is_file() else None)
+    return (files, metadata, reader if reader is not None else ReaderOptions(),
+            segmenter if segmenter is not None else Segmenter())
 
 
 def _corpus_key(corpus) -> tuple:

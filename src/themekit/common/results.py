@@ -4,8 +4,8 @@ what changed.
 Location: ``<cache root>/results/<store>/``, where the cache root is the ``cache_dir``
 argument, else ``$THEMEKIT_CACHE_DIR``, else the user cache folder (``~/.cache/themekit`` on
 Linux, via platformdirs) — beside the embedding cache (:mod:`themekit.embed.cache`). One store
-per kind of result (``discovery``, ``mapping``, ``audit``, ``audit-model``, ``layout``); one
-file per result::
+per kind of result (``corpus``, ``discovery``, ``mapping``, ``audit``, ``audit-model``,
+``layout``); one file per result::
 
     key = SHA-256(format version, themekit version, a hash of themekit's source code,
                   versions of numpy/scipy/scikit-learn/umap/hdbscan/pandas,
@@ -175,7 +175,7 @@ class ResultCache:
     ``enabled=False`` computes every time (and says so) but writes nothing.
     """
 
-    STORES = ("discovery", "mapping", "audit", "audit-model", "layout")
+    STORES = ("corpus", "discovery", "mapping", "audit", "audit-model", "layout")
 
     def __init__(self, cache_dir: str | os.PathLike | None = None, *, enabled: bool = True):
         root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()
