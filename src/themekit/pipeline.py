@@ -10,8 +10,8 @@ manifest's ``steps`` says which were computed and which read from the cache:
 
 - the corpus by (the transcript files' paths and bytes, metadata, reading and segmenting settings);
 - discovery by (utterances, their vectors and model, discovery settings, random_state);
-- mapping by (corpus, vectors, codebook content, coded segments, mapper settings, the
-  candidate codes it is compared with);
+- mapping by (corpus, utterances, vectors, codebook content, coded segments, mapper settings,
+  the candidate codes it is compared with);
 - the audit by (corpus, coding, codebook, settings); inside it, the cross-fitted model coder
   by (utterances, coding, codebook, mapper settings): an audit setting that leaves the model
   alone does not refit it;
@@ -154,8 +154,8 @@ def run_study(
         embedder = embedder or load_embedder(model, fast=fast)
         emb, results.stats["embed"] = _embedded(units, embedder, progress=not quiet)
         corpus_key = input_hash(_corpus_key(corpus))      # hashed once, reused by every key
-        units_key = input_hash(corpus_key, [u.id for u in units], emb.ids, emb.vectors, emb.model_id,
-                               getattr(embedder, "settings", None))
+        # what discovery and the layout see: the utterances analysed and their vectors
+        units_key = input_hash(units, emb.ids, emb.vectors, emb.model_id, getattr(embedder, "settings", None))
 
     with steps("Discovering candidate codes and themes"):
         result, _ = results.get_or_compute(
@@ -184,7 +184,7 @@ def run_study(
                         mapper.suggest_next(20))
 
             (mapper, run.candidate_mapping, run.coverage, sugg, nxt), _ = results.get_or_compute(
-                "mapping", (units_key, _codebook_key(cb), _segments_key(run.segments),
+                "mapping", (corpus_key, units_key, _codebook_key(cb), _segments_key(run.segments),
                             _mapper_key(CodeMapper(random_state=random_state)), result.assignments, result.codes),
                 mapping, step="map")
             run.mapper = _attached(mapper, embedder, corpus, emb)
@@ -332,16 +332,14 @@ def _codebook_key(cb) -> tuple | None:
 
 
 def _segments_key(segments) -> list | None:
-    if segments is None:
-        return None
-    return sorted(segments, key=lambda s: (s.transcript_id, s.start, s.end, s.code, s.coder, str(s.order)))
+    return None if segments is None else list(segments)    # in file order: it can matter
 
 
 def _mapper_key(mapper):
     """The audit's model coder: the pipeline's mapper by its settings (the audit refits it
-    cross-fitted), or "auto" without one."""
+    cross-fitted), or None (no model coder)."""
     if mapper is None:
-        return "auto"
+        return None
     return (type(mapper).__name__, {k: getattr(mapper, k) for k in type(mapper).__init__.__kwdefaults__},
             bool(getattr(mapper, "seeds_", None)), hasattr(mapper, "scores_"))
 

@@ -365,8 +365,8 @@ def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_f
         return cross_fit(), label
     # cached by what the folds' mappers depend on: the utterances scored (with their prompts'
     # context: the corpus), their vectors, the coding, the codebook and the mapper's settings
-    parts = ("cross-fitted suggestions", _corpus_parts(corpus), [u.id for u in units_for_model], emb.ids, emb.vectors, emb.model_id,
-             getattr(embedder, "settings", None), sorted(segments, key=_segment_order),
+    parts = ("cross-fitted suggestions", _corpus_parts(corpus), [u.id for u in units_for_model], emb.ids,
+             emb.vectors, emb.model_id, getattr(embedder, "settings", None), list(segments),
              codebook.name, codebook.version, list(codebook.codes), params, n_folds)
     sugg, _ = cache.get_or_compute("audit-model", parts, cross_fit, step="audit: cross-fitted model")
     return sugg, label
@@ -374,10 +374,6 @@ def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_f
 
 def _corpus_parts(corpus: Corpus) -> tuple:
     return (list(corpus.transcripts.values()), corpus.utterances, corpus.metadata)
-
-
-def _segment_order(s) -> tuple:
-    return (s.transcript_id, s.start, s.end, s.code, s.coder, str(s.order))
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -455,9 +451,10 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     coded spans, keyed by :func:`segment_id`; else the spans are embedded with ``embedder``
     (default model, cached). ``mapper``: the model coder for human-vs-model agreement —
     ``"auto"``/``"seeded"`` (a :class:`~themekit.mapping.CodeMapper` seeded with the human
-    coding, cross-fitted over ``N_FOLDS`` (5) folds of interviews: each interview is scored by a
-    mapper that did not see its coding), ``"zero-shot"`` (codebook only), a CodeMapper (fitted with seeds: refitted the
-    cross-fitted way with its settings; fitted without: used as is), the model's top code per
+    coding, cross-fitted over ``N_FOLDS`` (5) folds of interviews: each interview is scored by
+    a mapper that did not see its coding), ``"zero-shot"`` (codebook only), a CodeMapper
+    (fitted with seeds: refitted the cross-fitted way with its settings; fitted without: used
+    as is), the model's top code per
     utterance (Series or DataFrame), or None (skip). ``order``: how transcripts are ordered
     (:func:`transcript_order`: ``"auto"``, a metadata column such as ``"interview_date"``,
     ``"coded_at"``, ``"transcript"``, or a list of ids). ``window``, ``null``,
