@@ -64,7 +64,10 @@ _N_EPOCHS = 150
 _LEARNING_RATE = 0.25
 _NEGATIVE_SAMPLE_RATE = 3
 _REFINE_STEPS = 3         # nearest-centroid assignment steps after consensus, see step 4
-_PARALLEL_MIN = 2_000    # n_jobs=-1 runs in parallel from this many utterances, see CodeDiscoverer
+# n_jobs=-1 runs in parallel from this many utterances: a worker process takes ~10 s to start and
+# compile UMAP's layout code, a run ~0.4 ms per utterance (SERDIF, 2,900: 6 runs in 10 s on one
+# core, 11 s on two processes); below this the workers cost more than they save
+_PARALLEL_MIN = 10_000
 
 
 def auto_min_code_size(n: int) -> int:
@@ -113,9 +116,9 @@ class CodeDiscoverer:
         Seed of everything stochastic; the same value gives the same codes.
     n_jobs : int or None
         Processes for the consensus runs (joblib): -1 (default) every available core from
-        2,000 utterances on, one below (a worker process needs a few seconds to start and
-        compile UMAP's layout code: more than the runs of a small study take); an int uses that
-        many whatever the size; None or 1 one at a time. Each run has its own seed drawn from
+        10,000 utterances on, one below (a worker process needs about ten seconds to start and
+        compile UMAP's layout code: more than the runs of a smaller study take); an int uses
+        that many whatever the size; None or 1 one at a time. Each run has its own seed drawn from
         ``random_state`` and the runs are combined in seed order, so the codes are the same
         whatever the number of processes; it is therefore not recorded with the settings.
     """
