@@ -41,3 +41,16 @@ def browser():
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_result_cache(tmp_path_factory):
+    """Step results (themekit.common.results) go to a folder of this test session, never the
+    user's cache; embeddings keep their usual cache (the real model is slow to rerun)."""
+    import themekit.common.results as results
+
+    root = tmp_path_factory.mktemp("themekit-cache")
+    saved = results.default_cache_root
+    results.default_cache_root = lambda: root
+    yield root
+    results.default_cache_root = saved

@@ -60,7 +60,8 @@ def test_outputs_trace_back_to_verbatim_quotes(hashed_run):
 
 def test_same_random_state_same_codes(hashed_run, tmp_path):
     run, _ = hashed_run
-    again = run_study(EXAMPLE, tmp_path, embedder=HashingEmbedder(), random_state=3, quiet=True, report=False)
+    again = run_study(EXAMPLE, tmp_path, embedder=HashingEmbedder(), random_state=3, quiet=True, report=False,
+                      cache=False)   # computed again, not read back
     pd.testing.assert_frame_equal(run.discovery.codes, again.discovery.codes)
     pd.testing.assert_frame_equal(run.mapper.suggestions(), again.mapper.suggestions())
 

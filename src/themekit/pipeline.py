@@ -3,6 +3,27 @@
 :func:`run_study` is what ``themekit run`` calls; every step is an ordinary library call, so
 a notebook can do the same steps one at a time. Outputs go to one folder, each file written
 atomically, with a run manifest that records settings, versions, the model and input hashes.
+
+Rerunning is cheap: each step's result is cached by what it depends on
+(:class:`themekit.common.results.ResultCache`; embeddings have their own cache), and the
+manifest's ``steps`` says which were computed and which read from the cache:
+
+- the corpus by (the transcript files' paths and bytes, metadata, reading and segmenting settings);
+- discovery by (utterances, their vectors and model, discovery settings, random_state);
+- mapping by (corpus, utterances, vectors, codebook content, coded segments, mapper settings,
+  the candidate codes it is compared with);
+- the audit by (corpus, coding, codebook, settings); inside it, the cross-fitted model coder
+  by (utterances, coding, codebook, mapper settings): an audit setting that leaves the model
+  alone does not refit it;
+- the report's 2-D layout by (utterances, vectors, random_state).
+
+The audit's entry holds its saved files too (its charts take seconds to build). Every key also
+holds themekit's version and source and the versions of the libraries results come from.
+
+So an edited codebook reruns mapping and the audit, nothing else. A new interview reuses the
+embeddings of the others; discovery, the layout, mapping and the audit are fitted on the whole
+study at once (a density clustering, a UMAP layout, a centred, self-trained classifier and
+cross-fitting over interviews all change when any utterance is added), so they are recomputed.
 """
 
 from __future__ import annotations
@@ -110,6 +131,7 @@ def _run_study(
     report: bool = True,
     quiet: bool = False,
     review: str | os.PathLike | None = None,
+    cache: bool | str | os.PathLike | Any = True,
 ) -> StudyRun:
     """Run the whole pipeline on a study and write everything to ``output``.
 
@@ -119,13 +141,19 @@ def _run_study(
     recoded suggestions become the reviewer's coding (seeds, ``.qdpx`` codings, framework),
     rejected ones are not suggested again there; the trail is ``mapping/review_log.csv`` and
     the manifest's ``review``.
+    ``cache``: True for the default result cache (``themekit cache info``), a folder, a
+    :class:`~themekit.common.results.ResultCache`, or False to compute every step (the outputs
+    are the same either way).
     """
     from .codebook import Codebook
     from .codebook import read_coded_segments
     from .discover import discover
-    from .embed import embed_utterances, load_embedder
+    from .embed import load_embedder
     from .io import read_transcripts, study_file
 
+    from .common.results import input_hash
+
+    results = _result_cache(cache)
     out = Path(output)
     paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     folder = Path(paths[0]) if len(paths) == 1 and Path(paths[0]).is_dir() else None
@@ -143,7 +171,10 @@ def _run_study(
     files: dict[str, Path] = {}
 
     with steps("Reading and segmenting transcripts"):
-        corpus = read_transcripts(paths, metadata, reader=reader, segmenter=segmenter, progress=not quiet)
+        corpus, _ = results.get_or_compute(
+            "corpus", _read_key(paths, metadata, reader, segmenter),
+            lambda: read_transcripts(paths, metadata, reader=reader, segmenter=segmenter, progress=not quiet),
+            step="read")
         units = corpus.select(roles=None if all_speakers else ("participant",))
         _check_enough(units, corpus, all_speakers, paths[0] if len(paths) == 1 else None)
         out.mkdir(parents=True, exist_ok=True)
@@ -155,10 +186,16 @@ def _run_study(
 
     with steps("Embedding utterances"):
         embedder = embedder or load_embedder(model, fast=fast)
-        emb = embed_utterances(units, embedder, progress=not quiet)
+        emb, results.stats["embed"] = _embedded(units, embedder, progress=not quiet)
+        corpus_key = input_hash(_corpus_key(corpus))      # hashed once, reused by every key
+        # what discovery and the layout see: the utterances analysed and their vectors
+        units_key = input_hash(units, emb.ids, emb.vectors, emb.model_id, getattr(embedder, "settings", None))
 
     with steps("Discovering candidate codes and themes"):
-        result = discover(units, embeddings=emb, random_state=random_state, progress=not quiet)
+        result, _ = results.get_or_compute(
+            "discovery", (units_key, "discover()", random_state),
+            lambda: discover(units, embeddings=emb, random_state=random_state, progress=not quiet),
+            step="discover")
         for name, p in result.save(out / "discovery").items():
             files[f"discovery/{name}"] = p
         log.info("    %d candidate codes in %d themes; %.0f%% of utterances left as outliers",
@@ -175,23 +212,32 @@ def _run_study(
             seeds, rejected = run.segments, None
             if review is not None:
                 seeds, rejected = _read_review(run, review, units)
-            mapper = CodeMapper(random_state=random_state)
             map_units = _with_coded_speech(units, corpus, run.segments)
-            mapper.fit(cb, map_units, embeddings=emb, embedder=embedder, corpus=corpus, seeds=seeds,
-                       rejected=rejected)
-            run.mapper = mapper
-            run.candidate_mapping = map_candidates(result, mapper)
-            run.coverage = unsupported_codes(mapper, run.candidate_mapping)
-            files["mapping/suggestions"] = _csv(out / "mapping" / "suggestions.csv", mapper.suggestions())
+
+            def mapping():
+                mapper = CodeMapper(random_state=random_state)
+                mapper.fit(cb, map_units, embeddings=emb, embedder=embedder, corpus=corpus, seeds=seeds,
+                           rejected=rejected)
+                cm = map_candidates(result, mapper)
+                return (_detached(mapper), cm, unsupported_codes(mapper, cm), mapper.suggestions(),
+                        mapper.suggest_next(20), mapper.review_queue())
+
+            rejected_key = sorted((k, sorted(v)) for k, v in (rejected or {}).items())
+            (mapper, run.candidate_mapping, run.coverage, sugg, nxt, queue), _ = results.get_or_compute(
+                "mapping", (corpus_key, units_key, map_units, _codebook_key(cb), _segments_key(run.segments),
+                            seeds if seeds is not run.segments else None, rejected_key,
+                            _mapper_key(CodeMapper(random_state=random_state)), result.assignments, result.codes),
+                mapping, step="map")
+            run.mapper = _attached(mapper, embedder, corpus, emb)
+            files["mapping/suggestions"] = _csv(out / "mapping" / "suggestions.csv", sugg)
             files["mapping/candidates"] = _csv(out / "mapping" / "candidate_mapping.csv", run.candidate_mapping)
             files["mapping/coverage"] = _csv(out / "mapping" / "codebook_coverage.csv", run.coverage)
-            files["mapping/next"] = _csv(out / "mapping" / "code_next.csv", mapper.suggest_next(20))
-            files["mapping/review_queue"] = _csv(out / "mapping" / "review_queue.csv", mapper.review_queue())
+            files["mapping/next"] = _csv(out / "mapping" / "code_next.csv", nxt)
+            files["mapping/review_queue"] = _csv(out / "mapping" / "review_queue.csv", queue)
             if run.review is not None:
                 from .codebook.decisions import review_log
 
-                files["mapping/review_log"] = _csv(out / "mapping" / "review_log.csv",
-                                                   review_log(run.review, mapper.suggestions()))
+                files["mapping/review_log"] = _csv(out / "mapping" / "review_log.csv", review_log(run.review, sugg))
 
     if coded is not None:
         with steps("Auditing human coding"):
@@ -199,10 +245,18 @@ def _run_study(
 
             if run.segments is None:
                 run.segments = read_coded_segments(coded, corpus)
-            run.audit = audit(corpus, run.segments, codebook=run.codebook, embedder=embedder,
-                              mapper=run.mapper, random_state=random_state)
-            for name, p in run.audit.save(out / "audit").items():
-                files[f"audit/{name}"] = p
+
+            def audited():
+                res = audit(corpus, run.segments, codebook=run.codebook, embedder=embedder, mapper=run.mapper,
+                            random_state=random_state, cache=results if results.enabled else None)
+                return res, _saved_bytes(res)    # its files too: building its charts takes seconds
+
+            (run.audit, saved), _ = results.get_or_compute(
+                "audit", (corpus_key, _segments_key(run.segments), _codebook_key(run.codebook), emb.model_id,
+                          getattr(embedder, "settings", None), _mapper_key(run.mapper), random_state),
+                audited, step="audit")
+            for name, data in saved.items():
+                files[f"audit/{name}"] = atomic_write(out / "audit" / name, lambda tmp, d=data: tmp.write_bytes(d))
 
     with steps("Framework matrix and REFI-QDA project"):
         from .report import export_framework_excel
@@ -251,8 +305,15 @@ def _run_study(
                                   outputs=[str(p) for p in files.values()], timings=run.timings)
         if report:
             from .report import study_report
+            from .report.study import map_points
 
-            files["report"] = study_report(run, out / "report.html", manifest)
+            layout_units = [corpus[i] for i in emb.ids]
+            points, _ = results.get_or_compute(
+                "layout", (units_key, "map_points()", random_state),
+                lambda: map_points(layout_units, emb.vectors, random_state=random_state), step="report layout")
+            manifest["steps"] = dict(results.stats)
+            files["report"] = study_report(run, out / "report.html", manifest, points=points)
+        manifest["steps"] = dict(results.stats)
         manifest["outputs"] = sorted(str(p) for p in files.values())
         files["manifest"] = write_manifest(out / "manifest.json", manifest)
         run.manifest = manifest
@@ -313,6 +374,112 @@ def _reviewer_segments(run: StudyRun) -> list:
     from .codebook.decisions import review_segments
 
     return review_segments(run.review)
+
+
+# -- result caching (see the module docstring) -------------------------------------------------
+def _result_cache(cache):
+    from .common.results import ResultCache
+
+    if isinstance(cache, ResultCache):
+        return cache
+    if cache is False or cache is None:
+        return ResultCache(enabled=False)
+    return ResultCache(None if cache is True else cache)
+
+
+def _embedded(units, embedder, progress: bool):
+    """The units' embeddings (the embedding cache decides per text), and whether any text was
+    embedded: "cache" or "computed (N of M texts new)"."""
+    from .embed import embed_utterances
+    from .embed.embedding import _resolve_cache
+
+    store = _resolve_cache(True, embedder)
+    misses = store.stats["misses"] if store is not None else 0
+    emb = embed_utterances(units, embedder, progress=progress)
+    if store is None:
+        return emb, "computed (not cacheable)"
+    misses = store.stats["misses"] - misses
+    return emb, "cache" if misses == 0 else f"computed ({misses} of {len(units)} texts new)"
+
+
+def _saved_bytes(result) -> dict[str, bytes]:
+    """``result.save(folder)``'s files as {name: bytes} (saved to a temporary folder)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="themekit-") as d:
+        return {name: Path(p).read_bytes() for name, p in result.save(Path(d)).items()}
+
+
+def _read_key(paths, metadata, reader, segmenter) -> tuple:
+    """What reading depends on: the files read (absolute path and bytes; in a study folder the
+    transcripts and metadata.csv, not the codebook), the metadata, and the reading and
+    segmenting settings."""
+    from .io import ReaderOptions, Segmenter
+    from .io.load import _transcript_files
+
+    files = []
+    for p in map(Path, paths):
+        try:
+            found, meta = _transcript_files(p)
+        except Exception:           # let reading itself report bad input
+            found, meta = [p], None
+        files.extend((str(f.resolve()), f.read_bytes() if f.is_file() else None) for f in [*found, meta] if f)
+    if isinstance(metadata, (str, os.PathLike)):
+        metadata = (str(Path(metadata).resolve()), Path(metadata).read_bytes() if Path(metadata).is_file() else None)
+    return (files, metadata, reader if reader is not None else ReaderOptions(),
+            segmenter if segmenter is not None else Segmenter())
+
+
+def _corpus_key(corpus) -> tuple:
+    """What every step's key starts from: the corpus by value (transcripts, utterances with
+    offsets, speakers and roles, metadata, reading settings)."""
+    return (list(corpus.transcripts.values()), corpus.utterances, corpus.metadata, corpus.settings)
+
+
+def _codebook_key(cb) -> tuple | None:
+    return None if cb is None else (cb.name, cb.version, list(cb.codes))
+
+
+def _segments_key(segments) -> list | None:
+    return None if segments is None else list(segments)    # in file order: it can matter
+
+
+def _mapper_key(mapper):
+    """The audit's model coder: the pipeline's mapper by its settings (the audit refits it
+    cross-fitted), or None (no model coder)."""
+    if mapper is None:
+        return None
+    return (type(mapper).__name__, {k: getattr(mapper, k) for k in type(mapper).__init__.__kwdefaults__},
+            bool(getattr(mapper, "seeds_", None)), hasattr(mapper, "scores_"))
+
+
+_HEAVY = ("embedder_", "_corpus", "_precomputed")   # a model, and what the run already holds
+
+
+def _detached(mapper):
+    """A shallow copy of a fitted mapper without its embedder, corpus and precomputed vectors:
+    what the cache stores (the run re-attaches its own, the same by the key)."""
+    import copy
+
+    if getattr(mapper, "fine_tuned_", False):   # its embedder is not the run's: keep it
+        return mapper
+    m = copy.copy(mapper)
+    for a in _HEAVY:
+        if a in m.__dict__:
+            m.__dict__[a] = None
+    return m
+
+
+def _attached(mapper, embedder, corpus, emb):
+    if getattr(mapper, "fine_tuned_", False):
+        return mapper
+    if "embedder_" in mapper.__dict__:
+        mapper.embedder_ = embedder
+    if "_corpus" in mapper.__dict__:
+        mapper._corpus = corpus if mapper.context_ else None
+    if "_precomputed" in mapper.__dict__:
+        mapper._precomputed = emb
+    return mapper
 
 
 def _discovered_coding(result, draft) -> pd.DataFrame:

@@ -44,6 +44,7 @@ log = logging.getLogger("themekit")
 MODEL_AGREEMENT_COLUMNS = ["coder", "transcript_id", "position", "n_units", "percent_agreement", "kappa",
                            "kappa_low", "kappa_high", "overall_kappa", "flagged", "note"]
 ALL = "(all)"
+N_FOLDS = 5   # folds of interviews for the cross-fitted model coder
 
 
 # -- result ------------------------------------------------------------------------------------
@@ -385,7 +386,7 @@ def _note_left_out(aligned: pd.DataFrame, notes: list) -> None:
 
 
 def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_for_model: list,
-                       embedder, random_state: int, notes: list) -> tuple[pd.Series | None, str]:
+                       embedder, random_state: int, notes: list, cache=None) -> tuple[pd.Series | None, str]:
     """The model's top code per utterance, and a description of the model."""
     if mapper is None:
         return None, "none"
@@ -423,21 +424,39 @@ def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_f
     if not seeded:
         m = CodeMapper(**params).fit(codebook, units_for_model, embeddings=emb, embedder=embedder, corpus=corpus)
         return m.predict(abstain=False), "mapper, zero-shot (codebook only)"
-    # seeded with the human coding, cross-fitted over transcripts: each interview is scored by a
-    # mapper that never saw its coding
     tids = sorted({u.transcript_id for u in units_for_model}, key=natural_key)
-    n_folds = len(tids) if len(tids) <= 20 else 10
-    fold_of = {t: i % n_folds for i, t in enumerate(tids)}
-    preds = []
-    for f in range(n_folds):
-        held = {t for t in tids if fold_of[t] == f}
-        seeds = [s for s in segments if s.transcript_id not in held]
-        m = CodeMapper(**params).fit(codebook, units_for_model, embeddings=emb, embedder=embedder,
-                                     corpus=corpus, seeds=seeds or None)
-        p = m.predict(abstain=False)
-        preds.append(p[[u.id for u in units_for_model if u.transcript_id in held]])
-    label = "mapper seeded with the other interviews' coding (cross-fitted by interview)"
-    return pd.concat(preds), label
+    n_folds = min(N_FOLDS, len(tids))
+    label = (f"mapper seeded with the other interviews' coding (cross-fitted: {n_folds} folds of "
+             "interviews)")
+
+    def cross_fit() -> pd.Series:
+        # seeded with the human coding, cross-fitted over folds of interviews: each interview is
+        # scored by a mapper that never saw its coding. Folds, not one fit per interview: the
+        # same guarantee at a fixed cost (a mapper fit is seconds; studies have dozens of interviews)
+        fold_of = {t: i % n_folds for i, t in enumerate(tids)}
+        preds = []
+        for f in range(n_folds):
+            held = {t for t in tids if fold_of[t] == f}
+            seeds = [s for s in segments if s.transcript_id not in held]
+            m = CodeMapper(**params).fit(codebook, units_for_model, embeddings=emb, embedder=embedder,
+                                         corpus=corpus, seeds=seeds or None)
+            p = m.predict(abstain=False)
+            preds.append(p[[u.id for u in units_for_model if u.transcript_id in held]])
+        return pd.concat(preds)
+
+    if cache is None:
+        return cross_fit(), label
+    # cached by what the folds' mappers depend on: the utterances scored (with their prompts'
+    # context: the corpus), their vectors, the coding, the codebook and the mapper's settings
+    parts = ("cross-fitted suggestions", _corpus_parts(corpus), [u.id for u in units_for_model], emb.ids,
+             emb.vectors, emb.model_id, getattr(embedder, "settings", None), list(segments),
+             codebook.name, codebook.version, list(codebook.codes), params, n_folds)
+    sugg, _ = cache.get_or_compute("audit-model", parts, cross_fit, step="audit: cross-fitted model")
+    return sugg, label
+
+
+def _corpus_parts(corpus: Corpus) -> tuple:
+    return (list(corpus.transcripts.values()), corpus.utterances, corpus.metadata)
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -506,7 +525,8 @@ def _codes_in_order(segments: list, codebook) -> list[str]:
 def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None, embedder=None,
           mapper: Any = "auto", order: Any = "auto", window: int = 1, null: str = "segment",
           n_permutations: int = 1000, n_boot: int = 1000, alpha: float = 0.05, min_overlap: float = 0.5,
-          text: str = "content", codebook_history: Any = None, random_state: int = 0) -> AuditResult:
+          text: str = "content", codebook_history: Any = None, random_state: int = 0,
+          cache=None) -> AuditResult:
     """Audit a coded project: agreement, drift, suspected mis-codings, human vs model.
 
     ``segments``: :class:`~themekit.codebook.coding.CodedSegment` list (``read_coded_segments(path,
@@ -515,9 +535,10 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     coded spans, keyed by :func:`segment_id`; else the spans are embedded with ``embedder``
     (default model, cached). ``mapper``: the model coder for human-vs-model agreement —
     ``"auto"``/``"seeded"`` (a :class:`~themekit.mapping.CodeMapper` seeded with the human
-    coding, cross-fitted by interview: each interview is scored by a mapper that did not see
-    its coding), ``"zero-shot"`` (codebook only), a CodeMapper (fitted with seeds: refitted the
-    cross-fitted way with its settings; fitted without: used as is), the model's top code per
+    coding, cross-fitted over ``N_FOLDS`` (5) folds of interviews: each interview is scored by
+    a mapper that did not see its coding), ``"zero-shot"`` (codebook only), a CodeMapper
+    (fitted with seeds: refitted the cross-fitted way with its settings; fitted without: used
+    as is), the model's top code per
     utterance (Series or DataFrame), or None (skip). ``order``: how transcripts are ordered
     (:func:`transcript_order`: ``"auto"``, a metadata column such as ``"interview_date"``,
     ``"coded_at"``, ``"transcript"``, or a list of ids). ``window``, ``null``,
@@ -529,6 +550,9 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     :class:`~themekit.audit.codebook_history.CodebookHistory`: a coding change that starts where
     a code's definition changed is reported as following the codebook, not as drift.
     The conditional drift test (``coder_drift``) uses ``n_permutations`` and ``alpha`` too.
+    ``cache``: a
+    :class:`themekit.common.results.ResultCache`: the cross-fitted model coder's suggestions
+    are read from it when the same utterances, coding, codebook and settings were seen before.
     """
     from .agreement import agreement_table, pairwise_kappa
     from ..codebook.coding import align_to_utterances
@@ -600,7 +624,7 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     model_desc = "none"
     try:
         sugg, model_desc = _model_suggestions(mapper, corpus, codebook, segments, model_units, embedder,
-                                              random_state, notes)
+                                              random_state, notes, cache=cache)
     except ImportError as e:  # pragma: no cover - mapping ships with themekit
         raise InputError(None, f"the model coder needs themekit.mapping ({e})") from None
     if sugg is not None:

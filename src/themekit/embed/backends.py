@@ -143,17 +143,37 @@ class SentenceTransformerEmbedder:
         if quantize not in (None, "int8"):
             raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
         self.spec = spec
-        self.device = pick_device(device)
-        if quantize and self.device != "cpu":
-            raise ValueError(f"int8 quantisation runs on the CPU only (device is {self.device}); "
+        # the device is picked on first use: finding out imports torch (seconds), which a run
+        # whose texts are all in the embedding cache never needs
+        self._device = pick_device(device) if quantize else device
+        if quantize and self._device != "cpu":
+            raise ValueError(f"int8 quantisation runs on the CPU only (device is {self._device}); "
                              "pass device='cpu'")
-        # 32 as sentence-transformers does on a CPU; a GPU is busier with larger batches
-        self.batch_size = batch_size or (32 if self.device in ("cpu", "mps") else 128)
+        self._batch_size = batch_size
         self.quantize = quantize
         self._max_seq_length = max_seq_length
         self._model = None
         self.model_id = spec.model_id + ("+int8" if quantize else "")
         self.settings = {"max_seq_length": self.max_seq_length, "normalize": True}
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = pick_device(None)
+        return self._device
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._device = value
+
+    @property
+    def batch_size(self) -> int:
+        # 32 as sentence-transformers does on a CPU; a GPU is busier with larger batches
+        return self._batch_size or (32 if self.device in ("cpu", "mps") else 128)
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self._batch_size = value
 
     @property
     def max_seq_length(self) -> int | None:

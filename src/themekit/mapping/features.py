@@ -147,12 +147,20 @@ def _stem(w: str) -> str:
     return w
 
 
-def _analyzer():
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+_STOP_WORDS: frozenset = frozenset()
 
-    def analyze(text: str) -> list[str]:
-        return [_stem(w) for w in _WORD.findall(text.lower()) if w not in ENGLISH_STOP_WORDS]
-    return analyze
+
+def _analyze(text: str) -> list[str]:
+    global _STOP_WORDS
+    if not _STOP_WORDS:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+        _STOP_WORDS = frozenset(ENGLISH_STOP_WORDS)
+    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP_WORDS]
+
+
+def _analyzer():
+    # a module-level function, not a closure: a fitted mapper pickles (the result cache)
+    return _analyze
 
 
 def _one_blas_thread():

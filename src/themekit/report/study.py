@@ -225,12 +225,14 @@ def _audit(run) -> Section | None:
     return Section("Coding audit", intro, blocks)
 
 
-def study_report(run, path: str | Path, manifest: dict | None = None) -> Path:
-    """Write the study's HTML report (one self-contained file)."""
-    vectors = run.embeddings.vectors
-    units = [run.corpus[i] for i in run.embeddings.ids]
-    # the pipeline passes the manifest before it sets run.manifest: read the seed from it first
-    points = map_points(units, vectors, random_state=(manifest or run.manifest or {}).get("random_state", 0))
+def study_report(run, path: str | Path, manifest: dict | None = None, points: pd.DataFrame | None = None) -> Path:
+    """Write the study's HTML report (one self-contained file). ``points``: the 2-D layout
+    (:func:`map_points`) when already made (the pipeline caches it)."""
+    if points is None:
+        vectors = run.embeddings.vectors
+        units = [run.corpus[i] for i in run.embeddings.ids]
+        # the pipeline passes the manifest before it sets run.manifest: read the seed from it first
+        points = map_points(units, vectors, random_state=(manifest or run.manifest or {}).get("random_state", 0))
     sections = [_overview(run), _discovery(run, points)]
     if run.mapper is not None:
         sections.append(_mapping(run, points))
