@@ -27,6 +27,16 @@ def norm_text(t: str, root: Path) -> str:
     return t
 
 
+def _without_timings(obj):
+    """JSON without run timings (``seconds``, ``*_seconds``, ``timings_s``): they differ every run."""
+    if isinstance(obj, dict):
+        return {k: _without_timings(v) for k, v in obj.items()
+                if not (k == "seconds" or k.endswith("_seconds") or k == "timings_s")}
+    if isinstance(obj, list):
+        return [_without_timings(v) for v in obj]
+    return obj
+
+
 def content(p: Path, root: Path):
     if p.suffix in (".xlsx", ".qdpx"):
         with zipfile.ZipFile(p) as z:
@@ -36,7 +46,9 @@ def content(p: Path, root: Path):
         d = json.loads(p.read_text())
         for k in ("created", "timings_s", "outputs", "inputs", "cache", "steps"):
             d.pop(k, None)
-        return norm_text(json.dumps(d, sort_keys=True), root)
+        return norm_text(json.dumps(_without_timings(d), sort_keys=True), root)
+    if p.name == "settings.json":
+        return norm_text(json.dumps(_without_timings(json.loads(p.read_text())), sort_keys=True), root)
     try:
         return norm_text(p.read_text(encoding="utf-8"), root)
     except UnicodeDecodeError:
