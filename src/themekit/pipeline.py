@@ -88,11 +88,16 @@ def run_study(
     all_speakers: bool = False,
     report: bool = True,
     quiet: bool = False,
+    client=None,
 ) -> StudyRun:
     """Run the whole pipeline on a study and write everything to ``output``.
 
     ``codebook`` and ``coded`` default to ``codebook.*`` and ``coded_segments.csv`` in a study
     folder; without a codebook the mapping steps are skipped, without coded segments the audit.
+
+    ``client``: a ``dask.distributed.Client`` (see :mod:`themekit.scale`): reading and
+    segmenting, embedding and the assignment of a large corpus run on its workers; the results
+    are the same as without it.
     """
     from .codebook import Codebook
     from .codebook import read_coded_segments
@@ -109,10 +114,16 @@ def run_study(
     if coded is None and folder is not None:
         coded = study_file(folder, ("coded_segments.csv",))
     steps = _Steps(5 + (codebook is not None) + (coded is not None), quiet)
+    mapper = None
+    if client is not None:
+        from .scale import DaskMapper
+
+        mapper = DaskMapper(client)
     files: dict[str, Path] = {}
 
     with steps("Reading and segmenting transcripts"):
-        corpus = read_transcripts(paths, metadata, reader=reader, segmenter=segmenter, progress=not quiet)
+        corpus = read_transcripts(paths, metadata, reader=reader, segmenter=segmenter, progress=not quiet,
+                                  mapper=mapper)
         files["corpus"] = corpus.save(out / "corpus.parquet")
         files["utterances"] = _csv(out / "utterances.csv", corpus.to_pandas())
         units = corpus.select(roles=None if all_speakers else ("participant",))
@@ -121,10 +132,11 @@ def run_study(
 
     with steps("Embedding utterances"):
         embedder = embedder or load_embedder(model, fast=fast)
-        emb = embed_utterances(units, embedder, progress=not quiet)
+        emb = embed_utterances(units, embedder, progress=not quiet, mapper=mapper)
 
     with steps("Discovering candidate codes and themes"):
-        result = discover(units, embeddings=emb, random_state=random_state, progress=not quiet)
+        result = discover(units, embeddings=emb, random_state=random_state, progress=not quiet,
+                          mapper=mapper)
         for name, p in result.save(out / "discovery").items():
             files[f"discovery/{name}"] = p
         log.info("    %d candidate codes in %d themes; %.0f%% of utterances left as outliers",
@@ -191,6 +203,10 @@ def run_study(
                     "discovery": getattr(result, "params", None),
                     "mapper": run.mapper.get_params() if hasattr(run.mapper, "get_params") else
                     (repr(run.mapper) if run.mapper is not None else None)}
+        if client is not None:     # only then: a run without Dask keeps its manifest as it was
+            from .scale import describe
+
+            settings["engine"] = describe(client)
         inputs_fp = [p for p in paths] + [x for x in (codebook, coded, metadata) if x is not None]
         run.timings = dict(steps.timings)
         manifest = build_manifest(command="themekit run", settings=settings, random_state=random_state,

@@ -9,6 +9,7 @@ from ..io import ReaderOptions
 from ..io import read_transcripts
 from ..io import Segmenter
 from ..types import InputError, atomic_write
+from .engine import add_engine_options, client_from_args, mapper_from_client
 
 
 def add_reading_options(p: argparse.ArgumentParser) -> None:
@@ -34,7 +35,7 @@ def add_reading_options(p: argparse.ArgumentParser) -> None:
                         "rule sentencizer, no model needed)")
 
 
-def corpus_from_args(args: argparse.Namespace, paths=None):
+def corpus_from_args(args: argparse.Namespace, paths=None, mapper=None):
     columns = {}
     for item in args.column:
         if "=" not in item:
@@ -49,7 +50,7 @@ def corpus_from_args(args: argparse.Namespace, paths=None):
     reader = ReaderOptions(interviewer=tuple(args.interviewer), prompt_pattern=args.prompt_pattern,
                            table_columns=columns)
     return read_transcripts(paths if paths is not None else args.inputs, metadata=args.metadata,
-                            reader=reader, segmenter=segmenter, progress=True)
+                            reader=reader, segmenter=segmenter, progress=True, mapper=mapper)
 
 
 def register(sub) -> None:
@@ -62,6 +63,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="corpus file to write: .parquet (lossless) or .csv (one row per utterance)")
     add_reading_options(p)
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise InputError(out, "output must end in .parquet or .csv")
-    corpus = corpus_from_args(args)
+    with client_from_args(args) as client:
+        corpus = corpus_from_args(args, mapper=mapper_from_client(client))
     if out.suffix.lower() == ".csv":
         df = corpus.to_pandas()
         atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))

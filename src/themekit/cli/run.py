@@ -10,6 +10,7 @@ from ..io import ReaderOptions
 from ..io import Segmenter
 from ..types import InputError
 from .ingest import add_reading_options
+from .engine import add_engine_options, client_from_args
 from .models import add_embedding_options, embedder_from_args
 
 
@@ -35,6 +36,7 @@ def register(sub) -> None:
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     add_embedding_options(p)
     add_reading_options(p)
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 
@@ -49,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
     reader = ReaderOptions(interviewer=tuple(args.interviewer), prompt_pattern=args.prompt_pattern,
                            table_columns=columns)
     t0 = time.perf_counter()
-    result = run_study(args.inputs, args.output, codebook=args.codebook, coded=args.coded,
-                       metadata=args.metadata, reader=reader, segmenter=segmenter, model=args.model,
-                       fast=args.fast, embedder=embedder_from_args(args), random_state=args.random_state, all_speakers=args.all_speakers, report=not args.no_report,
-                       quiet=args.quiet)
+    with client_from_args(args) as client:
+        result = run_study(args.inputs, args.output, codebook=args.codebook, coded=args.coded,
+                           metadata=args.metadata, reader=reader, segmenter=segmenter, model=args.model,
+                           fast=args.fast, embedder=embedder_from_args(args), random_state=args.random_state,
+                           all_speakers=args.all_speakers, report=not args.no_report, quiet=args.quiet,
+                           client=client)
     out = Path(args.output)
     print(f"{len(result.corpus.transcripts)} transcripts, {len(result.corpus)} utterances, "
           f"{len(result.discovery.codes)} candidate codes in {len(result.discovery.themes)} themes "

@@ -143,6 +143,7 @@ class SentenceTransformerEmbedder:
         if quantize not in (None, "int8"):
             raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
         self.spec = spec
+        self._device_arg, self._batch_size_arg = device, batch_size
         self.device = pick_device(device)
         if quantize and self.device != "cpu":
             raise ValueError(f"int8 quantisation runs on the CPU only (device is {self.device}); "
@@ -199,6 +200,18 @@ class SentenceTransformerEmbedder:
     def __repr__(self) -> str:
         return f"SentenceTransformerEmbedder({self.model_id!r}, device={self.device!r})"
 
+    # A copy sent to another process (a Dask worker) carries the settings, not the loaded
+    # weights: it loads the model there once, on its own GPU when it has one and no device was set.
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_model": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.__dict__.get("_device_arg") is None and not self.quantize:
+            self.device = pick_device(None)
+            if self.__dict__.get("_batch_size_arg") is None:
+                self.batch_size = 32 if self.device in ("cpu", "mps") else 128
+
 
 class StaticEmbedder:
     """A model2vec static model (fast mode): a token lookup table, mean-pooled; no torch."""
@@ -247,3 +260,6 @@ class StaticEmbedder:
 
     def __repr__(self) -> str:
         return f"StaticEmbedder({self.model_id!r})"
+
+    def __getstate__(self) -> dict:   # a copy for another process loads the table there, once
+        return {**self.__dict__, "_model": None}

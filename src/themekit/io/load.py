@@ -7,6 +7,7 @@ segments; only transcripts and metadata are read here.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -15,6 +16,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
+from ..common.parallel import Mapper, batches_by_weight, local_map
 from .readers import ReaderOptions, decode_bytes, iter_transcript_files, read_file, SUPPORTED_EXTENSIONS
 from .segment import Segmenter
 from ..types import Corpus, InputError, Transcript
@@ -27,6 +29,8 @@ log = logging.getLogger("themekit")
 # Files of a study folder that are not transcripts.
 STUDY_FILES = ("metadata.csv", "codebook.csv", "codebook.yaml", "codebook.yml", "codebook.qdc",
                "coded_segments.csv")
+#: transcripts are segmented in batches of whole transcripts of about this many characters
+_SEGMENT_BATCH_CHARS = 2_000_000
 _ID_COLUMNS = ("transcript_id", "transcript", "id", "interview_id", "document")
 
 
@@ -85,11 +89,15 @@ def read_transcripts(
     reader: ReaderOptions | None = None,
     segmenter: Segmenter | None = None,
     progress: bool = False,
+    mapper: Mapper | None = None,
 ) -> Corpus:
     """Read transcripts (files, a folder, or a study folder) into a segmented :class:`Corpus`.
 
     ``metadata`` defaults to ``metadata.csv`` in a study folder. Transcript ids are file
-    stems (or the id column of a table); duplicates are an error.
+    stems (or the id column of a table); duplicates are an error. ``mapper`` (see
+    :mod:`themekit.common.parallel`) runs the reading, one file per item, and the segmenting,
+    batches of whole transcripts, e.g. on a Dask cluster (``themekit.scale``); the result is
+    the same as without it.
     """
     reader = reader or ReaderOptions()
     segmenter = segmenter or Segmenter()
@@ -105,12 +113,13 @@ def read_transcripts(
 
     parsed: list[tuple[Transcript, list]] = []
     seen: dict[str, Transcript] = {}
-    iterator = files
+    mapper = mapper or local_map
+    read = mapper(functools.partial(_read_one, options=reader), files)
     if progress:
         from tqdm.auto import tqdm
-        iterator = tqdm(files, desc="Reading transcripts", unit="file", leave=False, disable=None)
-    for f in iterator:
-        for transcript, turns in read_file(f, reader):
+        read = tqdm(read, total=len(files), desc="Reading transcripts", unit="file", leave=False, disable=None)
+    for f, found in zip(files, read):
+        for transcript, turns in found:
             if transcript.id in seen:
                 raise InputError(f, f"duplicate transcript id {transcript.id!r}: also read from "
                                  f"{seen[transcript.id].source}; rename one of the files")
@@ -118,8 +127,10 @@ def read_transcripts(
             parsed.append((transcript, turns))
 
     utterances = []
-    for transcript, turns in parsed:
-        utterances.extend(segmenter.segment(transcript, turns))
+    batches = batches_by_weight([len(t.text) for t, _ in parsed], _SEGMENT_BATCH_CHARS)
+    for part in mapper(functools.partial(_segment_batch, segmenter=segmenter),
+                       ([parsed[i] for i in b] for b in batches)):
+        utterances.extend(part)
 
     ids = [t.id for t, _ in parsed]
     if isinstance(metadata, pd.DataFrame):
@@ -138,6 +149,14 @@ def read_transcripts(
                            "interviewer": list(reader.interviewer)},
                 "segmenter": segmenter.get_params()}
     return Corpus([t for t, _ in parsed], utterances, meta_df, settings)
+
+
+def _read_one(path: Path, options: ReaderOptions):
+    return read_file(path, options)
+
+
+def _segment_batch(batch, segmenter: Segmenter) -> list:
+    return [u for transcript, turns in batch for u in segmenter.segment(transcript, turns)]
 
 
 def study_file(path: str | os.PathLike, names: Mapping[str, tuple[str, ...]] | tuple[str, ...]) -> Path | None:

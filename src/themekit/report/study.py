@@ -11,7 +11,10 @@ import pandas as pd
 from . import plots
 from ..common.output import Section, figure_html, table_html, write_report
 
-__all__ = ["study_report", "map_points"]
+__all__ = ["study_report", "map_points", "MAP_MAX_POINTS"]
+
+#: the utterance maps show at most this many points (a sample stratified by transcript above it)
+MAP_MAX_POINTS = 10_000
 
 
 def map_points(utterances, vectors: np.ndarray, random_state: int = 0) -> pd.DataFrame:
@@ -79,6 +82,15 @@ def _discovery(run, points: pd.DataFrame) -> Section:
              "Stability is the share of repeated clusterings that keep a code's utterances together: "
              "below 0.7 a code may be an artefact. Spread is how many participants voice a code. "
              "This is a draft to edit, not a verdict: the draft codebook is in discovery/codebook.yaml.")
+    fit = getattr(res, "fit_mask", None)
+    if fit is not None:
+        intro += (f" The codes were fitted on a sample of {int(fit.sum()):,} of {len(fit):,} utterances "
+                  "(stratified by transcript); every other utterance joined the code with the nearest "
+                  "centroid if it was at least as similar as the outlier threshold, else it is an outlier "
+                  "(discovery/assignments.csv: column in_fit, assignment 'assigned').")
+    if len(points) < len(res.utterances):
+        intro += (f" The map shows a sample of {len(points):,} of {len(res.utterances):,} utterances "
+                  "(stratified by transcript).")
     return Section("Candidate codes", intro, blocks)
 
 
@@ -162,6 +174,12 @@ def study_report(run, path: str | Path, manifest: dict | None = None) -> Path:
     """Write the study's HTML report (one self-contained file)."""
     vectors = run.embeddings.vectors
     units = [run.corpus[i] for i in run.embeddings.ids]
+    if len(units) > MAP_MAX_POINTS:    # a readable map and a report that opens: a sample
+        from ..discover.sample import stratified_sample
+
+        keep = stratified_sample([u.transcript_id for u in units], MAP_MAX_POINTS,
+                                 (manifest or run.manifest or {}).get("random_state", 0))
+        units, vectors = [units[i] for i in keep], vectors[keep]
     # the pipeline passes the manifest before it sets run.manifest: read the seed from it first
     points = map_points(units, vectors, random_state=(manifest or run.manifest or {}).get("random_state", 0))
     sections = [_overview(run), _discovery(run, points)]
