@@ -20,8 +20,8 @@ Needs the ``scale`` extra: ``pip install "themekit[scale]"``.
 
 from __future__ import annotations
 
-from .engine import DaskMapper, connect, dask_client, describe, mapper_for
+from .engine import DaskMapper, connect, dask_client, describe, mapper_for, require_dask
 from .run import discover, embed_utterances, read_transcripts
 
-__all__ = ["connect", "dask_client", "DaskMapper", "describe", "mapper_for", "read_transcripts",
+__all__ = ["connect", "dask_client", "DaskMapper", "describe", "mapper_for", "require_dask", "read_transcripts",
            "embed_utterances", "discover"]

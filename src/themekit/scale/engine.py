@@ -39,12 +39,32 @@ def connect(address: str = "local", *, n_workers: int | None = None, threads_per
         except (OSError, TimeoutError) as e:
             raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {e}") from None
     n = n_workers or max(1, os.cpu_count() or 1)
-    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=threads_per_worker,
-                                       processes=processes, host="127.0.0.1", dashboard_address=None,
-                                       memory_limit=memory_limit if processes else None)
+    # Dask's nanny sets one BLAS/OpenMP thread for its worker processes in *this* process's
+    # environment too; restored after the start, so the work done here keeps its threads.
+    import dask
+    keys = set(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    saved = {k: os.environ.get(k) for k in keys}
+    try:
+        cluster = _local_cluster(distributed, n, threads_per_worker, processes, memory_limit)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     client = distributed.Client(cluster)
     client._themekit_cluster = cluster     # closed with the client (see dask_client)
     return client
+
+
+def _local_cluster(distributed, n, threads_per_worker, processes, memory_limit):
+    # everything listens on 127.0.0.1 only: the scheduler and workers (in-process ones talk
+    # through memory), and their small HTTP servers (health, metrics; no dashboard)
+    return distributed.LocalCluster(
+        n_workers=n, threads_per_worker=threads_per_worker, processes=processes,
+        host="127.0.0.1" if processes else None, dashboard_address=None,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        worker_dashboard_address="127.0.0.1:0", memory_limit=memory_limit if processes else None)
 
 
 @contextlib.contextmanager
