@@ -74,8 +74,6 @@ def _load_corpus(args, mapper=None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..discover import discover
-
     t0 = time.perf_counter()
     with client_from_args(args) as client:
         return _run(args, t0, mapper_from_client(client))
