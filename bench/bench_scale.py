@@ -8,8 +8,9 @@
    report) on growing parts of TalkMoves — whole lessons drawn in a seeded order until the
    sentences reach the target share of the 237,537 — and on all of it. Each run is a fresh
    process with an empty embedding cache (``THEMEKIT_CACHE_DIR`` in a temporary folder).
-   Printed: units analysed, total wall time, time per step (from the run manifest), and peak
-   memory (resident set of the process tree, Dask workers included, sampled every 0.2 s).
+   Printed: units analysed, total wall time, CPU time of the run and every process it started
+   (less sensitive than wall time to other work on a shared machine; the 1-minute load average
+   is printed with it), time per step (from the run manifest), and peak memory (resident set of the process tree, Dask workers included, sampled every 0.2 s).
    ``--dask-sizes``: the sizes also run with ``--dask local`` (``--workers`` processes).
 2. **Embedding throughput** (``--embed N`` texts, default model all-MiniLM-L6-v2, no cache):
    plain sentence-transformers (``encode``, batch 32, in this process) against themekit's
@@ -99,6 +100,8 @@ def run_pipeline(table: Path, folder: Path, dask: str | None, workers: int) -> d
            "--column", "text=text"]
     if dask:
         cmd += ["--dask", dask, "--dask-workers", str(workers)]
+    import resource
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
@@ -112,12 +115,14 @@ def run_pipeline(table: Path, folder: Path, dask: str | None, workers: int) -> d
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - t0
     th.join()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)   # the run and every process it waited for
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     if proc.returncode != 0:
         sys.exit(f"themekit run failed ({proc.returncode}):\n{stderr[-3000:]}")
     manifest = json.loads((out / "manifest.json").read_text())
     disc = json.loads((out / "discovery" / "manifest.json").read_text())
     codes = pd.read_csv(out / "discovery" / "codes.csv")
-    return {"units": disc["n_utterances"], "wall": wall, "peak_gb": peak[0] / 2**30,
+    return {"units": disc["n_utterances"], "wall": wall, "cpu": cpu, "peak_gb": peak[0] / 2**30,
             "steps": manifest.get("timings_s", {}), "codes": len(codes),
             "outliers": disc["outlier_share"], "fit": disc["params"].get("fit_sample")}
 
@@ -135,13 +140,15 @@ def scaling(data: Path, sizes: list[str], dask_sizes: list[str], workers: int) -
             rows.append(r)
             steps = ", ".join(f"{k.split(' ')[0].lower()} {v:.0f}s" for k, v in r["steps"].items())
             fit = f"fit on {r['fit']['n_fit']:,}" if r["fit"] else "fit on all"
-            print(f"{r['units']:>8,} units  {r['engine']:<16} total {r['wall']:6.1f} s  peak {r['peak_gb']:.2f} GB  "
+            print(f"{r['units']:>8,} units  {r['engine']:<16} total {r['wall']:6.1f} s (CPU {r['cpu']:6.1f} s, "
+                  f"load avg {os.getloadavg()[0]:.1f})  peak {r['peak_gb']:.2f} GB  "
                   f"{r['codes']} codes, outliers {r['outliers']:.0%}, {fit}\n          steps: {steps}", flush=True)
     base = [r for r in rows if r["engine"] == "one process"]
     if len(base) >= 2:
         a, b = base[0], base[-1]
         k = b["units"] / a["units"]
         print(f"growth {a['units']:,} -> {b['units']:,} units (x{k:.1f}): time x{b['wall'] / a['wall']:.1f}, "
+              f"CPU time x{b['cpu'] / a['cpu']:.1f}, "
               f"peak memory x{b['peak_gb'] / a['peak_gb']:.1f}")
 
 

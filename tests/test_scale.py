@@ -254,9 +254,11 @@ def test_dask_option_without_dask_names_the_extra(monkeypatch, tmp_path, capsys)
     assert main(["ingest", str(EXAMPLE), "-o", str(tmp_path / "c.parquet")]) == 0
 
 
-def test_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
+def test_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     pytest.importorskip("distributed")
     from themekit.cli import main
+    from themekit.scale import engine
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", "2s")
     rc = main(["ingest", str(EXAMPLE), "-o", str(tmp_path / "c.parquet"), "--dask", "tcp://127.0.0.1:1"])
     err = capsys.readouterr().err
     assert rc == 2 and "cannot reach the Dask scheduler" in err

@@ -11,6 +11,8 @@ __all__ = ["connect", "dask_client", "DaskMapper", "describe", "mapper_for", "re
 
 log = logging.getLogger("themekit")
 
+#: how long to wait for a remote scheduler before giving up
+CONNECT_TIMEOUT = "30s"
 _EXTRA = 'install the scale extra: pip install "themekit[scale]" (dask[distributed])'
 
 
@@ -31,11 +33,14 @@ def connect(address: str = "local", *, n_workers: int | None = None, threads_per
     threads. Close it with ``client.close()`` (a local cluster closes with it), or use
     :func:`dask_client`."""
     distributed = require_dask()
+    # Dask's own INFO lines (scheduler start, comms closing) are not the user's business
+    for name in ("distributed", "distributed.scheduler", "distributed.core", "distributed.nanny"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     if not isinstance(address, str) or not address.strip():
         raise ValueError(f"address must be a scheduler address or 'local'; got {address!r}")
     if address.strip().lower() != "local":
         try:
-            return distributed.Client(address.strip(), timeout="30s")
+            return distributed.Client(address.strip(), timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as e:
             raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {e}") from None
     n = n_workers or max(1, os.cpu_count() or 1)
