@@ -122,9 +122,12 @@ def run_pipeline(table: Path, folder: Path, dask: str | None, workers: int) -> d
     manifest = json.loads((out / "manifest.json").read_text())
     disc = json.loads((out / "discovery" / "manifest.json").read_text())
     codes = pd.read_csv(out / "discovery" / "codes.csv")
+    import hashlib
+    digest = hashlib.sha256(b"".join((out / "discovery" / f).read_bytes()
+                                     for f in ("codes.csv", "themes.csv", "assignments.csv"))).hexdigest()
     return {"units": disc["n_utterances"], "wall": wall, "cpu": cpu, "peak_gb": peak[0] / 2**30,
             "steps": manifest.get("timings_s", {}), "codes": len(codes),
-            "outliers": disc["outlier_share"], "fit": disc["params"].get("fit_sample")}
+            "outliers": disc["outlier_share"], "fit": disc["params"].get("fit_sample"), "digest": digest}
 
 
 def scaling(data: Path, sizes: list[str], dask_sizes: list[str], workers: int) -> None:
@@ -138,7 +141,12 @@ def scaling(data: Path, sizes: list[str], dask_sizes: list[str], workers: int) -
                 r = run_pipeline(table, folder, dask, workers)
             r["engine"] = f"dask local x{workers}" if dask else "one process"
             rows.append(r)
-            steps = ", ".join(f"{k.split(' ')[0].lower()} {v:.0f}s" for k, v in r["steps"].items())
+            rest = r["wall"] - sum(r["steps"].values())
+            steps = ", ".join(f"{k.split(' ')[0].lower()} {v:.0f}s" for k, v in r["steps"].items()) + \
+                f", report+manifest+start-up {rest:.0f}s"
+            if dask:
+                same = next(x for x in rows if x["units"] == r["units"] and x["engine"] == "one process")
+                steps += f"; discovery outputs identical to one process: {'yes' if same['digest'] == r['digest'] else 'NO'}"
             fit = f"fit on {r['fit']['n_fit']:,}" if r["fit"] else "fit on all"
             print(f"{r['units']:>8,} units  {r['engine']:<16} total {r['wall']:6.1f} s (CPU {r['cpu']:6.1f} s, "
                   f"load avg {os.getloadavg()[0]:.1f})  peak {r['peak_gb']:.2f} GB  "
