@@ -13,7 +13,7 @@ import themekit
 
 SRC = Path(themekit.__file__).parent
 #: the flow of data; a module may import its own stage, the shared bottom, and earlier stages
-ORDER = ["types", "_version", "common", "io", "embed", "codebook", "discover", "mapping", "audit", "report",
+ORDER = ["types", "_version", "common", "io", "embed", "codebook", "discover", "mapping", "audit", "report", "scale",
          "pipeline", "cli", "_compat", "__init__", "__main__"]
 SHARED = {"types", "_version", "common"}
 

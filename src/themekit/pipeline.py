@@ -132,6 +132,7 @@ def _run_study(
     quiet: bool = False,
     review: str | os.PathLike | None = None,
     cache: bool | str | os.PathLike | Any = True,
+    client=None,
 ) -> StudyRun:
     """Run the whole pipeline on a study and write everything to ``output``.
 
@@ -144,6 +145,9 @@ def _run_study(
     ``cache``: True for the default result cache (``themekit cache info``), a folder, a
     :class:`~themekit.common.results.ResultCache`, or False to compute every step (the outputs
     are the same either way).
+    ``client``: a ``dask.distributed.Client`` (see :mod:`themekit.scale`): reading and
+    segmenting, embedding and the assignment of a large corpus run on its workers; the results
+    are the same as without it.
     """
     from .codebook import Codebook
     from .codebook import read_coded_segments
@@ -168,12 +172,18 @@ def _run_study(
         if not Path(review).is_file():
             raise InputError(review, "no such decisions file; export it from the report's review view")
     steps = _Steps(5 + (codebook is not None) + (coded is not None), quiet)
+    engine = None   # the Dask side, when a client is given
+    if client is not None:
+        from .scale import DaskMapper
+
+        engine = DaskMapper(client)
     files: dict[str, Path] = {}
 
     with steps("Reading and segmenting transcripts"):
         corpus, _ = results.get_or_compute(
             "corpus", _read_key(paths, metadata, reader, segmenter),
-            lambda: read_transcripts(paths, metadata, reader=reader, segmenter=segmenter, progress=not quiet),
+            lambda: read_transcripts(paths, metadata, reader=reader, segmenter=segmenter, progress=not quiet,
+                                     mapper=engine),
             step="read")
         units = corpus.select(roles=None if all_speakers else ("participant",))
         _check_enough(units, corpus, all_speakers, paths[0] if len(paths) == 1 else None)
@@ -186,7 +196,7 @@ def _run_study(
 
     with steps("Embedding utterances"):
         embedder = embedder or load_embedder(model, fast=fast)
-        emb, results.stats["embed"] = _embedded(units, embedder, progress=not quiet)
+        emb, results.stats["embed"] = _embedded(units, embedder, progress=not quiet, mapper=engine)
         corpus_key = input_hash(_corpus_key(corpus))      # hashed once, reused by every key
         # what discovery and the layout see: the utterances analysed and their vectors
         units_key = input_hash(units, emb.ids, emb.vectors, emb.model_id, getattr(embedder, "settings", None))
@@ -194,7 +204,8 @@ def _run_study(
     with steps("Discovering candidate codes and themes"):
         result, _ = results.get_or_compute(
             "discovery", (units_key, "discover()", random_state),
-            lambda: discover(units, embeddings=emb, random_state=random_state, progress=not quiet),
+            lambda: discover(units, embeddings=emb, random_state=random_state, progress=not quiet,
+                             mapper=engine),
             step="discover")
         for name, p in result.save(out / "discovery").items():
             files[f"discovery/{name}"] = p
@@ -298,6 +309,10 @@ def _run_study(
             from .codebook.decisions import review_summary
 
             settings["review"] = review_summary(run.review, review)
+        if client is not None:     # only then: a run without Dask keeps its manifest as it was
+            from .scale import describe
+
+            settings["engine"] = describe(client)
         inputs_fp = [p for p in paths] + [x for x in (codebook, coded, metadata, review) if x is not None]
         run.timings = dict(steps.timings)
         manifest = build_manifest(command="themekit run", settings=settings, random_state=random_state,
@@ -305,12 +320,11 @@ def _run_study(
                                   outputs=[str(p) for p in files.values()], timings=run.timings)
         if report:
             from .report import study_report
-            from .report.study import map_points
+            from .report.study import report_points
 
-            layout_units = [corpus[i] for i in emb.ids]
             points, _ = results.get_or_compute(
                 "layout", (units_key, "map_points()", random_state),
-                lambda: map_points(layout_units, emb.vectors, random_state=random_state), step="report layout")
+                lambda: report_points(run, manifest), step="report layout")
             manifest["steps"] = dict(results.stats)
             files["report"] = study_report(run, out / "report.html", manifest, points=points)
         manifest["steps"] = dict(results.stats)
@@ -387,7 +401,7 @@ def _result_cache(cache):
     return ResultCache(None if cache is True else cache)
 
 
-def _embedded(units, embedder, progress: bool):
+def _embedded(units, embedder, progress: bool, mapper=None):
     """The units' embeddings (the embedding cache decides per text), and whether any text was
     embedded: "cache" or "computed (N of M texts new)"."""
     from .embed import embed_utterances
@@ -395,7 +409,7 @@ def _embedded(units, embedder, progress: bool):
 
     store = _resolve_cache(True, embedder)
     misses = store.stats["misses"] if store is not None else 0
-    emb = embed_utterances(units, embedder, progress=progress)
+    emb = embed_utterances(units, embedder, progress=progress, mapper=mapper)
     if store is None:
         return emb, "computed (not cacheable)"
     misses = store.stats["misses"] - misses

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..types import InputError
 from .ingest import add_reading_options, corpus_from_args
+from .engine import add_engine_options, client_from_args, mapper_from_client
 from .models import add_embedding_options, embedder_from_args
 
 log = logging.getLogger("themekit")
@@ -39,6 +40,7 @@ def register(sub) -> None:
                         "code members found by clustering) or a number; -1 places every "
                         "utterance in a code (default: %(default)s)")
     add_embedding_options(p)
+    add_engine_options(p)
     add_reading_options(p)
     p.set_defaults(func=run)
 
@@ -63,26 +65,33 @@ def _threshold(text: str):
     return value
 
 
-def _load_corpus(args):
+def _load_corpus(args, mapper=None):
     from ..types import Corpus
 
     if len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() == ".parquet":
         return Corpus.load(args.inputs[0])
-    return corpus_from_args(args)
+    return corpus_from_args(args, mapper=mapper)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..discover import discover
-
     t0 = time.perf_counter()
-    corpus = _load_corpus(args)
+    with client_from_args(args) as client:
+        return _run(args, t0, mapper_from_client(client))
+
+
+def _run(args: argparse.Namespace, t0: float, mapper) -> int:
+    from ..discover import discover
+    from ..embed import embed_utterances
+
+    corpus = _load_corpus(args, mapper)
     utts = corpus.select()
     if len(utts) < 2:
         raise InputError(args.inputs[0], f"only {len(utts)} participant utterances found; discovery "
                          "needs more (check --interviewer if everyone was read as interviewer)")
     embedder = embedder_from_args(args)
+    emb = embed_utterances(utts, embedder, mapper=mapper) if mapper is not None else None
     try:
-        result = discover(utts, embedder=embedder, min_code_size=args.min_code_size,
+        result = discover(utts, emb, embedder=embedder, mapper=mapper, min_code_size=args.min_code_size,
                           random_state=args.random_state, n_stability_runs=args.stability_runs,
                           outlier_threshold=args.outlier_threshold)
     except ValueError as e:

@@ -11,6 +11,7 @@ from ..io import ReaderOptions
 from ..io import read_role_overrides, read_transcripts, write_roles
 from ..io import Segmenter
 from ..types import InputError, atomic_write
+from .engine import add_engine_options, client_from_args, mapper_from_client
 
 
 def add_reading_options(p: argparse.ArgumentParser) -> None:
@@ -41,7 +42,7 @@ def add_reading_options(p: argparse.ArgumentParser) -> None:
                         "rule sentencizer, no model needed)")
 
 
-def corpus_from_args(args: argparse.Namespace, paths=None):
+def corpus_from_args(args: argparse.Namespace, paths=None, mapper=None):
     columns = {}
     for item in args.column:
         if "=" not in item:
@@ -55,7 +56,7 @@ def corpus_from_args(args: argparse.Namespace, paths=None):
         raise InputError(None, str(e)) from None
     reader = reader_from_args(args, columns)
     return read_transcripts(paths if paths is not None else args.inputs, metadata=args.metadata,
-                            reader=reader, segmenter=segmenter, progress=True)
+                            reader=reader, segmenter=segmenter, progress=True, mapper=mapper)
 
 
 def reader_from_args(args: argparse.Namespace, columns: dict | None = None) -> ReaderOptions:
@@ -85,6 +86,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="corpus file to write: .parquet (lossless) or .csv (one row per utterance)")
     add_reading_options(p)
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 
@@ -92,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise InputError(out, "output must end in .parquet or .csv")
-    corpus = corpus_from_args(args)
+    with client_from_args(args) as client:
+        corpus = corpus_from_args(args, mapper=mapper_from_client(client))
     if out.suffix.lower() == ".csv":
         df = corpus.to_pandas()
         atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..types import InputError, atomic_write
 from .ingest import add_reading_options, corpus_from_args
+from .engine import add_engine_options, client_from_args, mapper_from_client
 from .models import add_embedding_options, embedder_from_args
 
 log = logging.getLogger("themekit")
@@ -22,13 +23,13 @@ def _study_folder(paths) -> Path | None:
     return p if len(paths) == 1 and p.is_dir() else None
 
 
-def load_corpus(args: argparse.Namespace):
+def load_corpus(args: argparse.Namespace, mapper=None):
     """A corpus from ``args.inputs``: one ``.parquet`` corpus file, or transcripts to read."""
     from ..types import Corpus
 
     if len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() == ".parquet":
         return Corpus.load(args.inputs[0])
-    return corpus_from_args(args)
+    return corpus_from_args(args, mapper=mapper)
 
 
 def find_codebook(args: argparse.Namespace, required: bool = True):
@@ -153,6 +154,7 @@ def register(sub) -> None:
                    help="output folder (default: %(default)s)")
     add_mapper_options(p)
     add_reading_options(p)
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 
@@ -161,24 +163,31 @@ def run(args: argparse.Namespace) -> int:
     from ..mapping import map_candidates, unsupported_codes
 
     mapper = make_mapper(args)
-    corpus = load_corpus(args)
-    codebook, cb_path = find_codebook(args)
-    coded = None if args.zero_shot else find_coded(args)
-    seeds = read_coded_segments(coded, corpus) if coded is not None else None
-    units = units_of(corpus, args)
-    if seeds:  # coded interviewer turns and observations are mapped and used as seeds too
-        from ..codebook.coding import coded_speech, coded_speech_line
+    with client_from_args(args) as client:
+        engine = mapper_from_client(client)
+        corpus = load_corpus(args, engine)
+        codebook, cb_path = find_codebook(args)
+        coded = None if args.zero_shot else find_coded(args)
+        seeds = read_coded_segments(coded, corpus) if coded is not None else None
+        units = units_of(corpus, args)
+        if seeds:  # coded interviewer turns and observations are mapped and used as seeds too
+            from ..codebook.coding import coded_speech, coded_speech_line
 
-        units, info = coded_speech(corpus, seeds, units)
-        if coded_speech_line(info):
-            print(coded_speech_line(info))
-    review, rejected = None, None
-    if args.review:
-        from ..codebook.decisions import read_review
+            units, info = coded_speech(corpus, seeds, units)
+            if coded_speech_line(info):
+                print(coded_speech_line(info))
+        review, rejected = None, None
+        if args.review:
+            from ..codebook.decisions import read_review
 
-        review, seeds, rejected = read_review(args.review, corpus, codebook, seeds, units)
-    embedder = embedder_from_args(args)
-    mapper.fit(codebook, units, embedder=embedder, corpus=corpus, seeds=seeds, rejected=rejected)
+            review, seeds, rejected = read_review(args.review, corpus, codebook, seeds, units)
+        embedder = embedder_from_args(args)
+        emb = None
+        if engine is not None and not mapper.fine_tune:   # fine-tuning embeds with its own model
+            from ..embed import embed_utterances
+            emb = embed_utterances(units, embedder, mapper=engine)
+        mapper.fit(codebook, units, embeddings=emb, embedder=embedder, corpus=corpus, seeds=seeds,
+                   rejected=rejected)
 
     out = Path(args.output)
     sugg = mapper.suggestions()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..io import Segmenter
 from ..types import InputError
+from .engine import add_engine_options, client_from_args
 from .ingest import add_reading_options, reader_from_args
 from .models import add_embedding_options, embedder_from_args
 
@@ -37,6 +38,7 @@ def register(sub) -> None:
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     add_embedding_options(p)
     add_reading_options(p)
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 
@@ -49,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(None, str(e)) from None
     reader = reader_from_args(args)
     t0 = time.perf_counter()
-    result = run_study(args.inputs, args.output, codebook=args.codebook, coded=args.coded,
-                       metadata=args.metadata, reader=reader, segmenter=segmenter, model=args.model,
-                       fast=args.fast, embedder=embedder_from_args(args), random_state=args.random_state, all_speakers=args.all_speakers, report=not args.no_report,
-                       quiet=args.quiet, review=args.review)
+    with client_from_args(args) as client:
+        result = run_study(args.inputs, args.output, codebook=args.codebook, coded=args.coded,
+                           metadata=args.metadata, reader=reader, segmenter=segmenter, model=args.model,
+                           fast=args.fast, embedder=embedder_from_args(args), random_state=args.random_state,
+                           all_speakers=args.all_speakers, report=not args.no_report, quiet=args.quiet,
+                           review=args.review, client=client)
     out = Path(args.output)
     print(f"{len(result.corpus.transcripts)} transcripts, {len(result.corpus)} utterances, "
           f"{len(result.discovery.codes)} candidate codes in {len(result.discovery.themes)} themes "

@@ -36,6 +36,13 @@ How a partition is made (``fit``):
    utterance in the code the runs agreed on, "reassigned" for one placed by this step.
    ``outlier_rule="none"`` keeps the consensus codes as they are.
 
+**Large corpora** (more than ``fit_sample_size`` utterances, default 20,000): the steps above
+run on a sample stratified by transcript, and every other utterance joins the nearest code
+centroid if it is at least as similar as the outlier threshold (``assignment_`` "assigned");
+stability is computed on all utterances. See :mod:`themekit.discover.sample`. ``fit_mask_``
+says which utterances were in the fit; the manifest records the sample. Smaller studies are
+fitted on all their utterances, exactly as described above.
+
 Reducer and clusterer are swappable: anything with ``fit_transform`` (reducer; ``None`` for the
 default UMAP, ``"none"`` to cluster the embeddings directly) and ``fit_predict`` or ``labels_``
 (clusterer, label ``-1`` for noise). Components with a ``random_state`` parameter get each run's seed.
@@ -68,6 +75,11 @@ _REFINE_STEPS = 3         # nearest-centroid assignment steps after consensus, s
 # compile UMAP's layout code, a run ~0.4 ms per utterance (SERDIF, 2,900: 6 runs in 10 s on one
 # core, 11 s on two processes); below this the workers cost more than they save
 _PARALLEL_MIN = 10_000
+FIT_SAMPLE_SIZE = 20_000  # above this, fit on a stratified sample and assign the rest
+# The spectral start solves an eigenproblem per connected component of the k-NN graph (and one
+# for their layout); on graphs with many components that cost grows far faster than the graph.
+# Above these sizes the shared start is the graph-free PCA start instead (see _spectral_init).
+_SPECTRAL_MAX_COMPONENTS = 100
 
 
 def auto_min_code_size(n: int) -> int:
@@ -121,15 +133,20 @@ class CodeDiscoverer:
         that many whatever the size; None or 1 one at a time. Each run has its own seed drawn from
         ``random_state`` and the runs are combined in seed order, so the codes are the same
         whatever the number of processes; it is therefore not recorded with the settings.
+    fit_sample_size : int or None
+        Above this many utterances, fit on a sample of this size stratified by transcript and
+        assign the others (see "Large corpora" above); None: always fit on all utterances.
     """
 
     _params = ("reducer", "clusterer", "min_code_size", "n_stability_runs", "outlier_rule",
-               "outlier_threshold", "n_neighbors", "n_components", "random_state", "n_jobs")
+               "outlier_threshold", "n_neighbors", "n_components", "random_state", "n_jobs",
+               "fit_sample_size")
 
     def __init__(self, reducer: Any = None, clusterer: Any = None, min_code_size: int | None = None,
                  n_stability_runs: int | str = "auto", outlier_rule: str = "nearest-centroid",
                  outlier_threshold: str | float = "auto", n_neighbors: int | None = None,
-                 n_components: int = 5, random_state: int = 0, n_jobs: int | None = -1):
+                 n_components: int = 5, random_state: int = 0, n_jobs: int | None = -1,
+                 fit_sample_size: int | None = FIT_SAMPLE_SIZE):
         self.reducer = reducer
         self.clusterer = clusterer
         self.min_code_size = min_code_size
@@ -140,6 +157,7 @@ class CodeDiscoverer:
         self.n_components = n_components
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.fit_sample_size = fit_sample_size
 
     # -- sklearn conventions ----------------------------------------------------------------
     def get_params(self, deep: bool = False) -> dict:
@@ -181,6 +199,8 @@ class CodeDiscoverer:
             bad("random_state", "an int >= 0", self.random_state)
         if not (self.n_jobs is None or (is_int(self.n_jobs) and self.n_jobs != 0)):
             bad("n_jobs", "None, -1 (all cores) or an int >= 1", self.n_jobs)
+        if self.fit_sample_size is not None and (not is_int(self.fit_sample_size) or self.fit_sample_size < 100):
+            bad("fit_sample_size", "None or an int >= 100", self.fit_sample_size)
         r = self.reducer
         if not (r is None or r == "none" or hasattr(r, "fit_transform")):
             bad("reducer", "None, 'none' or an object with fit_transform", r)
@@ -195,20 +215,26 @@ class CodeDiscoverer:
             raise RuntimeError("this CodeDiscoverer is not fitted yet; call fit(utterances, embeddings) first")
 
     # -- fitting ----------------------------------------------------------------------------
-    def fit(self, utterances: Sequence[Utterance] | Corpus, embeddings) -> "CodeDiscoverer":
+    def fit(self, utterances: Sequence[Utterance] | Corpus, embeddings, *, mapper=None) -> "CodeDiscoverer":
         """Learn candidate codes. ``embeddings``: :class:`themekit.embed.Embeddings` covering
-        the utterances (matched by id) or an (n, d) array in the utterances' order.
+        the utterances (matched by id) or an (n, d) array in the utterances' order. ``mapper``
+        (:mod:`themekit.common.parallel`, e.g. ``themekit.scale.DaskMapper``) runs the assignment
+        of a large corpus in chunks; the result does not depend on it.
 
         Sets ``labels_`` (code index per utterance, -1 outlier), ``assignment_`` ("core",
         "reassigned", "outlier"), ``scores_`` (cosine to the assigned — or, for outliers, the
         nearest — code centroid), ``stability_`` (per code), ``centroids_``, ``min_code_size_``,
-        ``outlier_threshold_``, ``utterances_``, ``vectors_``, ``run_labels_`` (n_runs x n) and
-        ``result_`` (a :class:`themekit.discover.themes.DiscoveryResult`).
+        ``outlier_threshold_``, ``utterances_``, ``vectors_``, ``run_labels_`` (n_runs x n),
+        ``fit_mask_`` (True for the utterances the codes were fitted on) and ``result_`` (a
+        :class:`themekit.discover.themes.DiscoveryResult`).
         """
         utts = list(utterances.select() if isinstance(utterances, Corpus) else utterances)
         x = _vectors_for(utts, embeddings)
         n = len(utts)
         self._validate_params(n)
+        if self.fit_sample_size is not None and n > self.fit_sample_size:
+            return self._fit_sampled(utts, x, mapper)
+        self.fit_mask_ = np.ones(n, dtype=bool)
         mcs = self.min_code_size if self.min_code_size is not None else auto_min_code_size(n)
         mcs = min(mcs, n)
         n_runs = auto_stability_runs(n) if self.n_stability_runs == "auto" else self.n_stability_runs
@@ -241,9 +267,67 @@ class CodeDiscoverer:
     def fit_predict(self, utterances, embeddings) -> np.ndarray:
         return self.fit(utterances, embeddings).labels_
 
+    def _fit_sampled(self, utts: list[Utterance], x: np.ndarray, mapper) -> "CodeDiscoverer":
+        """Fit on a stratified sample, assign the rest (module docstring, "Large corpora")."""
+        from .sample import assign_all, run_centroids, stratified_sample
+
+        n = len(utts)
+        idx = stratified_sample([u.transcript_id for u in utts], self.fit_sample_size, self.random_state)
+        log.info("discovery: fitting on a sample of %d of %d utterances (stratified by transcript), "
+                 "then assigning the rest to the nearest code centroid", len(idx), n)
+        sub = CodeDiscoverer(**{**self.get_params(), "fit_sample_size": None})
+        sub.fit([utts[i] for i in idx], x[idx])
+        rest = np.setdiff1d(np.arange(n), idx)
+        thr = sub.outlier_threshold_
+        lab, sc, rl = assign_all(x[rest], sub.centroids_, thr, run_centroids(sub.vectors_, sub.run_labels_),
+                                 mapper=mapper)
+        labels = np.full(n, -1, np.int64)
+        labels[idx], labels[rest] = sub.labels_, lab
+        scores = np.zeros(n, np.float32)
+        scores[idx], scores[rest] = sub.scores_, sc
+        assignment = np.empty(n, dtype=object)
+        assignment[idx] = sub.assignment_
+        assignment[rest] = np.where(lab >= 0, "assigned", "outlier")
+        runs = np.full((len(sub.run_labels_), n), -1, np.int64)
+        runs[:, idx], runs[:, rest] = sub.run_labels_, rl
+        # codes renumbered by their size in the whole corpus, as in a small study
+        final = _drop_small_and_order(labels, 1)
+        k = int(final.max()) + 1 if (final >= 0).any() else 0
+        old = np.array([labels[np.flatnonzero(final == c)[0]] for c in range(k)], dtype=np.int64)
+        fit_mask = np.zeros(n, dtype=bool)
+        fit_mask[idx] = True
+        self.min_code_size_ = sub.min_code_size_
+        self.n_stability_runs_ = sub.n_stability_runs_
+        self.outlier_threshold_ = thr
+        self.run_labels_ = runs
+        self.labels_ = final
+        self.assignment_ = assignment
+        self.scores_ = scores
+        self.centroids_ = sub.centroids_[old] if k else sub.centroids_
+        self.stability_ = np.array([coassociation(runs, _stability_members(final, assignment, c))
+                                    for c in range(k)])
+        self.utterances_ = tuple(utts)
+        self.vectors_ = x
+        self.fit_mask_ = fit_mask
+        from .themes import DiscoveryResult
+        self.result_ = DiscoveryResult.from_partition(
+            utts, x, final, assignment, run_labels=runs, params=self._manifest(), fit_mask=fit_mask)
+        return self
+
     def _manifest(self) -> dict:
         p = {k: (v if v is None or isinstance(v, (str, int, float)) else repr(v))
              for k, v in self.get_params().items() if k != "n_jobs"}   # no effect on results
+        # recorded where it decided something, so small studies' manifests stay as they were
+        if self.fit_sample_size is not None and not getattr(self, "fit_mask_", np.ones(1, bool)).all():
+            fit = self.fit_mask_
+            p["fit_sample"] = {
+                "n_fit": int(fit.sum()), "n_utterances": int(len(fit)),
+                "sampling": f"stratified by transcript, random_state {self.random_state}",
+                "others": "nearest code centroid if cosine >= outlier_threshold_ (assignment 'assigned'), "
+                          "else outlier",
+                "listed_in": "assignments (column in_fit)"}
+        else:
+            p.pop("fit_sample_size", None)
         p["min_code_size_"] = self.min_code_size_
         p["n_stability_runs_"] = self.n_stability_runs_
         p["outlier_threshold_"] = round(float(self.outlier_threshold_), 6) \
@@ -340,10 +424,10 @@ def _effective_jobs(n_jobs: int | None, n_runs: int, n: int) -> int:
 
 
 def _stability_members(labels: np.ndarray, assignment: np.ndarray, code: int) -> np.ndarray:
-    """A code's core members (as :class:`~themekit.discover.themes.DiscoveryResult` counts them), or all
-    its members if none is core."""
+    """A code's core (and assigned) members (as :class:`~themekit.discover.themes.DiscoveryResult`
+    counts them), or all its members if none is core."""
     members = np.flatnonzero(labels == code)
-    core = members[assignment[members] == "core"]
+    core = members[np.isin(assignment[members], ("core", "assigned"))]
     return core if len(core) else members
 
 
@@ -417,7 +501,14 @@ def _spectral_init(x: np.ndarray, knn, k: int, dims: int, random_state: np.rando
             graph = graph.tocoo()     # the edges UMAP itself keeps for _N_EPOCHS epochs
             graph.data[graph.data < graph.data.max() / float(_N_EPOCHS)] = 0.0
             graph.eliminate_zeros()
-            emb = np.asarray(spectral_layout(x, graph, dims, random_state, metric="cosine"))
+            n_parts = _n_graph_components(graph)
+            if n_parts > _SPECTRAL_MAX_COMPONENTS:
+                log.info("layout start: the neighbour graph has %d separate components; starting "
+                         "from the first %d principal components instead of the spectral layout "
+                         "(whose cost grows far faster with many components)", n_parts, dims)
+                emb = _pca_init(x, dims)
+            else:
+                emb = np.asarray(spectral_layout(x, graph, dims, random_state, metric="cosine"))
     except Exception as e:   # pragma: no cover - umap falls back to a random layout itself
         log.debug("shared spectral initialisation failed (%s); each run makes its own", e)
         return None
@@ -425,6 +516,21 @@ def _spectral_init(x: np.ndarray, knn, k: int, dims: int, random_state: np.rando
         return None
     emb = (emb * (10.0 / np.abs(emb).max())).astype(np.float32)
     return emb + random_state.normal(scale=1e-4, size=emb.shape).astype(np.float32)
+
+
+def _n_graph_components(graph) -> int:
+    from scipy.sparse.csgraph import connected_components
+    return int(connected_components(graph, directed=False)[0])
+
+
+def _pca_init(x: np.ndarray, dims: int) -> np.ndarray:
+    """The first ``dims`` principal components of ``x`` (signs fixed: largest loading positive),
+    O(n d^2): a deterministic, graph-free start for the layout."""
+    xc = x - x.mean(0)
+    _, vecs = np.linalg.eigh((xc.T @ xc).astype(np.float64))
+    comps = vecs[:, ::-1][:, :dims]
+    comps *= np.sign(comps[np.abs(comps).argmax(0), np.arange(comps.shape[1])])
+    return xc @ comps.astype(np.float32)
 
 
 def _drop_small_and_order(labels: np.ndarray, mcs: int) -> np.ndarray:
@@ -498,12 +604,12 @@ def _reassign(x, core, rule, threshold, quantile: float = 0.05, min_size: int = 
 
 
 def discover(corpus_or_utterances: Corpus | Sequence[Utterance], embeddings=None, embedder=None,
-             *, progress: bool = True, **params):
+             *, progress: bool = True, mapper=None, **params):
     """Candidate codes and themes for a corpus (its participant utterances) or utterances.
 
     ``embeddings``: precomputed :class:`themekit.embed.Embeddings` (or an array in utterance
     order); otherwise the utterances are embedded with ``embedder`` (default model, cached).
-    ``params`` go to :class:`CodeDiscoverer`. Returns a :class:`themekit.discover.themes.DiscoveryResult`.
+    ``params`` go to :class:`CodeDiscoverer`; ``mapper`` to its ``fit``. Returns a :class:`themekit.discover.themes.DiscoveryResult`.
     """
     if isinstance(corpus_or_utterances, Corpus):
         utts = corpus_or_utterances.select()
@@ -513,7 +619,7 @@ def discover(corpus_or_utterances: Corpus | Sequence[Utterance], embeddings=None
         from ..embed import embed_utterances
         embeddings = embed_utterances(utts, embedder, progress=progress)
     model_id = getattr(embeddings, "model_id", None)
-    result = CodeDiscoverer(**params).fit(utts, embeddings).result_
+    result = CodeDiscoverer(**params).fit(utts, embeddings, mapper=mapper).result_
     if model_id:
         result.params["model_id"] = model_id
     return result

@@ -68,7 +68,7 @@ class DiscoveryResult:
     def __init__(self, utterances: Sequence[Utterance], vectors: np.ndarray, codes: Sequence,
                  assignment: Sequence[str], run_labels: np.ndarray | None = None,
                  names: dict | None = None, params: dict | None = None, edits: Sequence = (),
-                 _terms: list | None = None):
+                 _terms: list | None = None, fit_mask: np.ndarray | None = None):
         self.utterances: tuple[Utterance, ...] = tuple(utterances)
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self._code = np.array([c if c else None for c in codes], dtype=object)
@@ -77,6 +77,8 @@ class DiscoveryResult:
         self._names = dict(names or {})
         self.params = dict(params or {})
         self.edits: tuple[dict, ...] = tuple(edits)
+        # which utterances the codes were fitted on (None: all; see discover.sample)
+        self.fit_mask = None if fit_mask is None else np.asarray(fit_mask, dtype=bool)
         if _terms is None:
             lem = default_lemmatizer()
             _terms = [lem.terms(u.content) for u in self.utterances]
@@ -84,13 +86,14 @@ class DiscoveryResult:
         self._compute()
 
     @classmethod
-    def from_partition(cls, utterances, vectors, labels, assignment, run_labels=None, params=None):
+    def from_partition(cls, utterances, vectors, labels, assignment, run_labels=None, params=None,
+                       fit_mask=None):
         """From integer labels (-1: outlier): code ``i`` gets id ``C{i+1:02d}``."""
         labels = np.asarray(labels)
         k = int(labels.max()) + 1 if (labels >= 0).any() else 0
         width = max(2, len(str(k)))
         codes = [f"C{int(g) + 1:0{width}d}" if g >= 0 else None for g in labels]
-        return cls(utterances, vectors, codes, assignment, run_labels, params=params)
+        return cls(utterances, vectors, codes, assignment, run_labels, params=params, fit_mask=fit_mask)
 
     # -- derived values ----------------------------------------------------------------------
     def _compute(self) -> None:
@@ -116,7 +119,9 @@ class DiscoveryResult:
             members = np.flatnonzero(group == g)
             words = [t for t, _ in terms.get(g, [])]
             core = members[self._assignment[members] == "core"]
-            stab = coassociation(self.run_labels, core if len(core) else members) \
+            # units placed after a sampled fit count too: stability on all units (discover.sample)
+            stable = members[np.isin(self._assignment[members], ("core", "assigned"))]
+            stab = coassociation(self.run_labels, stable if len(stable) else members) \
                 if self.run_labels is not None else float("nan")
             ex = select_exemplars(self.vectors[members], self._centroids[g],
                                   [speakers[i] for i in members], [n_content[i] for i in members],
@@ -203,13 +208,16 @@ class DiscoveryResult:
     def assignments(self) -> pd.DataFrame:
         """One row per utterance: its code (or none), how it got there and its score."""
         u = self.utterances
-        return pd.DataFrame({
+        df = pd.DataFrame({
             "utterance_id": [x.id for x in u], "transcript_id": [x.transcript_id for x in u],
             "speaker": [x.speaker for x in u],
             "start": np.array([x.start for x in u], dtype=np.int64),
             "end": np.array([x.end for x in u], dtype=np.int64),
             "code": list(self._code), "assignment": list(self._assignment),
             "score": np.round(self._score.astype(np.float64), 4), "text": [x.text for x in u]})
+        if self.fit_mask is not None:   # only after a sampled fit: which units the codes came from
+            df.insert(df.columns.get_loc("score"), "in_fit", self.fit_mask)
+        return df
 
     def outlier_share(self) -> float:
         return float((self._group < 0).mean()) if len(self._group) else 0.0
@@ -246,7 +254,8 @@ class DiscoveryResult:
     # -- editing (each returns a new result) -------------------------------------------------
     def _new(self, codes, assignment, names, edit) -> "DiscoveryResult":
         return DiscoveryResult(self.utterances, self.vectors, codes, assignment, self.run_labels,
-                               names, self.params, self.edits + (edit,), _terms=self._terms)
+                               names, self.params, self.edits + (edit,), _terms=self._terms,
+                               fit_mask=self.fit_mask)
 
     def merge(self, *code_ids: str, label: str | None = None) -> "DiscoveryResult":
         """One code from several: it keeps the first id (and its name unless ``label`` is given)."""

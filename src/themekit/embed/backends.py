@@ -145,6 +145,7 @@ class SentenceTransformerEmbedder:
         self.spec = spec
         # the device is picked on first use: finding out imports torch (seconds), which a run
         # whose texts are all in the embedding cache never needs
+        self._device_arg = device
         self._device = pick_device(device) if quantize else device
         if quantize and self._device != "cpu":
             raise ValueError(f"int8 quantisation runs on the CPU only (device is {self._device}); "
@@ -219,6 +220,16 @@ class SentenceTransformerEmbedder:
     def __repr__(self) -> str:
         return f"SentenceTransformerEmbedder({self.model_id!r}, device={self.device!r})"
 
+    # A copy sent to another process (a Dask worker) carries the settings, not the loaded
+    # weights: it loads the model there once, on its own GPU when it has one and no device was set.
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_model": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.__dict__.get("_device_arg") is None and not self.quantize:
+            self._device = None     # picked again, where it runs, on first use
+
 
 class StaticEmbedder:
     """A model2vec static model (fast mode): a token lookup table, mean-pooled; no torch."""
@@ -267,3 +278,6 @@ class StaticEmbedder:
 
     def __repr__(self) -> str:
         return f"StaticEmbedder({self.model_id!r})"
+
+    def __getstate__(self) -> dict:   # a copy for another process loads the table there, once
+        return {**self.__dict__, "_model": None}

@@ -8,18 +8,21 @@ vectors can be wrapped with ``Embeddings.from_arrays`` and passed to any downstr
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
+from ..common.parallel import local_map
 from ..types import ThemekitError
 from .backends import CHUNK_SIZE, Embedder, SentenceTransformerEmbedder, StaticEmbedder
 from .models import resolve_model
 from .vectors import Embeddings, normalize_rows
 
 if TYPE_CHECKING:
+    from ..common.parallel import Mapper
     from ..types import Utterance
     from .cache import EmbeddingCache
 
@@ -99,13 +102,17 @@ def _check_output(v: np.ndarray, n: int, embedder) -> np.ndarray:
 
 
 def embed_texts(texts: Sequence[str], embedder: Embedder | None = None, *, cache=True,
-                progress: bool = False) -> np.ndarray:
+                progress: bool = False, mapper: "Mapper | None" = None) -> np.ndarray:
     """(n, d) float32 matrix for ``texts`` in order; cached texts are not embedded again.
 
     ``cache``: True for the default cache (``themekit cache info`` shows where), False or None
     for none, a folder, or an ``EmbeddingCache``. Duplicate texts are embedded once. Texts the
     cache lacks are sorted by length and sent to the model in chunks (written to the cache as
     they finish, so an interrupted run keeps its work); long jobs show a progress bar.
+
+    ``mapper`` (see :mod:`themekit.common.parallel`) encodes the chunks, e.g. on the workers
+    of a Dask cluster (``themekit.scale``): the same chunks either way, and only this process
+    writes to the cache.
     """
     if isinstance(texts, str):
         raise TypeError("embed_texts expects a sequence of texts, not one string")
@@ -134,11 +141,12 @@ def embed_texts(texts: Sequence[str], embedder: Embedder | None = None, *, cache
 
             bar = tqdm(total=len(todo), desc=f"embedding ({len(unique) - len(todo)} cached)",
                        unit="text", dynamic_ncols=True)
+        parts = [todo[s:s + chunk] for s in range(0, len(todo), chunk)]
+        encoded = (mapper or local_map)(functools.partial(_encode_chunk, embedder=embedder),
+                                        ([unique[i] for i in part] for part in parts))
         try:
-            for s in range(0, len(todo), chunk):
-                part = todo[s:s + chunk]
-                vecs = _check_output(embedder.encode([unique[i] for i in part], progress=False),
-                                     len(part), embedder)
+            for part, vecs in zip(parts, encoded):
+                vecs = _check_output(vecs, len(part), embedder)
                 if matrix is None:
                     matrix = np.zeros((len(unique), vecs.shape[1]), dtype=np.float32)
                 elif vecs.shape[1] != matrix.shape[1]:
@@ -160,13 +168,18 @@ def embed_texts(texts: Sequence[str], embedder: Embedder | None = None, *, cache
         else matrix[inverse]
 
 
+def _encode_chunk(texts: list[str], embedder) -> np.ndarray:
+    return embedder.encode(texts, progress=False)
+
+
 def embed_utterances(utterances: Iterable["Utterance"], embedder: Embedder | None = None, *,
-                     cache=True, progress: bool = True) -> Embeddings:
+                     cache=True, progress: bool = True, mapper: "Mapper | None" = None) -> Embeddings:
     """Embeddings of each utterance's ``content`` (text without transcriber directions),
-    with the utterance ids."""
+    with the utterance ids. ``mapper``: see :func:`embed_texts`."""
     utterances = list(utterances)
     embedder = embedder if embedder is not None else load_embedder()
-    vectors = embed_texts([u.content for u in utterances], embedder, cache=cache, progress=progress)
+    vectors = embed_texts([u.content for u in utterances], embedder, cache=cache, progress=progress,
+                          mapper=mapper)
     return Embeddings(tuple(u.id for u in utterances), vectors, embedder.model_id)
 
 

@@ -7,6 +7,7 @@ segments; only transcripts and metadata are read here.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -15,7 +16,9 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from .readers import ReaderOptions, decode_bytes, iter_transcript_files, read_file, role_settings, SUPPORTED_EXTENSIONS
+from ..common.parallel import Mapper, batches_by_weight, local_map
+from .readers import (SUPPORTED_EXTENSIONS, ReaderOptions, decode_bytes, iter_transcript_files, read_file,
+                      role_settings)
 from .roles import decide_roles
 from .segment import Segmenter
 from ..types import Corpus, InputError, Transcript
@@ -28,6 +31,8 @@ log = logging.getLogger("themekit")
 # Files of a study folder that are not transcripts.
 STUDY_FILES = ("metadata.csv", "codebook.csv", "codebook.yaml", "codebook.yml", "codebook.qdc",
                "coded_segments.csv")
+#: transcripts are segmented in batches of whole transcripts of about this many characters
+_SEGMENT_BATCH_CHARS = 2_000_000
 _ID_COLUMNS = ("transcript_id", "transcript", "id", "interview_id", "document")
 
 
@@ -86,6 +91,7 @@ def read_transcripts(
     reader: ReaderOptions | None = None,
     segmenter: Segmenter | None = None,
     progress: bool = False,
+    mapper: Mapper | None = None,
 ) -> Corpus:
     """Read transcripts (files, a folder, or a study folder) into a segmented :class:`Corpus`.
 
@@ -93,6 +99,10 @@ def read_transcripts(
     stems (or the id column of a table); duplicates are an error. Speaker roles are decided
     over the whole study (:mod:`themekit.io.roles`); the decisions, with their evidence, are
     kept in ``corpus.settings["roles"]`` (see :func:`themekit.io.roles.roles_table`).
+    ``mapper`` (see
+    :mod:`themekit.common.parallel`) runs the reading, one file per item, and the segmenting,
+    batches of whole transcripts, e.g. on a Dask cluster (``themekit.scale``); the result is
+    the same as without it.
     """
     reader = reader or ReaderOptions()
     segmenter = segmenter or Segmenter()
@@ -108,12 +118,13 @@ def read_transcripts(
 
     parsed: list[tuple[Transcript, list]] = []
     seen: dict[str, Transcript] = {}
-    iterator = files
+    mapper = mapper or local_map
+    read = mapper(functools.partial(_read_one, options=reader), files)
     if progress:
         from tqdm.auto import tqdm
-        iterator = tqdm(files, desc="Reading transcripts", unit="file", leave=False, disable=None)
-    for f in iterator:
-        for transcript, turns in read_file(f, reader, resolve=False):
+        read = tqdm(read, total=len(files), desc="Reading transcripts", unit="file", leave=False, disable=None)
+    for f, found in zip(files, read):
+        for transcript, turns in found:
             if transcript.id in seen:
                 raise InputError(f, f"duplicate transcript id {transcript.id!r}: also read from "
                                  f"{seen[transcript.id].source}; rename one of the files")
@@ -136,8 +147,10 @@ def read_transcripts(
     parsed, decisions = decide_roles(parsed, meta_df, participant_id_column=participant_column(meta_df),
                                      **role_settings(reader))
     utterances = []
-    for transcript, turns in parsed:
-        utterances.extend(segmenter.segment(transcript, turns))
+    batches = batches_by_weight([len(t.text) for t, _ in parsed], _SEGMENT_BATCH_CHARS)
+    for part in mapper(functools.partial(_segment_batch, segmenter=segmenter),
+                       ([parsed[i] for i in b] for b in batches)):
+        utterances.extend(part)
     settings = {"reader": {"prompt_pattern": reader.prompt_pattern,
                            "interviewer_labels": reader.interviewer_labels,
                            "participant_labels": reader.participant_labels,
@@ -155,6 +168,14 @@ def _check_overrides(reader: ReaderOptions, parsed) -> None:
         if tid is not None and tid not in ids:
             raise InputError(None, f"roles file: transcript {tid!r} (label {label!r}) is not in the "
                              f"study; known ids: {', '.join(sorted(ids)[:10])}")
+
+
+def _read_one(path: Path, options: ReaderOptions):
+    return read_file(path, options, resolve=False)
+
+
+def _segment_batch(batch, segmenter: Segmenter) -> list:
+    return [u for transcript, turns in batch for u in segmenter.segment(transcript, turns)]
 
 
 def study_file(path: str | os.PathLike, names: Mapping[str, tuple[str, ...]] | tuple[str, ...]) -> Path | None:

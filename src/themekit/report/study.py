@@ -11,7 +11,10 @@ import pandas as pd
 from . import plots
 from ..common.output import Section, figure_html, table_html, write_report
 
-__all__ = ["study_report", "map_points"]
+__all__ = ["study_report", "map_points", "report_points", "MAP_MAX_POINTS"]
+
+#: the utterance maps show at most this many points (a sample stratified by transcript above it)
+MAP_MAX_POINTS = 10_000
 
 
 def map_points(utterances, vectors: np.ndarray, random_state: int = 0) -> pd.DataFrame:
@@ -97,6 +100,15 @@ def _discovery(run, points: pd.DataFrame) -> Section:
              "Stability is the share of repeated clusterings that keep a code's utterances together: "
              "below 0.7 a code may be an artefact. Spread is how many participants voice a code. "
              "This is a draft to edit, not a verdict: the draft codebook is in discovery/codebook.yaml.")
+    fit = getattr(res, "fit_mask", None)
+    if fit is not None:
+        intro += (f" The codes were fitted on a sample of {int(fit.sum()):,} of {len(fit):,} utterances "
+                  "(stratified by transcript); every other utterance joined the code with the nearest "
+                  "centroid if it was at least as similar as the outlier threshold, else it is an outlier "
+                  "(discovery/assignments.csv: column in_fit, assignment 'assigned').")
+    if len(points) < len(res.utterances):
+        intro += (f" The map shows a sample of {len(points):,} of {len(res.utterances):,} utterances "
+                  "(stratified by transcript).")
     return Section("Candidate codes", intro, blocks)
 
 
@@ -225,14 +237,26 @@ def _audit(run) -> Section | None:
     return Section("Coding audit", intro, blocks)
 
 
+def report_points(run, manifest: dict | None = None) -> pd.DataFrame:
+    """The report map's 2-D layout: every analysed unit, or above ``MAP_MAX_POINTS`` a sample
+    stratified by transcript (a readable map and a report that opens)."""
+    vectors = run.embeddings.vectors
+    units = [run.corpus[i] for i in run.embeddings.ids]
+    # the pipeline passes the manifest before it sets run.manifest: read the seed from it first
+    seed = (manifest or run.manifest or {}).get("random_state", 0)
+    if len(units) > MAP_MAX_POINTS:
+        from ..discover.sample import stratified_sample
+
+        keep = stratified_sample([u.transcript_id for u in units], MAP_MAX_POINTS, seed)
+        units, vectors = [units[i] for i in keep], vectors[keep]
+    return map_points(units, vectors, random_state=seed)
+
+
 def study_report(run, path: str | Path, manifest: dict | None = None, points: pd.DataFrame | None = None) -> Path:
     """Write the study's HTML report (one self-contained file). ``points``: the 2-D layout
     (:func:`map_points`) when already made (the pipeline caches it)."""
     if points is None:
-        vectors = run.embeddings.vectors
-        units = [run.corpus[i] for i in run.embeddings.ids]
-        # the pipeline passes the manifest before it sets run.manifest: read the seed from it first
-        points = map_points(units, vectors, random_state=(manifest or run.manifest or {}).get("random_state", 0))
+        points = report_points(run, manifest)
     sections = [_overview(run), _discovery(run, points)]
     if run.mapper is not None:
         sections.append(_mapping(run, points))
