@@ -194,6 +194,18 @@ def transcript_order(units: pd.DataFrame, order: Any = "auto", corpus: Corpus | 
         f"metadata column {order!r}"
 
 
+def units_and_codes(units: pd.DataFrame, vectors, codes: Sequence[str] | None):
+    """What the drift tests start from: ``units`` renumbered 0..n-1, their vectors as float64
+    (one row per unit, checked), the codes (all codes used, sorted, when None) and the
+    (n_units, n_codes) code matrix."""
+    x = np.asarray(vectors, dtype=np.float64)
+    if x.ndim != 2 or len(x) != len(units):
+        raise ValueError(f"vectors must have one row per unit: got shape {x.shape} for {len(units)} units")
+    units = units.reset_index(drop=True)
+    codes = list(sorted({c for cs in units["codes"] for c in cs}) if codes is None else codes)
+    return units, x, codes, code_matrix(units, codes)
+
+
 def code_matrix(units: pd.DataFrame, codes: Sequence[str]) -> np.ndarray:
     """(n_units, n_codes) boolean matrix: unit carries code."""
     index = {c: j for j, c in enumerate(codes)}

@@ -48,7 +48,6 @@ from all the coder's other interviews instead (no learning curve; the later codi
 
 from __future__ import annotations
 
-import math
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -56,7 +55,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .coded import code_matrix
+from .coded import units_and_codes
 from .drift import _laney_limits, benjamini_hochberg
 
 __all__ = ["coder_drift", "CoderDrift", "coder_chart", "CODER_DRIFT_COLUMNS", "EVIDENCE_COLUMNS",
@@ -284,13 +283,7 @@ def coder_drift(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
     _check("reference", reference, reference in ("earlier", "others"), '"earlier" or "others"')
     _check("min_before", min_before, isinstance(min_before, (int, np.integer)) and min_before >= 1,
            "an integer >= 1")
-    x = np.asarray(vectors, dtype=np.float64)
-    if x.ndim != 2 or len(x) != len(units):
-        raise ValueError(f"vectors must have one row per unit: got shape {x.shape} for {len(units)} units")
-    units = units.reset_index(drop=True)
-    codes = list(sorted({c for cs in units["codes"] for c in cs}) if codes is None else codes)
-    y = code_matrix(units, codes)
-    n_codes = len(codes)
+    units, x, codes, y = units_and_codes(units, vectors, codes)
     families, pred_rows, agree_rows, cache, seqs = [], [], [], {}, {}
     several = units["coder"].nunique() > 1
     for coder, seq in order.items():
@@ -439,7 +432,7 @@ def _evidence(drift_id, f, units, codes, c, n_evidence) -> list[dict]:
     """Spans from the change on that the reference predicts as A but the coder coded B (per the
     flagged series), most confidently predicted first, each with its three nearest A-coded spans
     from before the change (the coder's earlier use of A)."""
-    sel, pos, pred, share, xs, prob = c["sel"], c["pos"], c["pred"], c["share"], c["x"], c["prob"]
+    sel, pos, xs, prob = c["sel"], c["pos"], c["x"], c["prob"]
     coded = [set(units.at[u, "codes"]) for u in sel]
     idx = {code: j for j, code in enumerate(codes)}
     a, b = f["from_code"], f["to_code"]

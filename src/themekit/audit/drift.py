@@ -45,7 +45,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .coded import code_matrix
+from .coded import units_and_codes
 
 __all__ = ["drift_table", "benjamini_hochberg", "control_chart", "DRIFT_COLUMNS", "NULLS"]
 
@@ -189,12 +189,7 @@ def drift_table(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
     _check("alpha", alpha, isinstance(alpha, float) and 0 < alpha < 1, "a number between 0 and 1")
     _check("min_segments", min_segments, isinstance(min_segments, (int, np.integer)) and min_segments >= 1,
            "an integer >= 1")
-    vectors = np.asarray(vectors, dtype=np.float64)
-    if vectors.ndim != 2 or len(vectors) != len(units):
-        raise ValueError(f"vectors must have one row per unit: got shape {vectors.shape} for {len(units)} units")
-    units = units.reset_index(drop=True)
-    codes = list(sorted({c for cs in units["codes"] for c in cs}) if codes is None else codes)
-    y = code_matrix(units, codes)
+    units, vectors, codes, y = units_and_codes(units, vectors, codes)
     rows: list[dict] = []
     families: list[dict] = []
     overdispersion: dict[str, dict[str, tuple[float, float]]] = {}
