@@ -14,7 +14,6 @@ per role and the labels to check, to compare before/after a change.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -24,7 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench" / "roles"))
 
 import themekit  # noqa: E402
-from score_roles import load_csv, reader_turns  # noqa: E402
+from score_roles import aligned_turns, load_csv, reader_turns  # noqa: E402
 from themekit.io.roles import decisions_from_settings, roles_table, needs_attention  # noqa: E402
 
 
@@ -47,18 +46,8 @@ def score(folder: Path) -> Counter:
         text = corpus.transcript(tid).text
         rts = rturns.get(tid, [])
         true_of_turn: dict[int, str] = {}
-        cursor = 0
-        for r in rows:
-            pat = r"\s+".join(re.escape(w) for w in r["first_words"].split())
-            m = re.compile(pat).search(text, cursor)
+        for r, m, k in aligned_turns(text, rows, rts):
             res["turns"] += 1
-            if not m:
-                res["turns_wrong"] += 1
-                continue
-            cursor = m.end()
-            k = next((i for i, t in enumerate(rts) if t["start"] <= m.start() < t["end"] + 1), None)
-            if k is None:
-                k = next((i for i, t in enumerate(rts) if m.start() <= t["start"] < m.end()), None)
             if k is None:
                 res["turns_wrong"] += 1
                 continue

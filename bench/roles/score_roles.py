@@ -37,6 +37,23 @@ def load_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def aligned_turns(text: str, rows: list[dict], rts: list[dict]):
+    """Each truth turn (in reading order) with the match of its first words in ``text`` (None when
+    not found) and the index of the reader turn it starts in (None when there is none)."""
+    cursor = 0
+    for r in rows:
+        pat = r"\s+".join(re.escape(w) for w in r["first_words"].split())
+        m = re.compile(pat).search(text, cursor)
+        if not m:
+            yield r, None, None
+            continue
+        cursor = m.end()
+        k = next((i for i, t in enumerate(rts) if t["start"] <= m.start() < t["end"] + 1), None)
+        if k is None:  # the match starts with a direction such as "(laughs)" left out of units
+            k = next((i for i, t in enumerate(rts) if m.start() <= t["start"] < m.end()), None)
+        yield r, m, k
+
+
 def score_study(folder: Path, verbose: bool) -> dict:
     import themekit
     corpus = themekit.read_transcripts(folder)
@@ -53,20 +70,13 @@ def score_study(folder: Path, verbose: bool) -> dict:
         res["transcripts"] += 1
         res["turns"] += len(rows)
         res["reader_turns"] += len(rts)
-        cursor, prev = 0, None
-        for r in rows:
-            words = r["first_words"].split()
-            pat = r"\s+".join(re.escape(w) for w in words)
-            m = re.compile(pat).search(text, cursor)
+        prev = None
+        for r, m, k in aligned_turns(text, rows, rts):
             if not m:
                 res["unaligned"] += 1
                 aligned_roles[(tid, r["label"])].append(None)
                 notes.append(f"  {tid} turn {r['turn_index']}: not found in the reader's text")
                 continue
-            cursor = m.end()
-            k = next((i for i, t in enumerate(rts) if t["start"] <= m.start() < t["end"] + 1), None)
-            if k is None:  # the match starts with a direction such as "(laughs)" left out of units
-                k = next((i for i, t in enumerate(rts) if m.start() <= t["start"] < m.end()), None)
             if k is None:
                 res["unaligned"] += 1
                 aligned_roles[(tid, r["label"])].append(None)

@@ -149,13 +149,11 @@ def _run_study(
     segmenting, embedding and the assignment of a large corpus run on its workers; the results
     are the same as without it.
     """
-    from .codebook import Codebook
-    from .codebook import read_coded_segments
+    from .codebook import Codebook, read_coded_segments
+    from .common.results import input_hash
     from .discover import discover
     from .embed import load_embedder
     from .io import read_transcripts, study_file
-
-    from .common.results import input_hash
 
     results = _result_cache(cache)
     out = Path(output)
@@ -223,7 +221,7 @@ def _run_study(
             seeds, rejected = run.segments, None
             if review is not None:
                 seeds, rejected = _read_review(run, review, units)
-            map_units = _with_coded_speech(units, corpus, run.segments)
+            map_units = _with_coded_speech(units, corpus, run.segments)   # by corpus and coding: in the key
 
             def mapping():
                 mapper = CodeMapper(random_state=random_state)
@@ -235,7 +233,7 @@ def _run_study(
 
             rejected_key = sorted((k, sorted(v)) for k, v in (rejected or {}).items())
             (mapper, run.candidate_mapping, run.coverage, sugg, nxt, queue), _ = results.get_or_compute(
-                "mapping", (corpus_key, units_key, map_units, _codebook_key(cb), _segments_key(run.segments),
+                "mapping", (corpus_key, units_key, _codebook_key(cb), _segments_key(run.segments),
                             seeds if seeds is not run.segments else None, rejected_key,
                             _mapper_key(CodeMapper(random_state=random_state)), result.assignments, result.codes),
                 mapping, step="map")
