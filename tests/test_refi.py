@@ -209,6 +209,19 @@ def test_suggestions_as_segments_and_no_codebook(study, tmp_path):
                                                           for s in segments2]
 
 
+def test_impossible_coding_time_is_left_out_not_a_schema_failure(study, tmp_path, caplog):
+    # date-shaped but not a date (month 13, 30 February): the schema would reject it, so it is dropped
+    corpus, codebook, _, _ = study
+    segs = [CodedSegment("P01", 0, 5, "Purpose", "AH", order="2024-13-45T10:00:00"),
+            CodedSegment("P01", 6, 10, "Risk", "AH", order="2024-02-30T10:00:00Z"),
+            CodedSegment("P02", 0, 5, "Risk", "AH", order="2024-02-29T10:00:00Z")]
+    with caplog.at_level(logging.INFO):
+        root = qde_of(export_qdpx(tmp_path / "x.qdpx", corpus, codebook, segs))
+    times = [el.get("creationDateTime") for el in root.iter(f"{{{PROJECT_NAMESPACE}}}Coding")]
+    assert sorted(t for t in times if t) == ["2024-02-29T10:00:00Z"]
+    assert "2 segments have an order that is not a date and time" in caplog.text
+
+
 def test_no_participant_column_gives_a_case_per_transcript(tmp_path):
     corpus = make_corpus({"A": P01, "B": P02})
     path = export_qdpx(tmp_path / "x.qdpx", corpus)

@@ -73,6 +73,11 @@ def _xsd_datetime(order: Any) -> str | None:
         return None
     s = order.strip()
     if _XSD_DATETIME.fullmatch(s):
+        # The pattern checks the shape only: 2024-13-45T10:00:00 matches it but fails the schema.
+        try:
+            datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith("Z") else s)
+        except ValueError:
+            return None
         return s
     try:
         return datetime.fromisoformat(s).isoformat()
