@@ -209,6 +209,18 @@ def test_csv_table_with_guessed_columns(tmp_path):
                             ("P2", "participant", "I liked the app.")]
 
 
+def test_export_headers_in_their_own_spelling(tmp_path):
+    # a transcription service's CSV: "Speaker Name", "Start Time", no transcript column (the file is one)
+    p = write(tmp_path, "P9.csv", "Speaker Name,Start Time,End Time,Transcription\n"
+                                  "Interviewer,00:00:02,00:00:05,How did you hear of it?\n"
+                                  "P9,00:00:06,00:00:09.5,\"From my GP, on a card.\"\n")
+    corpus = themekit.read_transcripts(p)
+    assert list(corpus.transcripts) == ["P9"]
+    assert [(u.speaker, u.role, u.text, u.start_time) for u in corpus] == [
+        ("Interviewer", "interviewer", "How did you hear of it?", 2.0),
+        ("P9", "participant", "From my GP, on a card.", 6.0)]
+
+
 def test_jsonl_with_column_mapping(tmp_path):
     rows = [{"conv": "c1", "who": "therapist", "utt": "What brings you here?", "t": "00:00:05"},
             {"conv": "c1", "who": "client", "utt": "My drinking, mostly.", "t": "7.5"}]

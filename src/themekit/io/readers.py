@@ -457,9 +457,10 @@ def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = No
 _COLUMN_GUESSES = {
     "transcript": ("transcript_id", "transcript", "interview_id", "interview", "document",
                    "doc_id", "file", "conversation_id", "session"),
-    "speaker": ("speaker", "speaker_id", "interlocutor", "participant", "participant_id",
-                "respondent", "respondent_id", "name"),
-    "text": ("text", "utterance", "utterance_text", "sentence", "response", "content", "answer"),
+    "speaker": ("speaker", "speaker_id", "speaker_name", "speaker_label", "interlocutor", "participant",
+                "participant_id", "respondent", "respondent_id", "name"),
+    "text": ("text", "utterance", "utterance_text", "sentence", "response", "content", "answer",
+             "transcription", "caption"),
     "start_time": ("start_time", "start", "timestamp", "time", "begin"),
     "end_time": ("end_time", "end", "stop"),
     "role": ("role",),
@@ -467,7 +468,10 @@ _COLUMN_GUESSES = {
 
 
 def _map_columns(columns: Sequence[str], given: Mapping[str, str], path: Path) -> dict[str, str]:
-    lower = {c.lower().strip(): c for c in columns}
+    # exports name columns "Start Time", "speaker-name", "TEXT": compare them in one spelling
+    lower = {}
+    for c in columns:
+        lower.setdefault(re.sub(r"[^0-9a-z]+", "_", c.lower()).strip("_"), c)
     mapping = {}
     for key, guesses in _COLUMN_GUESSES.items():
         if key in given:
