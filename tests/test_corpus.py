@@ -85,9 +85,9 @@ def test_cli_help_lists_commands(capsys):
 def test_example_study_reads_cleanly():
     corpus = themekit.read_transcripts(EXAMPLE)
     corpus.check_offsets()
-    assert len(corpus.transcripts) == 8
+    assert len(corpus.transcripts) == 9
     formats = {t.format for t in corpus.transcripts.values()}
-    assert {"txt", "vtt", "srt", "docx"} <= formats
+    assert {"txt", "vtt", "srt", "docx", "table"} <= formats
     for tid in corpus.transcripts:
         roles = {u.role for u in corpus if u.transcript_id == tid}
         assert {"interviewer", "participant"} <= roles, tid

@@ -307,9 +307,16 @@ def _load_sentence_transformer(spec: ModelSpec, device: str, **kwargs):
     prev = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    # transformers draws a "Loading weights" bar for a one-second load: noise in themekit's log
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         return SentenceTransformer(str(spec.path), device=device, local_files_only=True, **kwargs)
     finally:
+        if bar:
+            hf_logging.enable_progress_bar()
         for k, v in prev.items():
             if v is None:
                 os.environ.pop(k, None)
