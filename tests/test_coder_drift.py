@@ -11,7 +11,7 @@ import pytest
 
 from themekit.audit import coded_units
 from themekit.audit.codebook_history import read_codebook_history
-from themekit.audit.coder_drift import (CODER_AGREEMENT_COLUMNS, CODER_DRIFT_COLUMNS, EVIDENCE_COLUMNS, _scan,
+from themekit.audit.coder_drift import (CODER_AGREEMENT_COLUMNS, CODER_DRIFT_COLUMNS, EVIDENCE_COLUMNS,
                                         coder_chart, coder_drift)
 from themekit.codebook.coding import CodedSegment
 

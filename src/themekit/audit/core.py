@@ -258,7 +258,7 @@ def _run_coder_drift(units: pd.DataFrame, x: np.ndarray, order_map: dict, codes:
     import time
 
     t0 = time.perf_counter()
-    res = coder_drift(units, x, order_map, codes, n_permutations=n_permutations, n_boot=n_boot, alpha=alpha,
+    res = coder_drift(units, x, order_map, codes, n_boot=n_boot, alpha=alpha,
                       history=history, random_state=random_state)
     settings["coder_drift"] = res.settings
     settings["coder_drift_seconds"] = round(time.perf_counter() - t0, 3)
