@@ -549,7 +549,8 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     (CSV/JSONL with dates; Taguette's log), a list of them, or a
     :class:`~themekit.audit.codebook_history.CodebookHistory`: a coding change that starts where
     a code's definition changed is reported as following the codebook, not as drift.
-    The conditional drift test (``coder_drift``) uses ``n_permutations`` and ``alpha`` too.
+    The conditional drift test (``coder_drift``) uses ``alpha`` and ``n_boot`` too (its null is
+    analytic: no permutations).
     ``cache``: a
     :class:`themekit.common.results.ResultCache`: the cross-fitted model coder's suggestions
     are read from it when the same utterances, coding, codebook and settings were seen before.
