@@ -107,29 +107,30 @@ class Series:
     direction: int = 1
 
 
+def _one_series(kind, a, b, rows, scores, y, pos, n_interviews) -> Series:
+    yy = y[rows, b].astype(float)
+    score = scores[rows, b] if a is None else scores[rows, b] - scores[rows, a]
+    p = calibrate(score, yy)
+    t = pos[rows]
+    return Series(kind, a, b, rows, p, np.bincount(t, minlength=n_interviews).astype(float),
+                  np.bincount(t, yy, n_interviews), np.bincount(t, yy - p, n_interviews),
+                  np.bincount(t, p * (1 - p), n_interviews))
+
+
 def comparison_series(scores: np.ndarray, y: np.ndarray, pos: np.ndarray, n_interviews: int,
                       pairs: list[set[int]], min_units: int) -> list[Series]:
     """The *into* series of every code and the series of every pair, each with at least
     ``min_units`` spans on either side of its outcome."""
     out = []
-
-    def add(kind, a, b, rows, score):
-        yy = y[rows, b].astype(float)
-        if yy.sum() < min_units or (1 - yy).sum() < min_units:
-            return
-        p = calibrate(score, yy)
-        t = pos[rows]
-        out.append(Series(kind, a, b, rows, p, np.bincount(t, minlength=n_interviews).astype(float),
-                          np.bincount(t, yy, n_interviews), np.bincount(t, yy - p, n_interviews),
-                          np.bincount(t, p * (1 - p), n_interviews)))
-
     everything = np.arange(len(y))
-    for b in range(y.shape[1]):
-        add("into", None, b, everything, scores[:, b])
+    todo = [("into", None, b, everything) for b in range(y.shape[1])]
     for pair in pairs:
         a, b = sorted(pair)
-        rows = np.flatnonzero(y[:, a] ^ y[:, b])
-        add("pair", a, b, rows, scores[rows, b] - scores[rows, a])
+        todo.append(("pair", a, b, np.flatnonzero(y[:, a] ^ y[:, b])))
+    for kind, a, b, rows in todo:
+        k = y[rows, b].sum()
+        if k >= min_units and len(rows) - k >= min_units:
+            out.append(_one_series(kind, a, b, rows, scores, y, pos, n_interviews))
     return out
 
 
