@@ -367,6 +367,14 @@ def bench_broadening(data: Path, n_codes: int, draws: int, sizes=SIZES, big_size
     late = pos >= k
     rng = np.random.default_rng(1)
     chosen = [codes[i] for i in rng.choice(len(codes), size=min(n_codes, len(codes)), replace=False)]
+    # how much a conversation's use of B varies beyond the content (the test's noise): a
+    # broadening of m spans adds about m (1 - p) to the CUSUM, to be set against sqrt(phi V)
+    from themekit.audit.content_scan import coder_series
+    noise = {codes[s.b]: s for s in coder_series((x, pos, y, len(parts)), n_pairs=3, ridge=1.0, min_units=5,
+                                                  min_before=2, min_after=2) if s.kind == "into"}
+    print("  unmodified 'into B' series (the noise a broadening must exceed): " + "; ".join(
+        f"{b}: dispersion phi {noise[b].phi:.1f}, CUSUM sd sqrt(phi V) {np.sqrt(noise[b].phi * noise[b].v.sum()):.1f} "
+        f"spans" for b in chosen if b in noise))
     for label, sz, nd in (("sizes 10-50", sizes, draws), ("larger sizes", big_sizes, big_draws * len(big_sizes))):
         runs = []
         for ci, b in enumerate(chosen):

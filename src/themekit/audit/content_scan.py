@@ -89,8 +89,8 @@ class Series:
     """One comparison: ``kind`` ("into" or "pair"), codes ``a`` (None for into) and ``b``
     (indices), ``rows`` (the spans it uses), ``p`` (their P(coded B | content)), per interview
     ``n``, ``k`` (spans coded B), ``r`` (excess k - sum p), ``v`` (binomial variance), and the test
-    result: ``p_value``, ``split`` (first interview of the change), ``z``, ``direction`` (+1: B
-    rises, -1: B falls)."""
+    result: ``p_value``, ``split`` (first interview of the change), ``z``, ``phi`` (dispersion),
+    ``direction`` (+1: B rises, -1: B falls)."""
 
     kind: str
     a: int | None
@@ -104,6 +104,7 @@ class Series:
     p_value: float = 1.0
     split: int = 0
     z: float = 0.0
+    phi: float = 1.0
     direction: int = 1
 
 
@@ -168,6 +169,6 @@ def coder_series(item: tuple, *, n_pairs: int, ridge: float, min_units: int, min
     scores = crossfit_scores(x, pos, y, ridge)
     series = comparison_series(scores, y, pos, T, nearest_codes(x, y, n_pairs), min_units)
     for s in series:
-        s.p_value, s.split, s.z, _ = cusum_test(s.r, s.v, min_before, min_after)
+        s.p_value, s.split, s.z, s.phi = cusum_test(s.r, s.v, min_before, min_after)
         s.direction = 1 if s.r[s.split:].sum() >= 0 else -1
     return series
