@@ -1,26 +1,32 @@
-"""Audit benchmark on real coding: mis-coding detection and drift detection.
+"""Audit benchmark on real coding: mis-coding detection, coder drift, the audit's time.
 
-Usage:  python bench/bench_audit.py [--data ../shared/data] [--draws 10] [--permutations 1000]
+Usage:  python bench/bench_audit.py [--data ../shared/data] [--draws 10] [--skip SECTION ...]
+Sections: miscoding, drift (the old marginal test; skipped by default), coder-drift, annomi,
+audit-time. The figures of issue 14: ``python bench/bench_audit.py --skip miscoding``.
 
 Data: the serdif think-aloud study (Navarro-Gallinad, Orlandi, O'Sullivan 2022, Semantic Web
-Journal; ../shared/data/serdif, GPL-3.0): 1,794 segments coded with 22 codes by the study's
-analyst. The segment texts are embedded once with all-MiniLM-L6-v2 (themekit.embed, cached).
+Journal; ../shared/data/serdif, GPL-3.0): 1,791 coded spans with 22 codes by the study's
+analyst, participants P1..P17 in order; and AnnoMI (../shared/data/annomi): the 20 largest
+high-quality conversations, every utterance of 4+ words a span coded with its therapist
+behaviour or client talk type (7 codes). Texts embedded once with all-MiniLM-L6-v2 (cached).
 
-Mis-coding: in each of ``--draws`` draws, 5% of the coded spans (seeded) get a random other code
-(the span's codes are replaced by one code it did not carry). Scores rank spans by suspicion;
-AUROC over all spans (relabelled = positive) and precision among the 50 top-ranked, for
-- baseline: centroid margin — best cosine to another code's centroid minus the best cosine to
-  an own code's centroid (centroids from all spans, the span included);
-- themekit: :func:`themekit.audit.miscoding.find_miscodings` (leave-one-out neighbours and
-  centroids, cross-fitted classifiers on embeddings and words; mean probability of the own code).
+Mis-coding: in each of ``--draws`` draws, 5% of the coded spans (seeded) get a random other code.
+AUROC and precision@50 of a centroid-margin baseline and :func:`themekit.audit.miscoding.find_miscodings`.
 
-Drift: participants in order P1..P17. For 5 codes X drawn at random (seeded), half of X's
-spans from P9 on (seeded) are relabelled to its neighbouring code Y (the nearest centroid).
-:func:`themekit.audit.drift.drift_table` runs with whole-transcript permutations (the default null)
-and with segment permutations. A *hit*: a flagged window on X or Y at P8, P9 or P10 (change
-point within one participant of P9). *False alarms*: untouched codes flagged anywhere in the
-same runs. The unmodified data are run too: what they flag is either real drift in the
-analyst's coding or a false alarm — we cannot tell, so it is listed.
+Coder drift (:func:`themekit.audit.coder_drift.coder_drift`), SERDIF: the unmodified coding
+(flags listed with their evidence; the codes the old marginal test flags, with what the
+conditional test says about them), then a *sliding boundary*: for 5 codes X (seeded, 30+ spans
+from P9 on) x ``--draws`` draws, ``size`` (10..50, at most all) of X's spans from P9 on are
+recoded to X's nearest code Y (centroid cosine). A *hit*: a flagged drift involving X or Y whose
+change point is within one interview of P9; *extra*: flagged drifts involving neither.
+
+Coder drift, AnnoMI, the other direction: from the 11th conversation on the coder uses code B
+*more broadly*: ``size`` late spans not coded B are recoded B, spread evenly over the late
+conversations, in each drawn from its 3 x share most B-like spans (whatever their code). Hit
+and extra as above (touched: B). Sizes 10..50 as for SERDIF, and 100..300 to show where the
+power comes.
+
+Audit time: :func:`themekit.audit.audit` on SERDIF with the embeddings given (time after embedding).
 """
 
 from __future__ import annotations
@@ -214,14 +220,13 @@ def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: i
     cent = y.T.astype(float) @ x
     cent /= np.linalg.norm(cent, axis=1, keepdims=True)
     late = units["transcript_id"].map(parts.index).to_numpy() >= k
-    print(f"\nCoder drift (conditional test): participants {parts[0]}..{parts[-1]}, {permutations} permutations, "
-          "alpha 0.05")
+    print(f"\nCoder drift (conditional test): participants {parts[0]}..{parts[-1]}, alpha 0.05")
     from themekit.audit.codebook_history import read_codebook_history
 
     serdif = DATA_USED[0] / "serdif"
     history = read_codebook_history([serdif / "codebook_versions", serdif / "coding_log.jsonl"], parts)
     t = time.perf_counter()
-    base = coder_drift(units, x, order, codes, n_permutations=permutations, history=history, random_state=0)
+    base = coder_drift(units, x, order, codes, history=history, random_state=0)
     el = time.perf_counter() - t
     print(f"  codebook history: {history.describe()}")
     f = base.flagged
@@ -275,8 +280,7 @@ def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: i
         for d in range(draws):
             size = min(SIZES[d % len(SIZES)], len(cand))
             pick = np.random.default_rng(1000 * ci + d).choice(cand, size=size, replace=False)
-            res = coder_drift(_moved(units, pick, xc, yc), x, order, codes, n_permutations=permutations,
-                              random_state=0)
+            res = coder_drift(_moved(units, pick, xc, yc), x, order, codes, random_state=0)
             hit, extra, where = _outcome(res.table, {xc, yc}, near)
             runs.append({"size": size, "size_bin": _size_bin(size), "hit": hit, "extra": len(extra)})
             print(f"    X={xc!r} -> Y={yc!r}, {size} spans: {'HIT ' if hit else 'miss'} flags on X/Y: {where}"
@@ -314,10 +318,30 @@ def annomi_units(data: Path, n_conversations: int = 20, min_words: int = 4):
     return coded_units(segs)
 
 
-def bench_broadening(data: Path, n_codes: int, draws: int, permutations: int) -> None:
+def _broaden(units: pd.DataFrame, x: np.ndarray, late_pos: np.ndarray, cand: np.ndarray, centroid: np.ndarray,
+             b: str, size: int, rng) -> tuple[pd.DataFrame, np.ndarray]:
+    """Recode ``size`` of the candidate spans to ``b``, spread evenly over the late interviews
+    (``late_pos``: each candidate's interview), in each drawn from its 3 x share most B-like."""
+    groups = sorted(set(late_pos))
+    share = np.diff(np.round(np.linspace(0, size, len(groups) + 1)).astype(int))
+    pick = []
+    for t, m in zip(groups, share):
+        c = cand[late_pos == t]
+        pool = c[np.argsort(-(x[c] @ centroid), kind="stable")[:3 * m]]
+        pick.extend(rng.choice(pool, size=min(m, len(pool)), replace=False))
+    pick = np.array(pick, dtype=np.int64)
+    u = units.copy()
+    new = list(u["codes"])
+    for i in pick:
+        new[i] = (b,)
+    u["codes"] = new
+    return u, pick
+
+
+def bench_broadening(data: Path, n_codes: int, draws: int, sizes=SIZES, big_sizes=(100, 200, 300),
+                     big_draws: int = 2) -> None:
     """Second data set, other direction: from the 11th conversation on the coder applies code B
-    more broadly — ``size`` late spans not coded B, drawn from the 3 x size most B-like ones
-    (whatever their code), are recoded B."""
+    more broadly (see :func:`_broaden`)."""
     from themekit.audit.coded import code_matrix, natural_key, unit_embeddings
     from themekit.audit.coder_drift import coder_drift
     from themekit.embed import load_embedder
@@ -330,39 +354,44 @@ def bench_broadening(data: Path, n_codes: int, draws: int, permutations: int) ->
     order = {"annotator": parts}
     k = 10
     near = {parts[i] for i in (k - 1, k, k + 1)}
+    pos = units["transcript_id"].map(parts.index).to_numpy()
     print(f"\nAnnoMI: {len(units)} utterances, {len(parts)} conversations, {len(codes)} codes "
           f"(embedded in {time.perf_counter() - t:.1f} s); broadening planted from {parts[k]}")
-    base = coder_drift(units, x, order, codes, n_permutations=permutations, random_state=0)
+    base = coder_drift(units, x, order, codes, random_state=0)
     print(f"  unmodified: {len(base.flagged)} drifts flagged"
-          + "".join(f"\n    {r.kind} {r.from_code}->{r.to_code} from {r.change_at} (q={r.q_value:.3f})"
-                    for r in base.flagged.itertuples()))
+          + "".join(f"\n    {r.kind} {r.from_code}->{r.to_code} from {r.change_at} (q={r.q_value:.3f}, change "
+                    f"{r.change:+.1%} beyond the content)" for r in base.flagged.itertuples()))
     y = code_matrix(units, codes)
     cent = y.T.astype(float) @ x
     cent /= np.linalg.norm(cent, axis=1, keepdims=True)
-    late = units["transcript_id"].map(parts.index).to_numpy() >= k
+    late = pos >= k
     rng = np.random.default_rng(1)
     chosen = [codes[i] for i in rng.choice(len(codes), size=min(n_codes, len(codes)), replace=False)]
-    runs = []
-    for ci, b in enumerate(chosen):
-        j = codes.index(b)
-        cand = np.flatnonzero(late & ~y[:, j])
-        for d in range(draws):
-            size = SIZES[d % len(SIZES)]
-            pool = cand[np.argsort(-(x[cand] @ cent[j]))[:3 * size]]
-            pick = np.random.default_rng(1000 * ci + d).choice(pool, size=size, replace=False)
-            u = units.copy()
-            new = list(u["codes"])
-            for i in pick:
-                new[i] = (b,)
-            u["codes"] = new
-            res = coder_drift(u, x, order, codes, n_permutations=permutations, random_state=0)
-            # the drift is B's: a hit is a flagged drift involving B at the right place
-            hit, extra, where = _outcome(res.table, {b}, near)
-            sources = pd.Series([c for i in pick for c in units.at[i, "codes"]]).value_counts()
-            runs.append({"size": size, "size_bin": _size_bin(size), "hit": hit, "extra": len(extra)})
-            print(f"    B={b!r}, {size} spans from {dict(sources)}: {'HIT ' if hit else 'miss'} flags on B: {where}"
-                  + (f"; extra: {', '.join(extra)}" if extra else ""))
-    _power_table(runs, "AnnoMI, broadening of B")
+    # how much a conversation's use of B varies beyond the content (the test's noise): a
+    # broadening of m spans adds about m (1 - p) to the CUSUM, to be set against sqrt(phi V)
+    from themekit.audit.content_scan import coder_series
+    noise = {codes[s.b]: s for s in coder_series((x, pos, y, len(parts)), n_pairs=3, ridge=1.0, min_units=5,
+                                                  min_before=2, min_after=2) if s.kind == "into"}
+    print("  unmodified 'into B' series (the noise a broadening must exceed): " + "; ".join(
+        f"{b}: dispersion phi {noise[b].phi:.1f}, CUSUM sd sqrt(phi V) {np.sqrt(noise[b].phi * noise[b].v.sum()):.1f} "
+        f"spans" for b in chosen if b in noise))
+    for label, sz, nd in (("sizes 10-50", sizes, draws), ("larger sizes", big_sizes, big_draws * len(big_sizes))):
+        runs = []
+        for ci, b in enumerate(chosen):
+            j = codes.index(b)
+            cand = np.flatnonzero(late & ~y[:, j])
+            for d in range(nd):
+                size = sz[d % len(sz)]
+                u, pick = _broaden(units, x, pos[cand], cand, cent[j], b, size,
+                                   np.random.default_rng(1000 * ci + d))
+                res = coder_drift(u, x, order, codes, random_state=0)
+                hit, extra, where = _outcome(res.table, {b}, near)
+                sources = pd.Series([c for i in pick for c in units.at[i, "codes"]]).value_counts()
+                runs.append({"size": size, "size_bin": _size_bin(size) if size <= 50 else str(size), "hit": hit,
+                             "extra": len(extra)})
+                print(f"    B={b!r}, {size} spans from {dict(sources)}: {'HIT ' if hit else 'miss'} flags on B: "
+                      f"{where}" + (f"; extra: {', '.join(extra)}" if extra else ""))
+        _power_table(runs, f"AnnoMI, broadening of B ({label}; {len(units) - (pos < k).sum()} late spans)")
 
 
 def bench_audit_time(data: Path, x: np.ndarray, units: pd.DataFrame) -> None:
@@ -425,7 +454,7 @@ def main(argv=None) -> int:
     if "coder-drift" not in args.skip:
         bench_coder_drift(units, x, codes, args.drift_codes, args.draws, args.permutations)
     if "annomi" not in args.skip:
-        bench_broadening(args.data, args.drift_codes, args.draws, args.permutations)
+        bench_broadening(args.data, args.drift_codes, args.draws)
     if "audit-time" not in args.skip:
         bench_audit_time(args.data, x, units)
     return 0

@@ -11,7 +11,8 @@ import pytest
 
 from themekit.audit import coded_units
 from themekit.audit.codebook_history import read_codebook_history
-from themekit.audit.coder_drift import (CODER_AGREEMENT_COLUMNS, CODER_DRIFT_COLUMNS, EVIDENCE_COLUMNS, _scan,
+from themekit.audit.content_scan import crossfit_scores, cusum_test
+from themekit.audit.coder_drift import (CODER_AGREEMENT_COLUMNS, CODER_DRIFT_COLUMNS, EVIDENCE_COLUMNS,
                                         coder_chart, coder_drift)
 from themekit.codebook.coding import CodedSegment
 
@@ -19,11 +20,14 @@ DIM = 16
 AXIS = {"Alpha": 0, "Beta": 1, "Gamma": 2}
 
 
-def project(n_transcripts=12, per=8, drift_from=None, share=0.75, more_alpha_from=None, seed=0, coder="A"):
+def project(n_transcripts=12, per=8, drift_from=None, share=0.75, more_alpha_from=None, seed=0, coder="A",
+            odd=None, broaden_from=None):
     """Each transcript has ``per`` spans of Alpha-, Beta- and Gamma-like content, coded as such.
     ``drift_from``: from this transcript (1-based) on, ``share`` of the Alpha-like spans are
-    coded Beta (the coder's boundary slides). ``more_alpha_from``: from here on the participants
-    talk three times as much about Alpha (content changes, coding does not)."""
+    coded Beta (the coder's boundary slides). ``odd``: only in this transcript, the same.
+    ``more_alpha_from``: from here on the participants talk three times as much about Alpha
+    (content changes, coding does not). ``broaden_from``: from here on ``share`` of the
+    Gamma-like spans also carry Alpha (Alpha used more broadly)."""
     rng = np.random.default_rng(seed)
     segs, vecs = [], []
     for t in range(1, n_transcripts + 1):
@@ -32,13 +36,19 @@ def project(n_transcripts=12, per=8, drift_from=None, share=0.75, more_alpha_fro
         for content, n in (("Alpha", n_alpha), ("Beta", per), ("Gamma", per)):
             for i in range(n):
                 code = content
-                if content == "Alpha" and drift_from and t >= drift_from and i < round(share * n):
+                slid = (drift_from and t >= drift_from) or t == odd
+                if content == "Alpha" and slid and i < round(share * n):
                     code = "Beta"
                 v = np.zeros(DIM)
                 v[AXIS[content]] = 3
                 segs.append(CodedSegment(tid, pos, pos + 5, code, coder, f"{content} {t}.{i}",
                                          f"2025-01-{t:02d}T10:00:00"))
+                if content == "Gamma" and broaden_from and t >= broaden_from and i < round(share * n):
+                    segs.append(CodedSegment(tid, pos, pos + 5, "Alpha", coder, f"{content} {t}.{i}",
+                                             f"2025-01-{t:02d}T10:00:00"))
                 vecs.append(v + rng.normal(0, 0.9, DIM))
+                if len(segs) > len(vecs):                # the same passage, a second code
+                    vecs.insert(-1, vecs[-1])
                 pos += 10
     units = coded_units(segs)
     key = {(s.transcript_id, s.start): v for s, v in zip(segs, vecs)}
@@ -47,22 +57,44 @@ def project(n_transcripts=12, per=8, drift_from=None, share=0.75, more_alpha_fro
     return units, x, {coder: [f"T{t}" for t in range(1, n_transcripts + 1)]}
 
 
-def test_scan_by_hand():
-    # shares 0/10, 0/10, then 5/10: the split before the third interview
-    lr = _scan(np.array([10.0, 10, 10]), np.array([0.0, 0, 5]), 1)
-    p0 = 5 / 30
-    full = -2 * (5 * np.log(p0) + 25 * np.log(1 - p0))
-    after = 2 * (5 * np.log(0.5) + 5 * np.log(0.5))
-    assert lr[1] == pytest.approx(full + after)
-    sb, sa = 0 / 10, 5 / 20                                   # split before the second interview
-    assert lr[0] == pytest.approx(-2 * (5 * np.log(p0) + 25 * np.log(1 - p0))
-                                  + 2 * (5 * np.log(sa) + 15 * np.log(1 - sa)) + 0 * sb)
-    assert _scan(np.array([10.0, 10, 10]), np.array([5.0, 5, 0]), 1).max() == 0   # a fall is not a rise
+def test_cusum_by_hand():
+    # excess 0 in four interviews, then +3 in four (variances 2 each): the change starts at 4
+    r = np.array([-1.5, -1.5, -1.5, -1.5, 1.5, 1.5, 1.5, 1.5])
+    v = np.full(8, 2.0)
+    p, s, z, phi = cusum_test(r, v, 2, 2)
+    assert s == 4
+    # two-level fit is exact: chi-square 0, phi floored at 1; z = |S_4| / sqrt(V)
+    assert phi == 1.0 and z == pytest.approx(6 / np.sqrt(16))
+    assert p == pytest.approx(2 * np.exp(-2 * 1.5 ** 2))
+    # a fall is a change too (two-sided), at the same place
+    assert cusum_test(-r, v, 2, 2)[:3] == pytest.approx((p, 4, z))
+    # the change must persist: min_after interviews from it on
+    assert cusum_test(np.array([0, 0, 0, 0, 0, 0, 0, 6.0]) - 0.75, v, 2, 2)[1] <= 6
+    assert cusum_test(r, v, 5, 4) == (1.0, 5, 0.0, 1.0)          # no split allowed
+
+
+def test_crossfit_scores_never_see_their_own_interview():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 4))
+    y = rng.random((30, 2)) < 0.5
+    pos = np.repeat(np.arange(3), 10)
+    s = crossfit_scores(x, pos, y, ridge=0.5)
+    for t in range(3):
+        other = pos != t
+        xm = np.hstack([x, np.ones((30, 1))])
+        reg = 0.5 * np.eye(5)
+        reg[-1, -1] = 1e-8
+        w = np.linalg.solve(xm[other].T @ xm[other] + reg, xm[other].T @ y[other])
+        np.testing.assert_allclose(s[pos == t], xm[pos == t] @ w, atol=1e-9)
+    # changing an interview's codes leaves its own scores unchanged
+    y2 = y.copy()
+    y2[pos == 1] = ~y2[pos == 1]
+    np.testing.assert_allclose(crossfit_scores(x, pos, y2, 0.5)[pos == 1], s[pos == 1], atol=1e-9)
 
 
 def test_sliding_boundary_is_flagged_at_its_start_with_evidence():
     units, x, order = project(drift_from=7)
-    r = coder_drift(units, x, order, n_permutations=200, n_boot=200, random_state=0)
+    r = coder_drift(units, x, order, n_boot=200, random_state=0)
     assert list(r.table.columns) == CODER_DRIFT_COLUMNS and list(r.evidence.columns) == EVIDENCE_COLUMNS
     f = r.flagged
     assert len(f) == 1
@@ -84,22 +116,64 @@ def test_sliding_boundary_is_flagged_at_its_start_with_evidence():
 
 def test_participants_talking_more_about_a_code_is_not_coder_drift():
     units, x, order = project(more_alpha_from=6, seed=1)
-    r = coder_drift(units, x, order, n_permutations=200, random_state=0)
+    r = coder_drift(units, x, order, random_state=0)
     assert not r.table.flagged.any()
 
 
 def test_no_change_flags_nothing_and_is_deterministic():
     units, x, order = project(seed=2)
-    a = coder_drift(units, x, order, n_permutations=100, random_state=3)
-    b = coder_drift(units, x, order, n_permutations=100, random_state=3)
+    a = coder_drift(units, x, order, random_state=3)
+    b = coder_drift(units, x, order, random_state=3)
     assert not a.table.flagged.any()
+    pd.testing.assert_frame_equal(a.table, b.table)
+
+
+def test_one_odd_interview_is_not_a_change():
+    # T6 alone codes most Alpha-like passages Beta (a participant unlike the others): no drift
+    units, x, order = project(odd=6, seed=4)
+    r = coder_drift(units, x, order, random_state=0)
+    assert not r.table.flagged.any()
+    # the same slide kept from T6 on is one
+    units, x, order = project(drift_from=6, seed=4)
+    f = coder_drift(units, x, order, random_state=0).flagged
+    assert list(f.change_at) == ["T6"]
+
+
+def test_broader_use_of_a_code_is_flagged_as_into():
+    units, x, order = project(broaden_from=8, share=0.5, seed=5)
+    r = coder_drift(units, x, order, n_boot=200, random_state=0)
+    f = r.flagged
+    assert len(f) == 1
+    row = f.iloc[0]
+    assert (row.kind, row.to_code, row.change_at) == ("into", "Alpha", "T8")
+    assert row.change > 0 and row.change_low > 0
+    ev = r.evidence[r.evidence.drift_id == row.drift_id]
+    # the evidence: Gamma-like passages now also coded Alpha, next to earlier Gamma-coded ones
+    assert ev.text.str.startswith("Gamma").all() and (ev.coded == "Alpha; Gamma").all()
+    assert (ev.neighbour_codes == "Gamma").all()
+
+
+def test_a_mapper_runs_the_coders_with_the_same_result():
+    units, x, order = project(drift_from=7)
+    seen = []
+
+    def mapper(fn, items):
+        items = list(items)
+        seen.append(len(items))
+        return [fn(i) for i in items]
+
+    a = coder_drift(units, x, order, n_boot=50, random_state=0)
+    b = coder_drift(units, x, order, n_boot=50, mapper=mapper, random_state=0)
+    assert seen == [1]
     pd.testing.assert_frame_equal(a.table, b.table)
 
 
 def test_parameters_are_checked():
     units, x, order = project(n_transcripts=5)
-    with pytest.raises(ValueError, match="n_permutations must be an integer >= 19"):
-        coder_drift(units, x, order, n_permutations=5)
+    with pytest.raises(ValueError, match="n_pairs must be an integer >= 1"):
+        coder_drift(units, x, order, n_pairs=0)
+    with pytest.raises(ValueError, match="ridge must be a number > 0"):
+        coder_drift(units, x, order, ridge=-1.0)
     with pytest.raises(ValueError, match="vectors must have one row per unit"):
         coder_drift(units, x[:3], order)
 
@@ -113,12 +187,12 @@ def test_a_shift_where_the_codebook_changed_follows_the_codebook(tmp_path):
     log.write_text("\n".join(rows) + "\n", encoding="utf-8")
     h = read_codebook_history(log, [f"T{t}" for t in range(1, 13)])
     assert list(h.events.event) == ["definition changed"] and len(h.coding_times) == 12
-    r = coder_drift(units, x, order, n_permutations=200, history=h, random_state=0)
+    r = coder_drift(units, x, order, history=h, random_state=0)
     f = r.flagged.iloc[0]
     assert f.status == "follows codebook change" and "Beta definition changed" in f.codebook_event
     # the same change logged well away from the shift: drift
     log.write_text("\n".join(rows[:-1] + ["2025-01-02T18:00:00,Beta,definition changed,"]) + "\n", encoding="utf-8")
-    r = coder_drift(units, x, order, n_permutations=200, history=read_codebook_history(log), random_state=0)
+    r = coder_drift(units, x, order, history=read_codebook_history(log), random_state=0)
     assert r.flagged.iloc[0].status == "drift"
 
 
@@ -164,7 +238,7 @@ def test_taguette_log(tmp_path):
 
 def test_coder_chart_marks_the_start():
     units, x, order = project(drift_from=7)
-    r = coder_drift(units, x, order, n_permutations=200, random_state=0)
+    r = coder_drift(units, x, order, random_state=0)
     fig = coder_chart(r.agreement, "A", flagged=r.table)
     names = [t.name for t in fig.data]
     assert "with own earlier coding" in names and "drift starts here" in names

@@ -5,7 +5,8 @@ Takes a corpus, coded segments (one or more coders, in interview order) and a co
 and pairwise), drift of each code across interviews (permutation tests, control charts),
 suspected mis-codings, human-vs-model agreement per interview, and :func:`evaluate` of model
 suggestions against human codes. Modules: ``agreement``, ``coded`` (coded spans as units),
-``drift`` (marginal, description), ``coder_drift`` (conditional test), ``codebook_history``,
+``drift`` (marginal, description), ``coder_drift`` (conditional test; its statistics in
+``content_scan``), ``codebook_history``,
 ``miscoding``, ``evaluate``, ``core`` (:func:`audit`).
 Imports :mod:`themekit.embed`, :mod:`themekit.codebook` and :mod:`themekit.mapping`.
 """

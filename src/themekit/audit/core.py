@@ -223,8 +223,8 @@ def _coder_drift_lines(table: pd.DataFrame, evidence: pd.DataFrame, settings: di
     if not len(table):
         return ["Coder drift: not tested (" + str(settings.get("coder_drift_note", "too few interviews")) + ")"]
     f = table[table["flagged"]]
-    head = (f"Coder drift (same kind of passage, a different code; against the coder's own earlier coding; "
-            f"order: {settings.get('order')})")
+    head = (f"Coder drift (same kind of passage, a different code; content held fixed by a model of the "
+            f"coder's other interviews; order: {settings.get('order')})")
     if not len(f):
         return [f"{head}: nothing flagged (smallest q {table['q_value'].min():.2f})"]
     out = [f"{head}: {len(f)} flagged"]
@@ -232,7 +232,7 @@ def _coder_drift_lines(table: pd.DataFrame, evidence: pd.DataFrame, settings: di
         what = (f"{r.to_code!r} where {r.from_code!r} was coded before" if r.kind == "pair" else
                 f"{r.to_code!r} used more broadly" if r.kind == "into" else f"{r.from_code!r} used less")
         out.append(f"  {r.drift_id} {r.coder}: {what}, from {r.change_at}: {r.share_before:.1%} -> "
-                   f"{r.share_after:.1%} ({r.change:+.1%} [{r.change_low:+.1%}, {r.change_high:+.1%}]); "
+                   f"{r.share_after:.1%} ({r.change:+.1%} beyond the content [{r.change_low:+.1%}, {r.change_high:+.1%}]); "
                    f"q={r.q_value:.3f}" + (f"; follows codebook change: {r.codebook_event}"
                                            if r.status == "follows codebook change" else ""))
         ev = evidence[evidence["drift_id"] == r.drift_id].drop_duplicates("unit_id").head(2)
@@ -258,7 +258,7 @@ def _run_coder_drift(units: pd.DataFrame, x: np.ndarray, order_map: dict, codes:
     import time
 
     t0 = time.perf_counter()
-    res = coder_drift(units, x, order_map, codes, n_permutations=n_permutations, n_boot=n_boot, alpha=alpha,
+    res = coder_drift(units, x, order_map, codes, n_boot=n_boot, alpha=alpha,
                       history=history, random_state=random_state)
     settings["coder_drift"] = res.settings
     settings["coder_drift_seconds"] = round(time.perf_counter() - t0, 3)
@@ -549,7 +549,8 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     (CSV/JSONL with dates; Taguette's log), a list of them, or a
     :class:`~themekit.audit.codebook_history.CodebookHistory`: a coding change that starts where
     a code's definition changed is reported as following the codebook, not as drift.
-    The conditional drift test (``coder_drift``) uses ``n_permutations`` and ``alpha`` too.
+    The conditional drift test (``coder_drift``) uses ``alpha`` and ``n_boot`` too (its null is
+    analytic: no permutations).
     ``cache``: a
     :class:`themekit.common.results.ResultCache`: the cross-fitted model coder's suggestions
     are read from it when the same utterances, coding, codebook and settings were seen before.
