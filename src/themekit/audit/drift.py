@@ -32,8 +32,12 @@ change as well. ``null="overdispersed"`` allows for it: the observed z-scores ar
 the spread between windows actually seen beyond sampling noise, estimated from the moving
 ranges of the windows' own z-scores (a Laney p′ chart's correction, 2002; a single step change
 barely widens it). It is the stricter choice for studies whose participants differ a lot;
-with few interviews it rarely flags anything. Centroids are compared through Gram matrices of
-the code's segment vectors, so a thousand permutations are cheap.
+with few interviews it rarely flags anything.
+
+Centroids are compared through the sums of the code's segment vectors per window (nothing n x
+n: memory grows with segments x dimensions). Permutations run in chunks, each permutation from
+its own generator seeded by (``random_state``, coder, code, permutation number), so the table is
+the same however the chunks are cut and wherever they run (``mapper``: e.g. Dask workers).
 """
 
 from __future__ import annotations
