@@ -156,7 +156,7 @@ def _prevalence_change(n: np.ndarray, tot: np.ndarray) -> np.ndarray:
     return out
 
 
-#: numbers one chunk of permutations may hold (window labels and window sums), about 32 MB
+#: numbers per array in one chunk of permutations (window labels, window sums): about 32 MB each
 PERM_CHUNK_BUDGET = 4_000_000
 PERM_CHUNK_MAX = 250
 
