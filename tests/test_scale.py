@@ -170,6 +170,19 @@ def test_fit_sample_size_validated():
         CodeDiscoverer(fit_sample_size=10).fit(corpus, x)
 
 
+def test_a_run_works_on_read_only_inputs_and_leaves_the_shared_layout_alone():
+    # the parallel runs get x and the shared layout as read-only memory maps (joblib)
+    _, x = blobs(n_per=40)
+    d = CodeDiscoverer(n_stability_runs=2, random_state=0, fit_sample_size=None)
+    shared = d._shared_layout(x)
+    knn = [a.copy() for a in shared["knn"]]
+    for a in (x, shared["init"], *shared["knn"]):
+        a.setflags(write=False)
+    first = d._one_run(x, 10, 1, 0, shared)
+    assert np.array_equal(first, d._one_run(x, 10, 1, 0, shared))
+    assert all(np.array_equal(a, b) for a, b in zip(knn, shared["knn"]))
+
+
 def test_many_component_graph_starts_from_principal_components():
     # 120 far-apart pairs: the neighbour graph falls into many separate components
     rng = np.random.RandomState(0)
