@@ -189,12 +189,13 @@ def _cases(n_windows=4, seed=0):
 
 def test_permutation_chunks_do_not_change_the_numbers():
     cases = _cases()
-    whole = _null_chunk(cases, (1, 0, 40))
-    singles = [_null_chunk(cases, (1, b, b + 1)) for b in range(40)]
+    whole = _null_chunk(cases, (1, 0, 60))
+    blocks = [_null_chunk(cases, (1, b, min(b + drift.PERM_BLOCK, 60))) for b in range(0, 60, drift.PERM_BLOCK)]
+    assert len(blocks) == 3
     for k in whole:
-        np.testing.assert_array_equal(whole[k], np.concatenate([s[k] for s in singles]))
-    # each permutation keeps the code's counts per window, and draws from its own seed
-    other = _null_chunk(cases, (0, 0, 40))
+        np.testing.assert_array_equal(whole[k], np.concatenate([s[k] for s in blocks]))
+    # another code draws other permutations
+    other = _null_chunk(cases, (0, 0, 60))
     assert not np.allclose(np.nan_to_num(other["change_prevalence"]), np.nan_to_num(whole["change_prevalence"]))
 
 
@@ -208,9 +209,9 @@ def test_drift_table_is_the_same_whatever_the_chunks_and_the_mapper(monkeypatch)
         calls.append(len(items))
         return list(local_map(fn, reversed(items)))[::-1]
 
-    monkeypatch.setattr(drift, "PERM_CHUNK_MAX", 7)
+    monkeypatch.setattr(drift, "PERM_CHUNK_BUDGET", 1)     # one block of permutations per chunk
     b = drift_table(units, x, order, n_permutations=60, random_state=1, mapper=mapper)
-    assert calls == [3 * 9]            # 3 codes, 60 permutations in chunks of 7
+    assert calls == [3 * 3]            # 3 codes, 60 permutations in blocks of 25, 25, 10
     pd.testing.assert_frame_equal(a, b)
 
 

@@ -35,9 +35,10 @@ barely widens it). It is the stricter choice for studies whose participants diff
 with few interviews it rarely flags anything.
 
 Centroids are compared through the sums of the code's segment vectors per window (nothing n x
-n: memory grows with segments x dimensions). Permutations run in chunks, each permutation from
-its own generator seeded by (``random_state``, coder, code, permutation number), so the table is
-the same however the chunks are cut and wherever they run (``mapper``: e.g. Dask workers).
+n: memory grows with segments x dimensions). Permutations run in chunks of whole blocks, each
+block of ``PERM_BLOCK`` permutations from its own generator seeded by (``random_state``, coder,
+code, block number), so the table is the same however the chunks are cut and wherever they run
+(``mapper``: e.g. Dask workers).
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ def _prevalence_change(n: np.ndarray, tot: np.ndarray) -> np.ndarray:
     return out
 
 
+#: permutations drawn from one generator, seeded by (random_state, coder, code, block number)
+PERM_BLOCK = 25
 #: numbers per array in one chunk of permutations (window labels, window sums): about 32 MB each
 PERM_CHUNK_BUDGET = 4_000_000
 PERM_CHUNK_MAX = 250
@@ -178,14 +181,17 @@ class _Case:
         return len(self.tot_w)
 
     def chunk_size(self) -> int:
+        """Permutations per chunk: whole blocks, as many as the memory budget allows."""
         per = 3 * len(self.lab) + self.n_windows * (self.z.shape[1] + 8)
-        return int(min(PERM_CHUNK_MAX, max(1, PERM_CHUNK_BUDGET // max(per, 1))))
+        blocks = PERM_CHUNK_BUDGET // max(per * PERM_BLOCK, 1)
+        return PERM_BLOCK * int(min(max(PERM_CHUNK_MAX // PERM_BLOCK, 1), max(1, blocks)))
 
 
 def _null_chunk(cases: Sequence[_Case], item: tuple[int, int, int]) -> dict[str, np.ndarray]:
-    """Permutations ``b0 <= b < b1`` of case ``i`` (``item`` = (i, b0, b1)): the (B, W) null
-    statistics. Permutation b draws from its own generator, seeded by (random_state, coder,
-    code, b): the numbers do not depend on how permutations are cut into chunks or where they run.
+    """Permutations ``b0 <= b < b1`` of case ``i`` (``item`` = (i, b0, b1); ``b0`` a multiple of
+    ``PERM_BLOCK``): the (B, W) null statistics. Each block of ``PERM_BLOCK`` permutations draws
+    from its own generator, seeded by (random_state, coder, code, block): the numbers do not
+    depend on how the blocks are grouped into chunks or where the chunks run.
     Centroid null: the code's own segments shuffled between its windows (counts kept);
     prevalence null: the code's segments put at random among all the coder's segments, each
     window keeping its number of segments (so its count of the code is hypergeometric)."""
@@ -195,18 +201,19 @@ def _null_chunk(cases: Sequence[_Case], item: tuple[int, int, int]) -> dict[str,
 
 def _null_chunk_stats(c: _Case, b0: int, b1: int) -> dict[str, np.ndarray]:
     n_k, w = len(c.lab), c.n_windows
-    labels = np.empty((b1 - b0, n_k), dtype=np.int64)
-    n_perm_w = np.empty((b1 - b0, w))
-    for r, b in enumerate(range(b0, b1)):
-        rng = np.random.default_rng([*c.seed, b])
-        labels[r] = c.lab[rng.permutation(n_k)]
-        n_perm_w[r] = rng.multivariate_hypergeometric(c.tot_w, n_k)
-    tot_w = c.tot_w.astype(float)
-    n_w = np.bincount(c.lab, minlength=w).astype(float)
-    st = _stats(_window_sums(c.z, labels, w), np.tile(n_w, (b1 - b0, 1)), np.tile(tot_w, (b1 - b0, 1)),
-                c.min_segments)
+    labels, n_perm_w = [], []
+    for block in range(b0 // PERM_BLOCK, -(-b1 // PERM_BLOCK)):
+        rng = np.random.default_rng([*c.seed, block])
+        m = min(PERM_BLOCK, b1 - block * PERM_BLOCK)
+        labels.append(rng.permuted(np.tile(c.lab, (m, 1)), axis=1))
+        n_perm_w.append(rng.multivariate_hypergeometric(c.tot_w, n_k, size=m).astype(float))
+    labels, n_perm_w = np.concatenate(labels), np.concatenate(n_perm_w)
+    b = len(labels)
+    tot_w = np.tile(c.tot_w.astype(float), (b, 1))
+    n_w = np.tile(np.bincount(c.lab, minlength=w).astype(float), (b, 1))
+    st = _stats(_window_sums(c.z, labels, w), n_w, tot_w, c.min_segments)
     return {"change_shift": st["change_shift"], "centroid_shift": st["centroid_shift"], "apart": st["apart"],
-            "change_prevalence": _prevalence_change(n_perm_w, np.tile(tot_w, (b1 - b0, 1)))}
+            "change_prevalence": _prevalence_change(n_perm_w, tot_w)}
 
 
 def _null_stats(cases: Sequence[_Case], n_permutations: int, mapper: Mapper) -> Iterator[dict[str, np.ndarray]]:
