@@ -15,7 +15,7 @@ Stages cut their work into independent pieces and hand them to a *mapper*
   workers return vectors; only the caller writes the embedding cache), assigning a large
   corpus to its codes by chunks of units;
 - :func:`predict_proba` (a fitted CodeMapper's scores by chunks of utterances) and
-  :func:`audit` (the drift test's permutations by chunks, each permutation from its own seed).
+  :func:`audit` (the drift test's permutations by chunks, each block of them from its own seed).
 
 Needs the ``scale`` extra: ``pip install "themekit[scale]"``.
 """
