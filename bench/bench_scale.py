@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_scale.py [--data ../shared/data] [--sizes 20000 50000 100000 all]
                                           [--dask-sizes all] [--embed 2000] [--workers 2]
+                                          [--drift-sizes 20000 50000 all] [--drift-permutations 200]
 
 1. **Scaling curve**: ``themekit run TABLE -o OUT --fast --all-speakers`` (the whole pipeline:
    read, segment, embed with the static model, discover, framework matrix, REFI-QDA project,
@@ -16,6 +17,14 @@
    plain sentence-transformers (``encode``, batch 32, in this process) against themekit's
    embedding on a local Dask cluster of 1 and of 2 worker processes (one thread each), same
    texts; the ratio is texts/s over plain sentence-transformers.
+3. **The audit's drift test at scale** (``--drift-sizes``, coded sentences; ``--drift-permutations``):
+   TalkMoves' own coding (sentences with a teacher or student talk move; lessons in file order
+   as the interview order, one coder) through :func:`themekit.audit.drift_table`, vectors from
+   the static model. Printed per size: time and the peak of memory allocated during the test
+   (``tracemalloc``), with what the former formula's n x n Gram matrix of the largest code and
+   its (permutations x W x W) window Gram matrices would have held; at the largest size the same
+   test with the permutations on a local Dask cluster (``--workers``), and whether the tables are
+   identical.
 
 The data (TalkMoves, Suresh et al., LREC 2022; CC BY-NC-SA 4.0) stay in ../shared/data; the
 tables made from them go to a temporary folder that is removed afterwards. The static model
@@ -199,6 +208,55 @@ def throughput(data: Path, n: int, workers: int) -> None:
               f"{same:.1e})", flush=True)
 
 
+def drift_at_scale(data: Path, sizes: list[str], n_permutations: int, workers: int) -> None:
+    import tracemalloc
+
+    from themekit.audit import drift_table
+    from themekit.embed import embed_texts, load_embedder
+    from themekit.scale import DaskMapper, dask_client
+
+    df = pd.read_csv(data / "talkmoves" / "sentences.csv.gz", dtype=str, keep_default_na=False)
+    code = np.where(~df.teacher_code.isin(["", "None"]), df.teacher_code, df.student_code)
+    df = df.assign(code=code)[~pd.Series(code, index=df.index).isin(["", "None"]).to_numpy()]
+    df = df.assign(tid=df.subset + "/" + df.transcript)
+    lessons = list(dict.fromkeys(df.tid))
+    print(f"== drift test on TalkMoves' coding ({len(df):,} coded sentences, {len(lessons)} lessons, "
+          f"{df.code.nunique()} codes; {n_permutations} permutations; static model vectors) ==")
+    emb = load_embedder(fast=True)
+    t = time.perf_counter()
+    vectors = embed_texts(df.sentence.tolist(), emb, cache=False)
+    print(f"embedded in {time.perf_counter() - t:.1f} s", flush=True)
+    last = None
+    for size in sizes:
+        n = len(df) if size == "all" else min(int(size), len(df))
+        part = df.iloc[:n]            # whole lessons in file order, the last one cut
+        units = pd.DataFrame({"unit_id": [f"u{i}" for i in range(n)], "transcript_id": part.tid.to_numpy(),
+                              "coder": "TalkMoves", "codes": [(c,) for c in part.code]})
+        order = {"TalkMoves": list(dict.fromkeys(part.tid))}
+        tracemalloc.start()
+        t = time.perf_counter()
+        table = drift_table(units, vectors[:n], order, n_permutations=n_permutations)
+        secs = time.perf_counter() - t
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        n_k = int(part.code.value_counts().max())
+        w = len(order["TalkMoves"])
+        old = (n_k ** 2 + n_permutations * w * w) * 8
+        print(f"{n:>8,} coded sentences, {w} windows: {secs:6.1f} s, peak allocated {peak / 2**20:7.0f} MB "
+              f"(former formula: {n_k:,} x {n_k:,} Gram of the largest code + {n_permutations} x {w} x {w} "
+              f"window Grams = {old / 2**30:.1f} GB); {int(table.flagged.sum())} flags", flush=True)
+        last = (units, vectors[:n], order, table, secs)
+    if last is not None and workers:
+        units, x, order, table, secs = last
+        with dask_client("local", n_workers=workers) as client:
+            t = time.perf_counter()
+            on_dask = drift_table(units, x, order, n_permutations=n_permutations, mapper=DaskMapper(client))
+            dsecs = time.perf_counter() - t
+        same = table.equals(on_dask)
+        print(f"same test, permutations on Dask local x{workers}: {dsecs:.1f} s (one process {secs:.1f} s); "
+              f"tables identical: {'yes' if same else 'NO'}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=None)
@@ -206,6 +264,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dask-sizes", nargs="*", default=["all"])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--embed", type=int, default=2000, help="texts for the throughput test (0: skip)")
+    ap.add_argument("--drift-sizes", nargs="*", default=["20000", "50000", "all"],
+                    help="coded sentences for the drift test at scale (none: skip)")
+    ap.add_argument("--drift-permutations", type=int, default=200)
     args = ap.parse_args(argv)
     data = data_dir(args.data)
     sys.path.insert(0, str(ROOT / "src"))
@@ -213,6 +274,8 @@ def main(argv=None) -> int:
         scaling(data, args.sizes, args.dask_sizes, args.workers)
     if args.embed:
         throughput(data, args.embed, args.workers)
+    if args.drift_sizes:
+        drift_at_scale(data, args.drift_sizes, args.drift_permutations, args.workers)
     return 0
 
 

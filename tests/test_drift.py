@@ -8,8 +8,10 @@ import pytest
 
 from themekit.audit import coded_units
 from themekit.codebook.coding import CodedSegment
-from themekit.audit.drift import (DRIFT_COLUMNS, _laney_limits, _stats, _window_q, benjamini_hochberg,
-                            control_chart, drift_table)
+from themekit.audit import drift
+from themekit.audit.drift import (DRIFT_COLUMNS, _Case, _inner_product_rows, _laney_limits, _null_chunk, _stats,
+                                  _window_sums, benjamini_hochberg, control_chart, drift_table)
+from themekit.common.parallel import local_map
 
 DIM = 16
 
@@ -99,16 +101,14 @@ def test_window_blocks_and_labels():
     assert (w.n_units == 3 * 24).all()
 
 
-def test_gram_statistics_equal_direct_computation():
+def test_window_sum_statistics_equal_direct_computation():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(14, 5))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     win = np.array([0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3])
-    onehot = np.eye(4)[win]
-    q = onehot.T @ (x @ x.T) @ onehot
     n = np.bincount(win).astype(float)
     tot = n + 2
-    st = _stats(q, n, tot, min_segments=2)
+    st = _stats(_window_sums(x, win[None], 4)[0], n, tot, min_segments=2)
 
     def cosd(a, b):
         return 1 - a @ b / np.linalg.norm(a) / np.linalg.norm(b)
@@ -120,9 +120,99 @@ def test_gram_statistics_equal_direct_computation():
         assert st["change_prevalence"][w] == pytest.approx(n[w:].sum() / tot[w:].sum() - n[:w].sum() / tot[:w].sum())
         assert st["apart"][w] == pytest.approx(cosd(x[win == w].sum(0), x[win != w].sum(0)))
     assert np.isnan(st["change_shift"][0]) and np.isnan(st["centroid_shift"][0])
-    # blocks of transcripts add up
-    qq = _window_q(q, np.array([0, 0, 1, 1]), 2)
-    assert qq[0, 1] == pytest.approx(q[:2, 2:].sum())
+
+
+# -- the former formula (Gram matrices of the code's segments, n x n): the reference -----------
+def _gram_stats(q, n, tot, min_segments):
+    w = q.shape[-1]
+    c = np.zeros(q.shape[:-2] + (w + 1, w + 1))
+    c[..., 1:, 1:] = q.cumsum(-2).cumsum(-1)
+    i = np.arange(w)
+    aa = c[..., i, i]
+    ab = c[..., i, w] - aa
+    bb = c[..., w, w][..., None] - 2 * c[..., i, w] + aa
+    ssq = np.diagonal(q, axis1=-2, axis2=-1)
+    rc = np.concatenate([np.zeros(q.shape[:-1] + (1,)), np.cumsum(q, -1)[..., :-1]], -1)
+    se = np.diagonal(rc, axis1=-2, axis2=-1)
+    cn = np.concatenate([np.zeros(n.shape[:-1] + (1,)), np.cumsum(n, -1)], -1)
+    nb, na = cn[..., :-1], cn[..., -1:] - cn[..., :-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change_shift = np.where((nb >= min_segments) & (na >= min_segments) & (aa > 0) & (bb > 0),
+                                np.clip(1 - ab / np.sqrt(aa * bb), 0, 2), np.nan)
+        shift = np.where((ssq > 0) & (aa > 0), np.clip(1 - se / np.sqrt(ssq * aa), 0, 2), np.nan)
+        rows = q.sum(-1)
+        total = rows.sum(-1, keepdims=True)
+        rest_n = n.sum(-1, keepdims=True) - n
+        rest_sq = total - 2 * rows + ssq
+        apart = np.where((n > 0) & (rest_n >= min_segments) & (ssq > 0) & (rest_sq > 0),
+                         np.clip(1 - (rows - ssq) / np.sqrt(ssq * rest_sq), 0, 2), np.nan)
+    change_shift[..., 0] = np.nan
+    return {"change_shift": change_shift, "centroid_shift": shift, "apart": apart}
+
+
+def _gram_permutations(x, lab, perms, n_windows):
+    """(B, W, W) window Gram matrices of the code's segments shuffled by ``perms``, as before."""
+    gram = (x @ x.T).ravel()
+    qp = np.zeros((len(perms), n_windows, n_windows))
+    for b, p in enumerate(perms):
+        lb = lab[p]
+        flat = (lb[:, None] * n_windows + lb[None, :]).ravel()
+        qp[b] = np.bincount(flat, weights=gram, minlength=n_windows ** 2).reshape(n_windows, n_windows)
+    return qp
+
+
+@pytest.mark.parametrize("n_k, dim", [(9, 16), (40, 6), (1, 4)])
+def test_window_sums_give_the_gram_formula_statistics(n_k, dim):
+    rng = np.random.default_rng(n_k)
+    x = rng.normal(size=(n_k, dim))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    lab = np.sort(rng.integers(0, 5, n_k))
+    perms = np.stack([np.arange(n_k)] + [rng.permutation(n_k) for _ in range(30)])
+    n = np.tile(np.bincount(lab, minlength=5).astype(float), (len(perms), 1))
+    tot = n + 3
+    z = _inner_product_rows(x)
+    assert z.shape[1] == min(n_k, dim)
+    new = _stats(_window_sums(z, lab[perms], 5), n, tot, min_segments=2)
+    old = _gram_stats(_gram_permutations(x, lab, perms, 5), n, tot, min_segments=2)
+    for k in old:
+        np.testing.assert_allclose(new[k], old[k], rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=k)
+
+
+def _cases(n_windows=4, seed=0):
+    rng = np.random.default_rng(seed)
+    seg_window = np.sort(rng.integers(0, n_windows, 60))
+    has = rng.random(60) < 0.4
+    x = rng.normal(size=(60, 8))
+    tot_w = np.bincount(seg_window, minlength=n_windows)
+    return [_Case((0, 1, j), _inner_product_rows(x[has]), seg_window[has], tot_w, 3) for j in range(2)]
+
+
+def test_permutation_chunks_do_not_change_the_numbers():
+    cases = _cases()
+    whole = _null_chunk(cases, (1, 0, 60))
+    blocks = [_null_chunk(cases, (1, b, min(b + drift.PERM_BLOCK, 60))) for b in range(0, 60, drift.PERM_BLOCK)]
+    assert len(blocks) == 3
+    for k in whole:
+        np.testing.assert_array_equal(whole[k], np.concatenate([s[k] for s in blocks]))
+    # another code draws other permutations
+    other = _null_chunk(cases, (0, 0, 60))
+    assert not np.allclose(np.nan_to_num(other["change_prevalence"]), np.nan_to_num(whole["change_prevalence"]))
+
+
+def test_drift_table_is_the_same_whatever_the_chunks_and_the_mapper(monkeypatch):
+    units, x, order = project(shift_from=6, seed=2)
+    a = drift_table(units, x, order, n_permutations=60, random_state=1)
+    calls = []
+
+    def mapper(fn, items):
+        items = list(items)
+        calls.append(len(items))
+        return list(local_map(fn, reversed(items)))[::-1]
+
+    monkeypatch.setattr(drift, "PERM_CHUNK_BUDGET", 1)     # one block of permutations per chunk
+    b = drift_table(units, x, order, n_permutations=60, random_state=1, mapper=mapper)
+    assert calls == [3 * 3]            # 3 codes, 60 permutations in blocks of 25, 25, 10
+    pd.testing.assert_frame_equal(a, b)
 
 
 def test_laney_limits_by_hand():

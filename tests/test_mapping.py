@@ -193,6 +193,45 @@ def test_predict_on_new_utterances_matches_fit_and_precomputed_embeddings():
         CodeMapper().fit(ABC, us, embedder=HashingEmbedder(), embeddings=pre)
 
 
+def _seeded_mapper():
+    """A fitted mapper with every part that scores: word features, self-training, fold models."""
+    words = ["zeta", "eta", "alpha beta", "gamma zeta", "theta eta", "alpha", "beta"]
+    us = units([f"{words[i % len(words)]} and {words[(3 * i) % len(words)]}" for i in range(40)])
+    seeds = {f"u{i}": ("Alpha", "Beta", "Gamma")[i % 3] for i in range(0, 40, 2)}
+    m = CodeMapper(context=None, random_state=0).fit(ABC, us, embedder=HashingEmbedder(), seeds=seeds)
+    return m, units([f"{w} again {i}" for i, w in enumerate(words * 3)], tid="T2")
+
+
+def test_scores_in_chunks_on_any_engine_equal_one_pass():
+    m, new = _seeded_mapper()
+    assert m._models and m._vectorizer is not None
+    whole = m.predict_proba(new, chunk_size=10_000)
+    seen = []
+
+    def engine(fn, items):      # another order of work, results in the items' order
+        items = list(items)
+        seen.append(len(items))
+        return [fn(it) for it in items[::-1]][::-1]
+
+    # each row by itself: the same up to the last bit BLAS may round differently for another
+    # number of rows; the same chunks on another engine: bit for bit
+    for size in (1, 4):
+        part = m.predict_proba(new, chunk_size=size)
+        np.testing.assert_allclose(part.to_numpy(), whole.to_numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(part.attrs["no_code"], whole.attrs["no_code"], rtol=1e-12, atol=1e-15)
+        assert m.predict(new, chunk_size=size).equals(m.predict(new))
+    local = m.predict_proba(new, chunk_size=4)
+    on_engine = m.predict_proba(new, chunk_size=4, mapper=engine)
+    assert seen == [6]                                   # 21 utterances in chunks of 4
+    pd.testing.assert_frame_equal(on_engine, local)
+    np.testing.assert_array_equal(on_engine.attrs["no_code"], local.attrs["no_code"])
+    # what travels to the workers: the fitted state, not the embedder or the training data
+    lean = m._scorer()
+    assert not {"embedder_", "_x", "_units", "scores_", "suggestions_", "_precomputed"} & set(vars(lean))
+    with pytest.raises(ValueError, match="chunk_size"):
+        m.predict_proba(new, chunk_size=0)
+
+
 def test_works_with_the_hashing_embedder_and_is_deterministic():
     cb = Codebook.load_text if False else book(
         ("Waiting", "long waits for an appointment", {"examples": ("I waited weeks to be seen",)}),

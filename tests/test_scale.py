@@ -170,6 +170,19 @@ def test_fit_sample_size_validated():
         CodeDiscoverer(fit_sample_size=10).fit(corpus, x)
 
 
+def test_a_run_works_on_read_only_inputs_and_leaves_the_shared_layout_alone():
+    # the parallel runs get x and the shared layout as read-only memory maps (joblib)
+    _, x = blobs(n_per=40)
+    d = CodeDiscoverer(n_stability_runs=2, random_state=0, fit_sample_size=None)
+    shared = d._shared_layout(x)
+    knn = [a.copy() for a in shared["knn"]]
+    for a in (x, shared["init"], *shared["knn"]):
+        a.setflags(write=False)
+    first = d._one_run(x, 10, 1, 0, shared)
+    assert np.array_equal(first, d._one_run(x, 10, 1, 0, shared))
+    assert all(np.array_equal(a, b) for a, b in zip(knn, shared["knn"]))
+
+
 def test_many_component_graph_starts_from_principal_components():
     # 120 far-apart pairs: the neighbour graph falls into many separate components
     rng = np.random.RandomState(0)
@@ -228,16 +241,74 @@ def test_worker_copy_of_a_model_embedder_carries_no_weights():
     assert copy._model is None and copy.model_id == e.model_id and copy.device == "cpu"
 
 
+def test_drift_permutations_on_dask_equal_local(client):
+    from themekit.audit import coded_units, drift_table
+    from themekit.codebook.coding import CodedSegment
+    from themekit.scale import DaskMapper
+    rng = np.random.RandomState(0)
+    segs = [CodedSegment(f"T{t}", 10 * i, 10 * i + 5, ("A", "B", "C")[(i + t) % 3], coder, "x")
+            for coder in ("c1", "c2") for t in range(6) for i in range(8)]
+    units = coded_units(segs)
+    x = rng.normal(size=(len(units), 24))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    order = {c: [f"T{t}" for t in range(6)] for c in ("c1", "c2")}
+    a = drift_table(units, x, order, n_permutations=50, random_state=2)
+    b = drift_table(units, x, order, n_permutations=50, random_state=2, mapper=DaskMapper(client))
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_mapping_scores_on_dask_equal_local(client):
+    from themekit.codebook import Code, Codebook
+    from themekit.mapping import CodeMapper
+    from themekit.scale import predict_proba
+    corpus, _ = blobs(n_per=10)
+    utts = corpus.select()
+    cb = Codebook([Code(None, "Waiting", "waiting list and referral"), Code(None, "Staff", "kind nurse on the ward"),
+                   Code(None, "Cost", "parking fees for the car")])
+    seeds = {u.id: ("Waiting", "Staff", "Cost")[i % 3] for i, u in enumerate(utts[:30])}
+    m = CodeMapper(context=None, random_state=0).fit(cb, utts[:40], embedder=HashingEmbedder(), seeds=seeds)
+    local = m.predict_proba(utts, chunk_size=7)
+    on_dask = predict_proba(m, utts, client=client, chunk_size=7)
+    pd.testing.assert_frame_equal(local, on_dask)
+    assert np.array_equal(local.attrs["no_code"], on_dask.attrs["no_code"])
+
+
+def half_example(folder: Path) -> Path:
+    """Four of the example study's eight interviews (plain text, WebVTT, SRT), with their
+    metadata, coding and the codebook: the whole pipeline in half the time."""
+    import shutil
+    keep = ["P01", "P02", "P05", "P07"]
+    (folder / "transcripts").mkdir(parents=True)
+    for f in (EXAMPLE / "transcripts").iterdir():
+        if f.stem in keep:
+            shutil.copy(f, folder / "transcripts" / f.name)
+    shutil.copy(EXAMPLE / "codebook.csv", folder / "codebook.csv")
+    for name in ("coded_segments.csv", "metadata.csv"):
+        t = pd.read_csv(EXAMPLE / name, dtype=str, keep_default_na=False)
+        t[t.transcript_id.isin(keep)].to_csv(folder / name, index=False)
+    return folder
+
+
 def test_example_study_same_outputs_with_and_without_dask(client, tmp_path):
+    """The whole pipeline (half the example study) with and without Dask: the same CSV outputs.
+    The steps that hand work to the engine on a study this size (reading, embedding, the audit's
+    drift permutations) run again on Dask; those that run in this process either way (discovery
+    below its fit sample size, the mapper's fits) are read from the first run's result cache:
+    that keeps the test cheap. Discovery on Dask: test_sampled_discovery_on_dask_equals_local."""
+    from themekit.common.results import ResultCache
     from themekit.pipeline import run_study
-    kw = dict(embedder=HashingEmbedder(), random_state=3, quiet=True, report=False)
-    a = run_study(EXAMPLE, tmp_path / "a", **kw)
-    b = run_study(EXAMPLE, tmp_path / "b", client=client, **kw)
+    study = half_example(tmp_path / "study")
+    cache = ResultCache(tmp_path / "cache")
+    kw = dict(embedder=HashingEmbedder(), random_state=3, quiet=True, report=False, cache=cache)
+    a = run_study(study, tmp_path / "a", **kw)
+    for store in ("corpus", "audit"):
+        assert cache.clear(store) == 1
+    b = run_study(study, tmp_path / "b", client=client, **kw)
     assert b.manifest["settings"]["engine"]["workers"] == 2
     assert "engine" not in a.manifest["settings"]
-    assert [u.id for u in a.corpus] == [u.id for u in b.corpus]
+    assert len(a.corpus.transcripts) == 4 and [u.id for u in a.corpus] == [u.id for u in b.corpus]
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.csv"))
-    assert len(files) > 8
+    assert len(files) > 8 and any(f.parts[0] == "audit" for f in files)
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
 

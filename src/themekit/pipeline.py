@@ -146,8 +146,8 @@ def _run_study(
     :class:`~themekit.common.results.ResultCache`, or False to compute every step (the outputs
     are the same either way).
     ``client``: a ``dask.distributed.Client`` (see :mod:`themekit.scale`): reading and
-    segmenting, embedding and the assignment of a large corpus run on its workers; the results
-    are the same as without it.
+    segmenting, embedding, the assignment of a large corpus and the audit's drift permutations run
+    on its workers; the results are the same as without it.
     """
     from .codebook import Codebook, read_coded_segments
     from .common.results import input_hash
@@ -257,7 +257,8 @@ def _run_study(
 
             def audited():
                 res = audit(corpus, run.segments, codebook=run.codebook, embedder=embedder, mapper=run.mapper,
-                            random_state=random_state, cache=results if results.enabled else None)
+                            random_state=random_state, cache=results if results.enabled else None,
+                            engine=engine)
                 return res, _saved_bytes(res)    # its files too: building its charts takes seconds
 
             (run.audit, saved), _ = results.get_or_compute(

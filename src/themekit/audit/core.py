@@ -526,7 +526,7 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
           mapper: Any = "auto", order: Any = "auto", window: int = 1, null: str = "segment",
           n_permutations: int = 1000, n_boot: int = 1000, alpha: float = 0.05, min_overlap: float = 0.5,
           text: str = "content", codebook_history: Any = None, random_state: int = 0,
-          cache=None) -> AuditResult:
+          cache=None, engine=None) -> AuditResult:
     """Audit a coded project: agreement, drift, suspected mis-codings, human vs model.
 
     ``segments``: :class:`~themekit.codebook.coding.CodedSegment` list (``read_coded_segments(path,
@@ -554,6 +554,8 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     ``cache``: a
     :class:`themekit.common.results.ResultCache`: the cross-fitted model coder's suggestions
     are read from it when the same utterances, coding, codebook and settings were seen before.
+    ``engine``: runs the drift test's chunks of permutations (a mapper,
+    :mod:`themekit.common.parallel`, e.g. :class:`themekit.scale.DaskMapper`); same results.
     """
     from .agreement import agreement_table, pairwise_kappa
     from ..codebook.coding import align_to_utterances
@@ -611,7 +613,7 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     x = unit_embeddings(units, embeddings, embedder, text=text)
     lap("embedding")
     drift = drift_table(units, x, order_map, codes, window=window, null=null, n_permutations=n_permutations,
-                        alpha=alpha, random_state=random_state)
+                        alpha=alpha, random_state=random_state, mapper=engine)
     lap("drift (marginal)")
     miscodings = find_miscodings(units, x, codes, random_state=random_state)
     lap("miscodings")

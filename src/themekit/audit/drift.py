@@ -32,19 +32,28 @@ change as well. ``null="overdispersed"`` allows for it: the observed z-scores ar
 the spread between windows actually seen beyond sampling noise, estimated from the moving
 ranges of the windows' own z-scores (a Laney p′ chart's correction, 2002; a single step change
 barely widens it). It is the stricter choice for studies whose participants differ a lot;
-with few interviews it rarely flags anything. Centroids are compared through Gram matrices of
-the code's segment vectors, so a thousand permutations are cheap.
+with few interviews it rarely flags anything.
+
+Centroids are compared through the sums of the code's segment vectors per window (nothing n x
+n: memory grows with segments x dimensions). Permutations run in chunks of whole blocks, each
+block of ``PERM_BLOCK`` permutations from its own generator seeded by (``random_state``, coder,
+code, block number), so the table is the same however the chunks are cut and wherever they run
+(``mapper``: e.g. Dask workers).
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
+from ..common.parallel import Mapper, local_map
 from .coded import units_and_codes
 
 __all__ = ["drift_table", "benjamini_hochberg", "control_chart", "DRIFT_COLUMNS", "NULLS"]
@@ -76,26 +85,25 @@ def _check(name: str, value: Any, ok: bool, what: str) -> None:
         raise ValueError(f"{name} must be {what}; got {value!r}")
 
 
-# -- statistics from window Gram matrices --------------------------------------------------------
-def _cum2(q: np.ndarray) -> np.ndarray:
-    """C[..., i, j] = sum of q[..., :i, :j] (zero-padded)."""
-    c = np.zeros(q.shape[:-2] + (q.shape[-2] + 1, q.shape[-1] + 1))
-    c[..., 1:, 1:] = q.cumsum(-2).cumsum(-1)
-    return c
+# -- statistics from window sums ----------------------------------------------------------------
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("...r,...r->...", a, b)
 
 
-def _stats(q: np.ndarray, n: np.ndarray, tot: np.ndarray, min_segments: int) -> dict[str, np.ndarray]:
-    """Per window for (..., W, W) Gram matrices of the code's window sums, (..., W) counts of the
-    code's segments ``n`` and of all segments ``tot``."""
-    w = q.shape[-1]
-    c = _cum2(q)
-    i = np.arange(w)
-    aa = c[..., i, i]                        # |sum before w|^2
-    ab = c[..., i, w] - aa                   # before . after
-    bb = c[..., w, w][..., None] - 2 * c[..., i, w] + aa
-    ssq = np.diagonal(q, axis1=-2, axis2=-1)  # |window sum|^2
-    rc = np.concatenate([np.zeros(q.shape[:-1] + (1,)), np.cumsum(q, -1)[..., :-1]], -1)
-    se = np.diagonal(rc, axis1=-2, axis2=-1)  # window sum . sum of earlier windows
+def _stats(s: np.ndarray, n: np.ndarray, tot: np.ndarray, min_segments: int) -> dict[str, np.ndarray]:
+    """Per window for (..., W, r) sums of the code's segment vectors per window, (..., W) counts
+    of the code's segments ``n`` and of all segments ``tot``: every cosine below is one between
+    sums of unit vectors (a centroid's direction), so window sums are all it needs."""
+    before = np.zeros_like(s)                 # sum of the windows before w
+    for w in range(1, s.shape[-2]):           # (a loop over windows: faster than cumsum on this axis)
+        np.add(before[..., w - 1, :], s[..., w - 1, :], out=before[..., w, :])
+    total = before[..., -1, :] + s[..., -1, :]
+    aa, bt = _dot(before, before), _dot(before, total[..., None, :])
+    ssq, se, st = _dot(s, s), _dot(s, before), _dot(s, total[..., None, :])
+    tt = _dot(total, total)[..., None]
+    ab = bt - aa                              # before . (sum from w on)
+    bb = tt - 2 * bt + aa                     # |sum from w on|^2
+    rest_sq, s_rest = tt - 2 * st + ssq, st - ssq   # the sum of all other windows
     cn = np.concatenate([np.zeros(n.shape[:-1] + (1,)), np.cumsum(n, -1)], -1)
     ct = np.concatenate([np.zeros(tot.shape[:-1] + (1,)), np.cumsum(tot, -1)], -1)
     nb, na = cn[..., :-1], cn[..., -1:] - cn[..., :-1]
@@ -106,23 +114,35 @@ def _stats(q: np.ndarray, n: np.ndarray, tot: np.ndarray, min_segments: int) -> 
                                 np.clip(change_shift, 0, 2), np.nan)
         change_prev = np.where((tb > 0) & (ta > 0), na / ta - nb / tb, np.nan)
         shift = np.where((ssq > 0) & (aa > 0), np.clip(1 - se / np.sqrt(ssq * aa), 0, 2), np.nan)
-        rows = q.sum(-1)
-        total = rows.sum(-1, keepdims=True)
         rest_n = n.sum(-1, keepdims=True) - n
-        rest_sq = total - 2 * rows + ssq
         apart = np.where((n > 0) & (rest_n >= min_segments) & (ssq > 0) & (rest_sq > 0),
-                         np.clip(1 - (rows - ssq) / np.sqrt(ssq * rest_sq), 0, 2), np.nan)
+                         np.clip(1 - s_rest / np.sqrt(ssq * rest_sq), 0, 2), np.nan)
     change_shift[..., 0] = np.nan
     change_prev[..., 0] = np.nan
     return {"change_shift": change_shift, "change_prevalence": change_prev, "centroid_shift": shift,
             "apart": apart}
 
 
-def _window_q(q_t: np.ndarray, blocks: np.ndarray, n_windows: int) -> np.ndarray:
-    """Sum transcript Gram entries (..., T, T) into windows (..., W, W) given each position's block."""
-    onehot = np.zeros((len(blocks), n_windows))
-    onehot[np.arange(len(blocks)), blocks] = 1
-    return onehot.T @ q_t @ onehot
+def _window_sums(z: np.ndarray, labels: np.ndarray, n_windows: int) -> np.ndarray:
+    """(B, W, r) sums of the rows of ``z`` (n, r) by window, for (B, n) window labels."""
+    from scipy import sparse
+
+    b, n = labels.shape
+    rows = (labels + n_windows * np.arange(b)[:, None]).ravel()
+    m = sparse.csr_matrix((np.ones(b * n), (rows, np.tile(np.arange(n), b))), shape=(b * n_windows, n))
+    return np.asarray(m @ z).reshape(b, n_windows, z.shape[1])
+
+
+def _inner_product_rows(x: np.ndarray) -> np.ndarray:
+    """Rows with the same inner products as ``x``'s, in at most ``min(n, dim)`` columns (a
+    code with fewer segments than dimensions costs no more than its n x n Gram matrix would)."""
+    n, d = x.shape
+    if n >= d:
+        return x
+    if n == 0:
+        return np.zeros((0, 1))
+    with threadpool_limits(limits=1, user_api="blas"):
+        return np.linalg.qr(x.T, mode="r").T       # x x^T = R^T R
 
 
 def _prevalence_change(n: np.ndarray, tot: np.ndarray) -> np.ndarray:
@@ -135,6 +155,77 @@ def _prevalence_change(n: np.ndarray, tot: np.ndarray) -> np.ndarray:
         out = np.where((tb > 0) & (ta > 0), na / ta - nb / tb, np.nan)
     out[..., 0] = np.nan
     return out
+
+
+#: permutations drawn from one generator, seeded by (random_state, coder, code, block number)
+PERM_BLOCK = 25
+#: numbers per array in one chunk of permutations (window labels, window sums): about 32 MB each
+PERM_CHUNK_BUDGET = 4_000_000
+PERM_CHUNK_MAX = 250
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One coder's code, as its permutations see it: ``seed`` (random_state, coder, code),
+    ``z`` its segments' vectors (as inner products: :func:`_inner_product_rows`), ``lab`` their
+    windows, ``tot_w`` the number of all the coder's segments in each window."""
+
+    seed: tuple
+    z: np.ndarray
+    lab: np.ndarray
+    tot_w: np.ndarray
+    min_segments: int
+
+    @property
+    def n_windows(self) -> int:
+        return len(self.tot_w)
+
+    def chunk_size(self) -> int:
+        """Permutations per chunk: whole blocks, as many as the memory budget allows."""
+        per = 3 * len(self.lab) + self.n_windows * (self.z.shape[1] + 8)
+        blocks = PERM_CHUNK_BUDGET // max(per * PERM_BLOCK, 1)
+        return PERM_BLOCK * int(min(max(PERM_CHUNK_MAX // PERM_BLOCK, 1), max(1, blocks)))
+
+
+def _null_chunk(cases: Sequence[_Case], item: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """Permutations ``b0 <= b < b1`` of case ``i`` (``item`` = (i, b0, b1); ``b0`` a multiple of
+    ``PERM_BLOCK``): the (B, W) null statistics. Each block of ``PERM_BLOCK`` permutations draws
+    from its own generator, seeded by (random_state, coder, code, block): the numbers do not
+    depend on how the blocks are grouped into chunks or where the chunks run.
+    Centroid null: the code's own segments shuffled between its windows (counts kept);
+    prevalence null: the code's segments put at random among all the coder's segments, each
+    window keeping its number of segments (so its count of the code is hypergeometric)."""
+    with threadpool_limits(limits=1, user_api="blas"):   # small products: extra threads only contend
+        return _null_chunk_stats(cases[item[0]], item[1], item[2])
+
+
+def _null_chunk_stats(c: _Case, b0: int, b1: int) -> dict[str, np.ndarray]:
+    n_k, w = len(c.lab), c.n_windows
+    labels, n_perm_w = [], []
+    for block in range(b0 // PERM_BLOCK, -(-b1 // PERM_BLOCK)):
+        rng = np.random.default_rng([*c.seed, block])
+        m = min(PERM_BLOCK, b1 - block * PERM_BLOCK)
+        labels.append(rng.permuted(np.tile(c.lab, (m, 1)), axis=1))
+        n_perm_w.append(rng.multivariate_hypergeometric(c.tot_w, n_k, size=m).astype(float))
+    labels, n_perm_w = np.concatenate(labels), np.concatenate(n_perm_w)
+    b = len(labels)
+    tot_w = np.tile(c.tot_w.astype(float), (b, 1))
+    n_w = np.tile(np.bincount(c.lab, minlength=w).astype(float), (b, 1))
+    st = _stats(_window_sums(c.z, labels, w), n_w, tot_w, c.min_segments)
+    return {"change_shift": st["change_shift"], "centroid_shift": st["centroid_shift"], "apart": st["apart"],
+            "change_prevalence": _prevalence_change(n_perm_w, tot_w)}
+
+
+def _null_stats(cases: Sequence[_Case], n_permutations: int, mapper: Mapper) -> Iterator[dict[str, np.ndarray]]:
+    """Each case's (n_permutations, W) null statistics, in the cases' order: the permutations
+    cut into chunks and run by ``mapper`` (the cases are shipped once, with the function)."""
+    items = [(i, b0, min(b0 + c.chunk_size(), n_permutations))
+             for i, c in enumerate(cases) for b0 in range(0, n_permutations, c.chunk_size())]
+    per_case = np.bincount([i for i, _, _ in items], minlength=len(cases))
+    results = iter(mapper(partial(_null_chunk, list(cases)), items))
+    for i in range(len(cases)):
+        parts = [next(results) for _ in range(per_case[i])]
+        yield {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def _pvalues(obs: np.ndarray, null: np.ndarray, scale: np.ndarray | float
@@ -163,7 +254,7 @@ def _pvalues(obs: np.ndarray, null: np.ndarray, scale: np.ndarray | float
 def drift_table(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Sequence[str]],
                 codes: Sequence[str] | None = None, *, window: int = 1, null: str = "segment",
                 n_permutations: int = 1000, alpha: float = 0.05, min_segments: int = 3,
-                random_state: int = 0) -> pd.DataFrame:
+                random_state: int = 0, mapper: Mapper | None = None) -> pd.DataFrame:
     """Code x window drift table (one block of rows per coder), see the module docstring.
 
     ``units``: one row per coded span and coder (:func:`themekit.audit.coded_units`);
@@ -180,7 +271,9 @@ def drift_table(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
     ``q_value``, ``flagged`` (the estimated change point of a drifted code: the window where
     the change is most significant, for the centroid and for the prevalence) and
     ``flag_reason``. ``result.attrs`` records the settings and, per coder and code, the
-    overdispersion factors used (``"overdispersion"``).
+    overdispersion factors used (``"overdispersion"``). ``mapper``: runs the chunks of
+    permutations (:mod:`themekit.common.parallel`; e.g. a :class:`themekit.scale.DaskMapper`);
+    the table is the same whichever runs them.
     """
     _check("window", window, isinstance(window, (int, np.integer)) and window >= 1, "an integer >= 1")
     _check("null", null, null in NULLS, f"one of {NULLS}")
@@ -190,9 +283,9 @@ def drift_table(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
     _check("min_segments", min_segments, isinstance(min_segments, (int, np.integer)) and min_segments >= 1,
            "an integer >= 1")
     units, vectors, codes, y = units_and_codes(units, vectors, codes)
-    rows: list[dict] = []
-    families: list[dict] = []
-    overdispersion: dict[str, dict[str, tuple[float, float]]] = {}
+    # pass 1: per coder and code, what its permutations need; they run in chunks on ``mapper``
+    coders: list[dict] = []
+    cases: list[_Case] = []
     for coder, seq in order.items():
         present = set(units.loc[units.coder == coder, "transcript_id"])
         seq = [t for t in seq if t in present]
@@ -206,44 +299,35 @@ def drift_table(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
         t_count = len(seq)
         n_windows = math.ceil(t_count / window)
         blocks = np.arange(t_count) // window
-        labels = [seq[b * window] if window == 1 else f"{seq[b * window]}–{seq[min(t_count, (b + 1) * window) - 1]}"
-                  for b in range(n_windows)]
-        members = [", ".join(seq[b * window:(b + 1) * window]) for b in range(n_windows)]
-        block_onehot = np.zeros((t_count, n_windows))
-        block_onehot[np.arange(t_count), blocks] = 1
-        tot_t = np.bincount(tpos, minlength=t_count).astype(float)
-        tot_w = tot_t @ block_onehot
-        rng = np.random.default_rng([random_state, zlib.crc32(str(coder).encode())])
-        # prevalence null: the coder's segments shuffled between transcripts (totals kept)
-        perms = np.stack([rng.permutation(len(sel)) for _ in range(n_permutations)]) if len(sel) else \
-            np.zeros((n_permutations, 0), dtype=np.int64)
         seg_window = blocks[tpos]
-        overdispersion[str(coder)] = {}
+        tot_w = np.bincount(seg_window, minlength=n_windows).astype(float)
+        coders.append({
+            "coder": coder, "n_windows": n_windows, "tot_w": tot_w, "first": len(cases),
+            "labels": [seq[b * window] if window == 1 else f"{seq[b * window]}–{seq[min(t_count, (b + 1) * window) - 1]}"
+                       for b in range(n_windows)],
+            "members": [", ".join(seq[b * window:(b + 1) * window]) for b in range(n_windows)]})
         for j, code in enumerate(codes):
             has = y[sel, j]
-            n_k = int(has.sum())
-            lab = seg_window[has]
-            n_w = np.bincount(lab, minlength=n_windows).astype(float)
-            x = vectors[sel[has]]
-            gram = x @ x.T
-            onehot = np.zeros((n_k, n_windows))
-            onehot[np.arange(n_k), lab] = 1
-            q_w = onehot.T @ gram @ onehot
-            obs = _stats(q_w, n_w, tot_w, min_segments)
+            cases.append(_Case((random_state, zlib.crc32(str(coder).encode()), zlib.crc32(str(code).encode())),
+                               _inner_product_rows(vectors[sel[has]]), seg_window[has],
+                               np.bincount(seg_window, minlength=n_windows), min_segments))
+    nulls = _null_stats(cases, n_permutations, mapper or local_map)
+
+    # pass 2: observed statistics against their permutation nulls, case by case
+    rows: list[dict] = []
+    families: list[dict] = []
+    overdispersion: dict[str, dict[str, tuple[float, float]]] = {}
+    for c in coders:
+        coder, n_windows, tot_w, labels, members = c["coder"], c["n_windows"], c["tot_w"], c["labels"], c["members"]
+        overdispersion[str(coder)] = {}
+        for j, code in enumerate(codes):
+            case = cases[c["first"] + j]
+            n_w = np.bincount(case.lab, minlength=n_windows).astype(float)
+            s_w = _window_sums(case.z, case.lab[None], n_windows)[0]
+            obs = _stats(s_w, n_w, tot_w, min_segments)
             with np.errstate(divide="ignore", invalid="ignore"):
-                disp = np.where(n_w > 0, 1 - np.sqrt(np.maximum(np.diagonal(q_w), 0)) / n_w, np.nan)
-            # centroid null: the code's own segments shuffled between its windows (counts kept)
-            qp = np.zeros((n_permutations, n_windows, n_windows))
-            g = gram.ravel()
-            if n_k:
-                for b in range(n_permutations):
-                    lb = lab[rng.permutation(n_k)]
-                    flat = (lb[:, None] * n_windows + lb[None, :]).ravel()
-                    qp[b] = np.bincount(flat, weights=g, minlength=n_windows * n_windows).reshape(n_windows, n_windows)
-            nul = _stats(qp, np.tile(n_w, (n_permutations, 1)), np.tile(tot_w, (n_permutations, 1)), min_segments)
-            np_w = np.stack([np.bincount(seg_window[p[has]], minlength=n_windows) for p in perms]).astype(float) \
-                if n_k else np.zeros((n_permutations, n_windows))
-            nul_prev = _prevalence_change(np_w, np.tile(tot_w, (n_permutations, 1)))
+                disp = np.where(n_w > 0, 1 - np.sqrt(np.maximum(_dot(s_w, s_w), 0)) / n_w, np.nan)
+            nul = next(nulls)
             shift_ucl = np.array([np.quantile(col[np.isfinite(col)], SHIFT_LIMIT_QUANTILE)
                                   if np.isfinite(col).any() else np.nan for col in nul["centroid_shift"].T])
             center = n_w.sum() / tot_w.sum() if tot_w.sum() else np.nan
@@ -254,7 +338,7 @@ def drift_table(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
                 sigma_prev = sigma_shift = 1.0
             overdispersion[str(coder)][code] = (sigma_shift, sigma_prev)
             obs_stat = np.concatenate([obs["change_shift"], np.abs(obs["change_prevalence"])])
-            null_stat = np.concatenate([nul["change_shift"], np.abs(nul_prev)], axis=1)
+            null_stat = np.concatenate([nul["change_shift"], np.abs(nul["change_prevalence"])], axis=1)
             scale = np.repeat([sigma_shift, sigma_prev], n_windows)
             p_point, p_adj, z = _pvalues(obs_stat, null_stat, scale)
             ps, pp, pas, pap = p_point[:n_windows], p_point[n_windows:], p_adj[:n_windows], p_adj[n_windows:]

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from ..types import InputError
+from .engine import add_engine_options, client_from_args, mapper_from_client
 from .ingest import add_reading_options
 from .map import find_codebook, find_coded, load_corpus
 from .models import add_embedding_options, embedder_from_args
@@ -65,6 +66,7 @@ def register(sub) -> None:
     g.add_argument("--random-state", type=int, default=0)
     add_embedding_options(p)
     add_reading_options(p)
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 
@@ -82,16 +84,18 @@ def run(args: argparse.Namespace) -> int:
     if coded is None:
         raise InputError(args.inputs[0], "no coded segments: pass --coded FILE (CSV with transcript_id, "
                          "start, end or quote, code, coder) or put coded_segments.csv in the study folder")
-    corpus = load_corpus(args)
-    segments = read_coded_segments(coded, corpus)
-    codebook, cb_path = find_codebook(args, required=False)
-    embedder = embedder_from_args(args)
-    mapper = None if args.model_coder == "none" else args.model_coder
-    order: object = args.order
-    result = audit(corpus, segments, codebook, embedder=embedder, mapper=mapper, order=order,
-                   window=args.window, null=args.null, n_permutations=args.permutations,
-                   n_boot=args.bootstrap, alpha=float(args.alpha), text="text" if args.verbatim else "content",
-                   codebook_history=args.codebook_history, random_state=args.random_state)
+    with client_from_args(args) as client:   # --dask: reading and the drift permutations on its workers
+        engine = mapper_from_client(client)
+        corpus = load_corpus(args, engine)
+        segments = read_coded_segments(coded, corpus)
+        codebook, cb_path = find_codebook(args, required=False)
+        embedder = embedder_from_args(args)
+        mapper = None if args.model_coder == "none" else args.model_coder
+        order: object = args.order
+        result = audit(corpus, segments, codebook, embedder=embedder, mapper=mapper, order=order,
+                       window=args.window, null=args.null, n_permutations=args.permutations,
+                       n_boot=args.bootstrap, alpha=float(args.alpha), text="text" if args.verbatim else "content",
+                       codebook_history=args.codebook_history, random_state=args.random_state, engine=engine)
     files = result.save(args.output)
     n_coders = result.units["coder"].nunique()
     print(f"{len(segments)} coded segments ({len(result.units)} spans) by {n_coders} coder"

@@ -11,8 +11,9 @@ from ..types import ThemekitError
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("running on a cluster (needs the scale extra: pip install \"themekit[scale]\")")
     g.add_argument("--dask", metavar="ADDRESS", default=None,
-                   help="spread reading, embedding and assignment over a Dask cluster: a scheduler "
-                        "address (tcp://host:8786; dask-jobqueue starts one on SLURM/PBS) or 'local' "
+                   help="spread reading, embedding, assignment and the audit's permutations over a Dask "
+                        "cluster: a scheduler address (tcp://host:8786; dask-jobqueue starts one on "
+                        "SLURM/PBS) or 'local' "
                         "for worker processes on this machine (127.0.0.1 only). Same results as without")
     g.add_argument("--dask-workers", type=int, default=None, metavar="N",
                    help="worker processes of --dask local (default: one per CPU core)")

@@ -395,7 +395,9 @@ class CodeDiscoverer:
                     metric="cosine", n_epochs=_N_EPOCHS, learning_rate=_LEARNING_RATE,
                     negative_sample_rate=_NEGATIVE_SAMPLE_RATE,
                     init=init if init is not None else "spectral", random_state=seed,
-                    precomputed_knn=(idx, dist, None))
+                    # copies: UMAP marks disconnected neighbours in these arrays in place, and
+                    # in a worker process of the parallel runs they are read-only memory maps
+                    precomputed_knn=(idx.copy(), dist.copy(), None))
         with warnings.catch_warnings():   # expected: seeded runs are single-threaded, no NNDescent index
             warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
             warnings.filterwarnings("ignore", message=".*precomputed_knn.*", category=UserWarning)

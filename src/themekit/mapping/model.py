@@ -21,12 +21,17 @@ from .features import (_norm, _unit_text, centred, code_facets, fit_lexical, lex
 from .advice import weak_codebook
 from .calibration import (COMPONENTS, cross_fit, mix_components, queue_precision, review_queue,
                           zero_shot_weights)
-from .scores import _softmax, class_proba, prior_scores, seed_rows, self_trained_classifier
+from .scores import (SCORE_CHUNK, _softmax, class_proba, prior_scores, score_in_chunks, seed_rows,
+                     self_trained_classifier)
 from .seeding import as_seed_labels, density, select_next
 
 __all__ = ["CodeMapper", "NotFittedError"]
 
 log = logging.getLogger("themekit")
+
+#: the fitted state that scores new utterances (see ``CodeMapper._scorer``)
+_SCORING_STATE = ("codes_", "_mean", "_facet_x", "_facet_code", "_facet_pos", "_temperature", "_vectorizer",
+                  "_models", "weights_", "_n_classes", "_none_source")
 
 try:  # the sklearn habit: one exception type for "used before fit"
     from sklearn.exceptions import NotFittedError
@@ -489,11 +494,15 @@ class CodeMapper:
         return df.sort_values(["margin", "utterance_id", "rank"], ascending=[asc, True, True],
                               kind="stable").reset_index(drop=True)
 
-    def predict_proba(self, utterances=None, *, embeddings=None, corpus=None) -> pd.DataFrame:
+    def predict_proba(self, utterances=None, *, embeddings=None, corpus=None, mapper=None,
+                      chunk_size: int = SCORE_CHUNK) -> pd.DataFrame:
         """Utterance x code probabilities; None: those of the fitted utterances (``scores_``).
 
         New utterances are scored with what ``fit`` learned (the same centring, vocabulary and
-        classifier); pass ``corpus`` for their prompt context when the mapper used context."""
+        classifier); pass ``corpus`` for their prompt context when the mapper used context.
+        They are scored ``chunk_size`` at a time, the chunks run by ``mapper`` (the engine:
+        :mod:`themekit.common.parallel`, e.g. a :class:`themekit.scale.DaskMapper`; the fitted
+        model travels once to each worker); the scores are the same whatever runs them."""
         self._check_fitted()
         if utterances is None:
             out = self.scores_.copy()
@@ -518,7 +527,7 @@ class CodeMapper:
                 if corpus is None and saved[1] is None:
                     raise ValueError("this mapper uses prompt context: pass the corpus of the new utterances")
                 self._corpus = corpus if corpus is not None else saved[1]
-            p, _ = self._score(units)
+            p, _ = self._score(units, mapper, chunk_size)
         finally:
             self._precomputed, self._corpus = saved
         k = len(self.codes_)
@@ -527,12 +536,26 @@ class CodeMapper:
         out.attrs["no_code"] = p[:, k] if p.shape[1] > k else np.zeros(len(units))
         return out
 
-    def _score(self, units) -> tuple[np.ndarray, np.ndarray]:
-        x = self._finish(self._unit_vectors(units))
+    def _score(self, units, mapper=None, chunk_size: int = SCORE_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+        # vectors and prompt context here (they need the embeddings and the corpus); the rest
+        # chunk by chunk, by the fitted state alone
+        return score_in_chunks(self._scorer(), self._unit_vectors(units),
+                               [_unit_text(u, self.text) for u in units], mapper, chunk_size)
+
+    def _scorer(self) -> "CodeMapper":
+        """A copy holding only the settings and the fitted state that score utterances (no
+        embedder, corpus or training data): what is shipped to the workers."""
+        m = object.__new__(type(self))
+        keep = set(self.get_params()) | set(_SCORING_STATE)
+        m.__dict__.update({k: v for k, v in self.__dict__.items() if k in keep})
+        return m
+
+    def _score_vectors(self, xu: np.ndarray, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        x = self._finish(xu)
         prior, evidence = self._prior(x)
         sources = {"codebook": _softmax(prior, self._temperature)}
         if self._models:
-            z = self._features(x, [_unit_text(u, self.text) for u in units])
+            z = self._features(x, texts)
             for name, model in self._models.items():
                 n_cls = len(self.codes_) if name == "codebook+self-training" else self._n_classes
                 if isinstance(model, list):   # fold models: their mean
@@ -585,9 +608,12 @@ class CodeMapper:
         self._check_fitted()
         return review_queue(self.suggestions_, self.calibrated_)
 
-    def predict(self, utterances=None, *, embeddings=None, corpus=None, abstain: bool = True) -> pd.Series:
-        """The top code per utterance (None where the mapper abstains, unless ``abstain=False``)."""
-        p = self.predict_proba(utterances, embeddings=embeddings, corpus=corpus)
+    def predict(self, utterances=None, *, embeddings=None, corpus=None, abstain: bool = True, mapper=None,
+                chunk_size: int = SCORE_CHUNK) -> pd.Series:
+        """The top code per utterance (None where the mapper abstains, unless ``abstain=False``);
+        ``mapper``, ``chunk_size``: see :meth:`predict_proba`."""
+        p = self.predict_proba(utterances, embeddings=embeddings, corpus=corpus, mapper=mapper,
+                               chunk_size=chunk_size)
         top = p.to_numpy().argmax(axis=1)
         out = pd.Series([self.codes_[j] for j in top], index=p.index, dtype=object, name="code")
         if abstain:

@@ -6,16 +6,23 @@ Steps 4-6 of the method in :mod:`themekit.mapping`:
   exclusion penalty), made probabilities by :func:`_softmax`;
 - :func:`seed_rows` and :func:`self_trained_classifier`: the logistic regression trained on
   facets, seeds and its own most confident pseudo-labels;
-- :func:`mix`: prior and classifier probabilities combined.
+- :func:`mix`: prior and classifier probabilities combined;
+- :func:`score_in_chunks`: a fitted mapper's scores for many utterances, chunk by chunk on an
+  engine (:mod:`themekit.common.parallel`).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Mapping
 
 import numpy as np
 
+from ..common.parallel import Mapper, local_map, row_chunks
 from .features import _one_blas_thread
+
+#: utterances scored per chunk (a worker's task): vectors and word features of 20k utterances
+SCORE_CHUNK = 20000
 
 
 def _softmax(s: np.ndarray, t: float) -> np.ndarray:
@@ -149,3 +156,26 @@ def mix(p0: np.ndarray, p: np.ndarray, blend: float, n_codes: int) -> np.ndarray
         none = p[:, n_codes:]
         p0 = np.hstack([p0 * (1 - none.sum(axis=1, keepdims=True)), none])
     return blend * p0 + (1 - blend) * p
+
+
+# -- scoring many utterances ---------------------------------------------------------------------
+def _score_chunk(scorer, item: tuple) -> tuple[np.ndarray, np.ndarray]:
+    vectors, texts = item
+    return scorer._score_vectors(vectors, texts)
+
+
+def score_in_chunks(scorer, vectors: np.ndarray, texts: list[str], mapper: Mapper | None = None,
+                    chunk_size: int = SCORE_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """(utterance x class probabilities, evidence facets) of a fitted mapper's
+    ``_score_vectors`` for the rows of ``vectors`` (utterance vectors with their context, not yet
+    centred) and their ``texts``, ``chunk_size`` rows at a time, run by ``mapper``. ``scorer``
+    (the fitted model without its corpus or training data: ``CodeMapper._scorer()``) travels
+    once with the function. Each row's scores depend on that row alone: the same chunks give the
+    same numbers wherever they run, other chunk sizes the same up to BLAS rounding (1e-16)."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1; got {chunk_size!r}")
+    items = [(vectors[s], texts[s]) for s in row_chunks(len(vectors), chunk_size)]
+    if not items:
+        return scorer._score_vectors(vectors, texts)
+    parts = list((mapper or local_map)(partial(_score_chunk, scorer), items))
+    return np.vstack([p for p, _ in parts]), np.vstack([e for _, e in parts])

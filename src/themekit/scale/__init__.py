@@ -13,7 +13,9 @@ Stages cut their work into independent pieces and hand them to a *mapper*
 - :func:`read_transcripts`, :func:`embed_utterances`, :func:`discover` — the library calls with
   a ``client``: reading and segmenting by transcript, embedding by chunks of texts (the
   workers return vectors; only the caller writes the embedding cache), assigning a large
-  corpus to its codes by chunks of units.
+  corpus to its codes by chunks of units;
+- :func:`predict_proba` (a fitted CodeMapper's scores by chunks of utterances) and
+  :func:`audit` (the drift test's permutations by chunks, each block of them from its own seed).
 
 Needs the ``scale`` extra: ``pip install "themekit[scale]"``.
 """
@@ -21,7 +23,7 @@ Needs the ``scale`` extra: ``pip install "themekit[scale]"``.
 from __future__ import annotations
 
 from .engine import DaskMapper, connect, dask_client, describe, mapper_for, require_dask
-from .run import discover, embed_utterances, read_transcripts
+from .run import audit, discover, embed_utterances, predict_proba, read_transcripts
 
 __all__ = ["connect", "dask_client", "DaskMapper", "describe", "mapper_for", "require_dask", "read_transcripts",
-           "embed_utterances", "discover"]
+           "embed_utterances", "discover", "predict_proba", "audit"]

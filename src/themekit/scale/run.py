@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from ..audit import audit as _audit
 from ..discover import discover as _discover
 from ..embed import embed_utterances as _embed_utterances
 from ..io import read_transcripts as _read_transcripts
 from .engine import mapper_for
 
-__all__ = ["read_transcripts", "embed_utterances", "discover"]
+__all__ = ["read_transcripts", "embed_utterances", "discover", "predict_proba", "audit"]
 
 
 def read_transcripts(paths, metadata=None, *, client=None, **kwargs):
@@ -33,3 +34,14 @@ def discover(corpus_or_utterances, embeddings=None, embedder=None, *, client=Non
                                        progress=kwargs.get("progress", True))
         corpus_or_utterances = utts
     return _discover(corpus_or_utterances, embeddings, embedder, mapper=mapper, **kwargs)
+
+
+def predict_proba(code_mapper, utterances, *, client=None, **kwargs):
+    """A fitted :class:`themekit.mapping.CodeMapper`'s scores for ``utterances``, chunks of
+    utterances scored on the workers (the fitted model sent once to each)."""
+    return code_mapper.predict_proba(utterances, mapper=mapper_for(client), **kwargs)
+
+
+def audit(corpus, segments, codebook=None, *, client=None, **kwargs):
+    """:func:`themekit.audit.audit` with the drift test's permutations run on the workers."""
+    return _audit(corpus, segments, codebook, engine=mapper_for(client), **kwargs)
