@@ -103,21 +103,29 @@ def _votes(x: np.ndarray, pos: np.ndarray, y: np.ndarray, k: int, reference: str
     nn = np.full((n, k), -1, dtype=np.int64)
     sim = np.full((n, k), np.nan)
     for t in np.unique(pos):
-        rows = np.flatnonzero(pos == t)
         ref = np.flatnonzero(pos < t if reference == "earlier" else pos != t)
         if not len(ref):
             continue
-        s = x[rows] @ x[ref].T
         kk = min(k, len(ref))
-        top = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-        ts = np.take_along_axis(s, top, 1)
-        o = np.argsort(-ts, axis=1, kind="stable")
-        top, ts = np.take_along_axis(top, o, 1), np.take_along_axis(ts, o, 1)
-        nn[rows, :kk] = ref[top]
-        sim[rows, :kk] = ts
-        w = np.clip(ts, 0, None)
-        votes[rows] = np.einsum("rk,rkc->rc", w, y[ref[top]].astype(float))
+        # rows in blocks: memory stays (block x spans), however long one transcript is
+        all_rows = np.flatnonzero(pos == t)
+        for a in range(0, len(all_rows), 2048):
+            rows = all_rows[a:a + 2048]
+            _vote_block(x, y, rows, ref, kk, votes, nn, sim)
     return votes, nn, sim
+
+
+def _vote_block(x, y, rows, ref, kk, votes, nn, sim) -> None:
+    """Fill ``votes``/``nn``/``sim`` for ``rows`` from their ``kk`` nearest ``ref`` rows."""
+    s = x[rows] @ x[ref].T
+    top = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+    ts = np.take_along_axis(s, top, 1)
+    o = np.argsort(-ts, axis=1, kind="stable")
+    top, ts = np.take_along_axis(top, o, 1), np.take_along_axis(ts, o, 1)
+    nn[rows, :kk] = ref[top]
+    sim[rows, :kk] = ts
+    w = np.clip(ts, 0, None)
+    votes[rows] = np.einsum("rk,rkc->rc", w, y[ref[top]].astype(float))
 
 
 def _other_votes(x: np.ndarray, mine: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
