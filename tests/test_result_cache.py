@@ -158,11 +158,14 @@ def test_rerun_reads_every_step_and_writes_the_same_outputs(study, tmp_path):
     cold = _steps(tmp_path / "cold")
     assert cold["read"] == cold["discover"] == cold["map"] == cold["audit"] == cold["report layout"] == "computed"
     assert cold["audit: cross-fitted model"] == "computed"
+    parts = ("audit: agreement", "audit: drift", "audit: miscodings", "audit: coder drift")
+    assert {cold[p] for p in parts} == {"computed"}
     warm_run = run_study(study, tmp_path / "warm", **kw)
     warm = _steps(tmp_path / "warm")
     assert {warm[s] for s in ("read", "discover", "map", "audit", "report layout")} == {"cache"}
     assert warm["embed"] == "computed (not cacheable)"   # the hashing embedder: cheaper than a lookup
     assert "audit: cross-fitted model" not in warm      # the whole audit was read
+    assert not set(parts) & set(warm)
     assert differences(tmp_path / "cold", tmp_path / "warm") == []
     # the mapper read back works as a fitted one
     assert list(warm_run.mapper.suggestions(only_suggested=True).columns)
@@ -179,6 +182,8 @@ def test_rerun_reads_every_step_and_writes_the_same_outputs(study, tmp_path):
         edited = _steps(tmp_path / "edited")
         assert edited["read"] == edited["discover"] == edited["report layout"] == "cache"
         assert edited["map"] == edited["audit"] == edited["audit: cross-fitted model"] == "computed"
+        # the parts of the audit that do not read definitions are read back
+        assert {edited[p] for p in parts} == {"cache"}
         # ... and the same outputs as computing the edited study from scratch
         run_study(study, tmp_path / "fresh", **{**kw, "cache": False})
         assert set(_steps(tmp_path / "fresh").values()) <= {"computed", "computed (cache off)",

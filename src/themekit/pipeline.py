@@ -156,6 +156,12 @@ def _run_study(
     from .io import read_transcripts, study_file
 
     results = _result_cache(cache)
+    keys: dict[str, str | None] = {}     # each step's cache key: the report's sections are keyed by them
+
+    def cached(store: str, parts: tuple, compute, step: str):
+        key = keys[store] = results.key(store, *parts) if results.enabled else None
+        return results.get_or_compute(store, parts, compute, step=step, key=key)
+
     out = Path(output)
     paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     folder = Path(paths[0]) if len(paths) == 1 and Path(paths[0]).is_dir() else None
@@ -200,7 +206,7 @@ def _run_study(
         units_key = input_hash(units, emb.ids, emb.vectors, emb.model_id, getattr(embedder, "settings", None))
 
     with steps("Discovering candidate codes and themes"):
-        result, _ = results.get_or_compute(
+        result, _ = cached(
             "discovery", (units_key, "discover()", random_state),
             lambda: discover(units, embeddings=emb, random_state=random_state, progress=not quiet,
                              mapper=engine),
@@ -232,7 +238,7 @@ def _run_study(
                         mapper.suggest_next(20), mapper.review_queue())
 
             rejected_key = sorted((k, sorted(v)) for k, v in (rejected or {}).items())
-            (mapper, run.candidate_mapping, run.coverage, sugg, nxt, queue), _ = results.get_or_compute(
+            (mapper, run.candidate_mapping, run.coverage, sugg, nxt, queue), _ = cached(
                 "mapping", (corpus_key, units_key, _codebook_key(cb), _segments_key(run.segments),
                             seeds if seeds is not run.segments else None, rejected_key,
                             _mapper_key(CodeMapper(random_state=random_state)), result.assignments, result.codes),
@@ -260,7 +266,7 @@ def _run_study(
                             random_state=random_state, cache=results if results.enabled else None)
                 return res, _saved_bytes(res)    # its files too: building its charts takes seconds
 
-            (run.audit, saved), _ = results.get_or_compute(
+            (run.audit, saved), _ = cached(
                 "audit", (corpus_key, _segments_key(run.segments), _codebook_key(run.codebook), emb.model_id,
                           getattr(embedder, "settings", None), _mapper_key(run.mapper), random_state),
                 audited, step="audit")
@@ -320,11 +326,12 @@ def _run_study(
             from .report import study_report
             from .report.study import report_points
 
-            points, _ = results.get_or_compute(
+            points, _ = cached(
                 "layout", (units_key, "map_points()", random_state),
                 lambda: report_points(run, manifest), step="report layout")
-            manifest["steps"] = dict(results.stats)
-            files["report"] = study_report(run, out / "report.html", manifest, points=points)
+            sections = _report_sections(results, keys, corpus_key, units_key, run, review)
+            manifest["steps"] = dict(results.stats)   # before the report: it shows them
+            files["report"] = study_report(run, out / "report.html", manifest, points=points, sections=sections)
         manifest["steps"] = dict(results.stats)
         manifest["outputs"] = sorted(str(p) for p in files.values())
         files["manifest"] = write_manifest(out / "manifest.json", manifest)
@@ -412,6 +419,30 @@ def _embedded(units, embedder, progress: bool, mapper=None):
         return emb, "computed (not cacheable)"
     misses = store.stats["misses"] - misses
     return emb, "cache" if misses == 0 else f"computed ({misses} of {len(units)} texts new)"
+
+
+def _report_sections(results, keys: dict, corpus_key: str, units_key: str, run: StudyRun, review):
+    """The report's sections read from the cache (store ``report``) when the steps each shows
+    are unchanged: keyed by those steps' keys (each already holds what its step depends on), so
+    after a codebook edit only the sections showing mapping or the audit are built again."""
+    if not results.enabled:
+        return None
+    review_bytes = Path(review).read_bytes() if review is not None else None
+    mapping = (keys.get("mapping"), keys.get("discovery"), units_key)
+    depends = {"discovery": (keys.get("discovery"), keys.get("layout")),
+               "mapping": (*mapping, keys.get("layout")),
+               "trust": mapping,
+               "review": mapping,
+               # the matrix charts human coding (and review decisions), else suggestions, else candidates
+               "framework": (*mapping, corpus_key, _codebook_key(run.codebook), _segments_key(run.segments),
+                             review_bytes, run.framework_source),
+               "audit": (keys.get("audit"),)}
+
+    def section(name: str, build):
+        value, _ = results.get_or_compute("report", (name, *depends[name]), build, step=f"report: {name}")
+        return value
+
+    return section
 
 
 def _saved_bytes(result) -> dict[str, bytes]:
