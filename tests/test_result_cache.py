@@ -192,3 +192,31 @@ def test_rerun_reads_every_step_and_writes_the_same_outputs(study, tmp_path):
         assert differences(tmp_path / "edited", tmp_path / "cold")      # the edit shows
     finally:
         cb.write_text(text, encoding="utf-8")
+
+
+# -- reuse inside a process ----------------------------------------------------------------------
+def test_mapper_fits_reusing_word_features_and_codebook_classifier_are_identical(study):
+    """The audit's fold mappers reuse the word features and the codebook's self-trained
+    classifier of an earlier fit on the same utterances: the same suggestions as fitting alone."""
+    import themekit.mapping.model as model
+    from themekit.codebook import Codebook, read_coded_segments
+    from themekit.io import read_transcripts
+    from themekit.mapping import CodeMapper
+
+    corpus = read_transcripts(study)
+    units = corpus.select()
+    cb = Codebook.load(study / "codebook.csv")
+    segments = read_coded_segments(study / "coded_segments.csv", corpus)
+    emb = HashingEmbedder()
+
+    def fit(seeds):
+        return CodeMapper(random_state=0).fit(cb, units, embedder=emb, corpus=corpus, seeds=seeds)
+
+    model._MEMO.clear()
+    alone = fit(segments[: len(segments) // 2]).suggestions()
+    fit(segments)                                   # fills the memo
+    assert len(model._MEMO) == 2
+    again = fit(segments[: len(segments) // 2]).suggestions()     # reads it
+    assert len(model._MEMO) == 2
+    pd.testing.assert_frame_equal(alone, again)
+    model._MEMO.clear()

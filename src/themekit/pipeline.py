@@ -294,10 +294,24 @@ def _run_study(
         else:
             coded_for_matrix = _discovered_coding(result, draft or result.to_codebook())
             run.framework_source = "candidate codes"
-        run.framework = framework_matrix(coded_for_matrix, corpus, cb)
-        files["framework"] = export_framework_excel(out / "framework.xlsx", run.framework)
-        files["refi"] = export_qdpx(out / "project.qdpx", corpus, cb, segments=human or None,
-                                    suggestions=suggestions, project_name="themekit run")
+
+        def exports():
+            fm = framework_matrix(coded_for_matrix, corpus, cb)
+            xlsx = export_framework_excel(out / "framework.xlsx", fm)
+            qdpx = export_qdpx(out / "project.qdpx", corpus, cb, segments=human or None,
+                               suggestions=suggestions, project_name="themekit run")
+            return fm, xlsx.read_bytes(), qdpx.read_bytes()
+
+        # by what they show: the corpus, the codebook (or the draft: discovery), the human coding
+        # and review decisions, the suggestions (mapping)
+        (run.framework, xlsx, qdpx), how = cached(
+            "exports", (corpus_key, keys.get("discovery"), keys.get("mapping"), _codebook_key(run.codebook),
+                        _segments_key(run.segments), _file_bytes(review), run.framework_source),
+            exports, step="exports")
+        for name, key, data in (("framework.xlsx", "framework", xlsx), ("project.qdpx", "refi", qdpx)):
+            files[key] = out / name
+            if how == "cache":
+                atomic_write(out / name, lambda tmp, d=data: tmp.write_bytes(d))
 
     with steps("Writing the report and manifest"):
         from .common.output import build_manifest, write_manifest
@@ -427,7 +441,7 @@ def _report_sections(results, keys: dict, corpus_key: str, units_key: str, run: 
     after a codebook edit only the sections showing mapping or the audit are built again."""
     if not results.enabled:
         return None
-    review_bytes = Path(review).read_bytes() if review is not None else None
+    review_bytes = _file_bytes(review)
     mapping = (keys.get("mapping"), keys.get("discovery"), units_key)
     depends = {"discovery": (keys.get("discovery"), keys.get("layout")),
                "mapping": (*mapping, keys.get("layout")),
@@ -443,6 +457,10 @@ def _report_sections(results, keys: dict, corpus_key: str, units_key: str, run: 
         return value
 
     return section
+
+
+def _file_bytes(path) -> bytes | None:
+    return Path(path).read_bytes() if path is not None else None
 
 
 def _saved_bytes(result) -> dict[str, bytes]:

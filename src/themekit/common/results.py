@@ -5,7 +5,7 @@ Location: ``<cache root>/results/<store>/``, where the cache root is the ``cache
 argument, else ``$THEMEKIT_CACHE_DIR``, else the user cache folder (``~/.cache/themekit`` on
 Linux, via platformdirs) — beside the embedding cache (:mod:`themekit.embed.cache`). One store
 per kind of result (``corpus``, ``discovery``, ``mapping``, ``audit``, ``audit-parts``,
-``audit-model``, ``layout``, ``report``); one file per result::
+``audit-model``, ``layout``, ``report``, ``exports``); one file per result::
 
     key = SHA-256(format version, themekit version, a hash of themekit's source code,
                   versions of numpy/scipy/scikit-learn/umap/hdbscan/pandas,
@@ -213,7 +213,7 @@ class ResultCache:
     ``enabled=False`` computes every time (and says so) but writes nothing.
     """
 
-    STORES = ("corpus", "discovery", "mapping", "audit", "audit-parts", "audit-model", "layout", "report")
+    STORES = ("corpus", "discovery", "mapping", "audit", "audit-parts", "audit-model", "layout", "report", "exports")
 
     def __init__(self, cache_dir: str | os.PathLike | None = None, *, enabled: bool = True):
         root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()
