@@ -12,18 +12,31 @@ manifest's ``steps`` says which were computed and which read from the cache:
 - discovery by (utterances, their vectors and model, discovery settings, random_state);
 - mapping by (corpus, utterances, vectors, codebook content, coded segments, mapper settings,
   the candidate codes it is compared with);
-- the audit by (corpus, coding, codebook, settings); inside it, the cross-fitted model coder
-  by (utterances, coding, codebook, mapper settings): an audit setting that leaves the model
-  alone does not refit it;
-- the report's 2-D layout by (utterances, vectors, random_state).
+- the audit by (corpus, coding, codebook, settings); inside it, each part by what it reads
+  (store ``audit-parts``): intercoder agreement by (codes per utterance and coder, code names
+  in order, settings), marginal drift, mis-codings and coder drift by (coded spans, their
+  vectors, transcript order, code names in order, settings) — none reads a definition — and
+  the cross-fitted model coder (``audit-model``) by (utterances, coding, codebook content,
+  mapper settings);
+- the framework matrix, ``framework.xlsx`` and ``project.qdpx`` (``exports``) by (corpus,
+  codebook, coding, review decisions, the mapping and discovery steps' keys);
+- the report's 2-D layout by (utterances, vectors, random_state), and each report section
+  (``report``) by the keys of the steps it shows (the overview, with this run's step times, is
+  always built).
 
 The audit's entry holds its saved files too (its charts take seconds to build). Every key also
 holds themekit's version and source and the versions of the libraries results come from.
 
-So an edited codebook reruns mapping and the audit, nothing else. A new interview reuses the
-embeddings of the others; discovery, the layout, mapping and the audit are fitted on the whole
-study at once (a density clustering, a UMAP layout, a centred, self-trained classifier and
-cross-fitting over interviews all change when any utterance is added), so they are recomputed.
+So an edited definition reruns the mapping, the audit's model coder (and the audit's files),
+the exports and the report sections that show them; agreement, drift, mis-codings, discovery,
+the layout and its section are read back. Both refits are the floor after such an edit: the
+edited code's facets move every utterance's prior, hence every classifier. Inside one process the
+audit's fold mappers reuse the word features and the codebook's self-trained classifier of the
+pipeline's mapper (:func:`themekit.mapping.model._memo`); only the seeded classifiers are fitted
+per fold. A new interview reuses the embeddings of the others; discovery, the layout, mapping
+and the audit are fitted on the whole study at once (a density clustering, a UMAP layout, a
+centred, self-trained classifier and cross-fitting over interviews all change when any
+utterance is added), so they are recomputed.
 """
 
 from __future__ import annotations

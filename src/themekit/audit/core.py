@@ -574,8 +574,11 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     a code's definition changed is reported as following the codebook, not as drift.
     The conditional drift test (``coder_drift``) uses ``n_permutations`` and ``alpha`` too.
     ``cache``: a
-    :class:`themekit.common.results.ResultCache`: the cross-fitted model coder's suggestions
-    are read from it when the same utterances, coding, codebook and settings were seen before.
+    :class:`themekit.common.results.ResultCache`: each part is read from it when its inputs were
+    seen before — agreement, marginal drift, mis-codings and coder drift (store ``audit-parts``)
+    by the coding, the spans' vectors, the order and the code names (not their definitions), the
+    cross-fitted model coder's suggestions (``audit-model``) by the utterances, coding, codebook
+    and mapper settings; the cache's ``stats`` say which (``audit: drift``, ...).
     """
     from .agreement import agreement_table, pairwise_kappa
     from ..codebook.coding import align_to_utterances
