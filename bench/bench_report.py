@@ -7,7 +7,8 @@ Usage:  python bench/bench_report.py [--data ../shared/data] [--base-rev e44cd55
 1. SERDIF (17 transcripts, codebook, two coders' coded segments; Navarro-Gallinad et al. 2022,
    GPL-3.0), side by side in this one run, each cold run with an empty cache of its own:
    - the base version (a git worktree of ``--base-rev``, run with its own ``src``), cold;
-   - this version cold, then warm (nothing changed), then after editing one code's definition;
+   - this version cold, then warm (nothing changed), then after editing one code's definition,
+     then with the definition as it was (every step read back);
    wall time, peak memory, the manifest's step times and which steps were read from the
    cache; cold and warm outputs compared (``bench/compare_outputs.py``); human vs model κ of
    both versions (the audit's cross-fitting changed).
@@ -188,8 +189,11 @@ def main(argv=None) -> int:
         edit = run_cli(["run", str(serdif), "--codebook", str(cb), "-o", str(tmp / "serdif-edit")], env)
         print(f"  one definition edited ({code!r}): {edit}; {steps_line(tmp / 'serdif-edit')}")
         print(f"      {cache_line(tmp / 'serdif-edit')}")
-        diff = differences(tmp / "serdif-cold", tmp / "serdif-warm")
-        print(f"  outputs cold vs warm: {'identical' if not diff else 'DIFFER: ' + '; '.join(diff[:5])}")
+        back = run_cli(cmd + ["-o", str(tmp / "serdif-reverted")], env)
+        print(f"  edit reverted    : {back}; {steps_line(tmp / 'serdif-reverted')}")
+        for name in ("warm", "reverted"):
+            diff = differences(tmp / "serdif-cold", tmp / f"serdif-{name}")
+            print(f"  outputs cold vs {name}: {'identical' if not diff else 'DIFFER: ' + '; '.join(diff[:5])}")
         print(f"  warm / cold = {warm.ratio(cold)} (target <= 5%)")
         print(f"  edited / cold = {edit.ratio(cold)} (target <= 10%)")
         if base_wall:

@@ -158,11 +158,14 @@ def test_rerun_reads_every_step_and_writes_the_same_outputs(study, tmp_path):
     cold = _steps(tmp_path / "cold")
     assert cold["read"] == cold["discover"] == cold["map"] == cold["audit"] == cold["report layout"] == "computed"
     assert cold["audit: cross-fitted model"] == "computed"
+    parts = ("audit: agreement", "audit: drift", "audit: miscodings", "audit: coder drift")
+    assert {cold[p] for p in parts} == {"computed"}
     warm_run = run_study(study, tmp_path / "warm", **kw)
     warm = _steps(tmp_path / "warm")
     assert {warm[s] for s in ("read", "discover", "map", "audit", "report layout")} == {"cache"}
     assert warm["embed"] == "computed (not cacheable)"   # the hashing embedder: cheaper than a lookup
     assert "audit: cross-fitted model" not in warm      # the whole audit was read
+    assert not set(parts) & set(warm)
     assert differences(tmp_path / "cold", tmp_path / "warm") == []
     # the mapper read back works as a fitted one
     assert list(warm_run.mapper.suggestions(only_suggested=True).columns)
@@ -179,6 +182,8 @@ def test_rerun_reads_every_step_and_writes_the_same_outputs(study, tmp_path):
         edited = _steps(tmp_path / "edited")
         assert edited["read"] == edited["discover"] == edited["report layout"] == "cache"
         assert edited["map"] == edited["audit"] == edited["audit: cross-fitted model"] == "computed"
+        # the parts of the audit that do not read definitions are read back
+        assert {edited[p] for p in parts} == {"cache"}
         # ... and the same outputs as computing the edited study from scratch
         run_study(study, tmp_path / "fresh", **{**kw, "cache": False})
         assert set(_steps(tmp_path / "fresh").values()) <= {"computed", "computed (cache off)",
@@ -187,3 +192,31 @@ def test_rerun_reads_every_step_and_writes_the_same_outputs(study, tmp_path):
         assert differences(tmp_path / "edited", tmp_path / "cold")      # the edit shows
     finally:
         cb.write_text(text, encoding="utf-8")
+
+
+# -- reuse inside a process ----------------------------------------------------------------------
+def test_mapper_fits_reusing_word_features_and_codebook_classifier_are_identical(study):
+    """The audit's fold mappers reuse the word features and the codebook's self-trained
+    classifier of an earlier fit on the same utterances: the same suggestions as fitting alone."""
+    import themekit.mapping.model as model
+    from themekit.codebook import Codebook, read_coded_segments
+    from themekit.io import read_transcripts
+    from themekit.mapping import CodeMapper
+
+    corpus = read_transcripts(study)
+    units = corpus.select()
+    cb = Codebook.load(study / "codebook.csv")
+    segments = read_coded_segments(study / "coded_segments.csv", corpus)
+    emb = HashingEmbedder()
+
+    def fit(seeds):
+        return CodeMapper(random_state=0).fit(cb, units, embedder=emb, corpus=corpus, seeds=seeds)
+
+    model._MEMO.clear()
+    alone = fit(segments[: len(segments) // 2]).suggestions()
+    fit(segments)                                   # fills the memo
+    assert len(model._MEMO) == 2
+    again = fit(segments[: len(segments) // 2]).suggestions()     # reads it
+    assert len(model._MEMO) == 2
+    pd.testing.assert_frame_equal(alone, again)
+    model._MEMO.clear()

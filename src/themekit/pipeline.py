@@ -12,18 +12,31 @@ manifest's ``steps`` says which were computed and which read from the cache:
 - discovery by (utterances, their vectors and model, discovery settings, random_state);
 - mapping by (corpus, utterances, vectors, codebook content, coded segments, mapper settings,
   the candidate codes it is compared with);
-- the audit by (corpus, coding, codebook, settings); inside it, the cross-fitted model coder
-  by (utterances, coding, codebook, mapper settings): an audit setting that leaves the model
-  alone does not refit it;
-- the report's 2-D layout by (utterances, vectors, random_state).
+- the audit by (corpus, coding, codebook, settings); inside it, each part by what it reads
+  (store ``audit-parts``): intercoder agreement by (codes per utterance and coder, code names
+  in order, settings), marginal drift, mis-codings and coder drift by (coded spans, their
+  vectors, transcript order, code names in order, settings) — none reads a definition — and
+  the cross-fitted model coder (``audit-model``) by (utterances, coding, codebook content,
+  mapper settings);
+- the framework matrix, ``framework.xlsx`` and ``project.qdpx`` (``exports``) by (corpus,
+  codebook, coding, review decisions, the mapping and discovery steps' keys);
+- the report's 2-D layout by (utterances, vectors, random_state), and each report section
+  (``report``) by the keys of the steps it shows (the overview, with this run's step times, is
+  always built).
 
 The audit's entry holds its saved files too (its charts take seconds to build). Every key also
 holds themekit's version and source and the versions of the libraries results come from.
 
-So an edited codebook reruns mapping and the audit, nothing else. A new interview reuses the
-embeddings of the others; discovery, the layout, mapping and the audit are fitted on the whole
-study at once (a density clustering, a UMAP layout, a centred, self-trained classifier and
-cross-fitting over interviews all change when any utterance is added), so they are recomputed.
+So an edited definition reruns the mapping, the audit's model coder (and the audit's files),
+the exports and the report sections that show them; agreement, drift, mis-codings, discovery,
+the layout and its section are read back. Both refits are the floor after such an edit: the
+edited code's facets move every utterance's prior, hence every classifier. Inside one process the
+audit's fold mappers reuse the word features and the codebook's self-trained classifier of the
+pipeline's mapper (:func:`themekit.mapping.model._memo`); only the seeded classifiers are fitted
+per fold. A new interview reuses the embeddings of the others; discovery, the layout, mapping
+and the audit are fitted on the whole study at once (a density clustering, a UMAP layout, a
+centred, self-trained classifier and cross-fitting over interviews all change when any
+utterance is added), so they are recomputed.
 """
 
 from __future__ import annotations
@@ -156,6 +169,12 @@ def _run_study(
     from .io import read_transcripts, study_file
 
     results = _result_cache(cache)
+    keys: dict[str, str | None] = {}     # each step's cache key: the report's sections are keyed by them
+
+    def cached(store: str, parts: tuple, compute, step: str):
+        key = keys[store] = results.key(store, *parts) if results.enabled else None
+        return results.get_or_compute(store, parts, compute, step=step, key=key)
+
     out = Path(output)
     paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     folder = Path(paths[0]) if len(paths) == 1 and Path(paths[0]).is_dir() else None
@@ -200,7 +219,7 @@ def _run_study(
         units_key = input_hash(units, emb.ids, emb.vectors, emb.model_id, getattr(embedder, "settings", None))
 
     with steps("Discovering candidate codes and themes"):
-        result, _ = results.get_or_compute(
+        result, _ = cached(
             "discovery", (units_key, "discover()", random_state),
             lambda: discover(units, embeddings=emb, random_state=random_state, progress=not quiet,
                              mapper=engine),
@@ -232,7 +251,7 @@ def _run_study(
                         mapper.suggest_next(20), mapper.review_queue())
 
             rejected_key = sorted((k, sorted(v)) for k, v in (rejected or {}).items())
-            (mapper, run.candidate_mapping, run.coverage, sugg, nxt, queue), _ = results.get_or_compute(
+            (mapper, run.candidate_mapping, run.coverage, sugg, nxt, queue), _ = cached(
                 "mapping", (corpus_key, units_key, _codebook_key(cb), _segments_key(run.segments),
                             seeds if seeds is not run.segments else None, rejected_key,
                             _mapper_key(CodeMapper(random_state=random_state)), result.assignments, result.codes),
@@ -261,7 +280,7 @@ def _run_study(
                             engine=engine)
                 return res, _saved_bytes(res)    # its files too: building its charts takes seconds
 
-            (run.audit, saved), _ = results.get_or_compute(
+            (run.audit, saved), _ = cached(
                 "audit", (corpus_key, _segments_key(run.segments), _codebook_key(run.codebook), emb.model_id,
                           getattr(embedder, "settings", None), _mapper_key(run.mapper), random_state),
                 audited, step="audit")
@@ -289,10 +308,24 @@ def _run_study(
         else:
             coded_for_matrix = _discovered_coding(result, draft or result.to_codebook())
             run.framework_source = "candidate codes"
-        run.framework = framework_matrix(coded_for_matrix, corpus, cb)
-        files["framework"] = export_framework_excel(out / "framework.xlsx", run.framework)
-        files["refi"] = export_qdpx(out / "project.qdpx", corpus, cb, segments=human or None,
-                                    suggestions=suggestions, project_name="themekit run")
+
+        def exports():
+            fm = framework_matrix(coded_for_matrix, corpus, cb)
+            xlsx = export_framework_excel(out / "framework.xlsx", fm)
+            qdpx = export_qdpx(out / "project.qdpx", corpus, cb, segments=human or None,
+                               suggestions=suggestions, project_name="themekit run")
+            return fm, xlsx.read_bytes(), qdpx.read_bytes()
+
+        # by what they show: the corpus, the codebook (or the draft: discovery), the human coding
+        # and review decisions, the suggestions (mapping)
+        (run.framework, xlsx, qdpx), how = cached(
+            "exports", (corpus_key, keys.get("discovery"), keys.get("mapping"), _codebook_key(run.codebook),
+                        _segments_key(run.segments), _file_bytes(review), run.framework_source),
+            exports, step="exports")
+        for name, key, data in (("framework.xlsx", "framework", xlsx), ("project.qdpx", "refi", qdpx)):
+            files[key] = out / name
+            if how == "cache":
+                atomic_write(out / name, lambda tmp, d=data: tmp.write_bytes(d))
 
     with steps("Writing the report and manifest"):
         from .common.output import build_manifest, write_manifest
@@ -321,11 +354,12 @@ def _run_study(
             from .report import study_report
             from .report.study import report_points
 
-            points, _ = results.get_or_compute(
+            points, _ = cached(
                 "layout", (units_key, "map_points()", random_state),
                 lambda: report_points(run, manifest), step="report layout")
-            manifest["steps"] = dict(results.stats)
-            files["report"] = study_report(run, out / "report.html", manifest, points=points)
+            sections = _report_sections(results, keys, corpus_key, units_key, run, review)
+            manifest["steps"] = dict(results.stats)   # before the report: it shows them
+            files["report"] = study_report(run, out / "report.html", manifest, points=points, sections=sections)
         manifest["steps"] = dict(results.stats)
         manifest["outputs"] = sorted(str(p) for p in files.values())
         files["manifest"] = write_manifest(out / "manifest.json", manifest)
@@ -413,6 +447,34 @@ def _embedded(units, embedder, progress: bool, mapper=None):
         return emb, "computed (not cacheable)"
     misses = store.stats["misses"] - misses
     return emb, "cache" if misses == 0 else f"computed ({misses} of {len(units)} texts new)"
+
+
+def _report_sections(results, keys: dict, corpus_key: str, units_key: str, run: StudyRun, review):
+    """The report's sections read from the cache (store ``report``) when the steps each shows
+    are unchanged: keyed by those steps' keys (each already holds what its step depends on), so
+    after a codebook edit only the sections showing mapping or the audit are built again."""
+    if not results.enabled:
+        return None
+    review_bytes = _file_bytes(review)
+    mapping = (keys.get("mapping"), keys.get("discovery"), units_key)
+    depends = {"discovery": (keys.get("discovery"), keys.get("layout")),
+               "mapping": (*mapping, keys.get("layout")),
+               "trust": mapping,
+               "review": mapping,
+               # the matrix charts human coding (and review decisions), else suggestions, else candidates
+               "framework": (*mapping, corpus_key, _codebook_key(run.codebook), _segments_key(run.segments),
+                             review_bytes, run.framework_source),
+               "audit": (keys.get("audit"),)}
+
+    def section(name: str, build):
+        value, _ = results.get_or_compute("report", (name, *depends[name]), build, step=f"report: {name}")
+        return value
+
+    return section
+
+
+def _file_bytes(path) -> bytes | None:
+    return Path(path).read_bytes() if path is not None else None
 
 
 def _saved_bytes(result) -> dict[str, bytes]:

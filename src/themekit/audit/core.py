@@ -455,6 +455,29 @@ def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_f
     return sugg, label
 
 
+class _PartCache:
+    """One part of the audit read from the result cache (store ``audit-parts``) or computed;
+    the manifest's ``steps`` says which (``audit: drift``, ...). Without a cache, or with an
+    input that cannot be keyed by value (a custom codebook history object), it computes."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def __call__(self, name: str, parts: tuple, compute):
+        if self.cache is None:
+            return compute()
+        if self.cache.enabled:
+            try:
+                key = self.cache.key("audit-parts", *parts)
+            except TypeError:
+                self.cache.stats[f"audit: {name}"] = "computed (inputs not cacheable)"
+                return compute()
+        else:
+            key = None
+        value, _ = self.cache.get_or_compute("audit-parts", parts, compute, step=f"audit: {name}", key=key)
+        return value
+
+
 def _corpus_parts(corpus: Corpus) -> tuple:
     return (list(corpus.transcripts.values()), corpus.utterances, corpus.metadata)
 
@@ -552,8 +575,11 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     The conditional drift test (``coder_drift``) uses ``alpha`` and ``n_boot`` too (its null is
     analytic: no permutations).
     ``cache``: a
-    :class:`themekit.common.results.ResultCache`: the cross-fitted model coder's suggestions
-    are read from it when the same utterances, coding, codebook and settings were seen before.
+    :class:`themekit.common.results.ResultCache`: each part is read from it when its inputs were
+    seen before — agreement, marginal drift, mis-codings and coder drift (store ``audit-parts``)
+    by the coding, the spans' vectors, the order and the code names (not their definitions), the
+    cross-fitted model coder's suggestions (``audit-model``) by the utterances, coding, codebook
+    and mapper settings; the cache's ``stats`` say which (``audit: drift``, ...).
     ``engine``: runs the drift test's chunks of permutations (a mapper,
     :mod:`themekit.common.parallel`, e.g. :class:`themekit.scale.DaskMapper`); same results.
     """
@@ -601,9 +627,13 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     keep_ids = {uid for uid, ok in role.items() if ok} | coded_ids
     aligned = aligned[aligned["utterance_id"].isin(keep_ids)].reset_index(drop=True)
     coders = sorted(units["coder"].unique(), key=natural_key)
+    # each part below is cached by what it reads (``cache``): none reads the codes'
+    # definitions, only their names in order, so a definition edit recomputes none of them
+    part = _PartCache(cache)
     if len(coders) >= 2:
-        agreement = agreement_table(aligned, codes=codes, n_boot=n_boot, random_state=random_state)
-        pairwise = pairwise_kappa(aligned, codes=codes, n_boot=n_boot, random_state=random_state)
+        agreement, pairwise = part("agreement", ("agreement", aligned, codes, n_boot, random_state), lambda: (
+            agreement_table(aligned, codes=codes, n_boot=n_boot, random_state=random_state),
+            pairwise_kappa(aligned, codes=codes, n_boot=n_boot, random_state=random_state)))
     else:
         agreement, pairwise = pd.DataFrame(), pd.DataFrame()
         notes.append(f"agreement needs two coders; the coding has one ({coders[0]})")
@@ -612,14 +642,27 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     lap("agreement")
     x = unit_embeddings(units, embeddings, embedder, text=text)
     lap("embedding")
-    drift = drift_table(units, x, order_map, codes, window=window, null=null, n_permutations=n_permutations,
-                        alpha=alpha, random_state=random_state, mapper=engine)
+    # the engine is not in the key: the same table whichever engine ran it
+    drift = part("drift", ("drift", units, x, order_map, codes, window, null, n_permutations, alpha, random_state),
+                 lambda: drift_table(units, x, order_map, codes, window=window, null=null,
+                                     n_permutations=n_permutations, alpha=alpha, random_state=random_state,
+                                     mapper=engine))
     lap("drift (marginal)")
-    miscodings = find_miscodings(units, x, codes, random_state=random_state)
+    miscodings = part("miscodings", ("miscodings", units, x, codes, random_state),
+                      lambda: find_miscodings(units, x, codes, random_state=random_state))
     lap("miscodings")
-    cd_settings: dict = {}
-    cd = _run_coder_drift(units, x, order_map, codes, codebook_history, corpus, n_permutations, n_boot, alpha,
-                          random_state, notes, cd_settings)
+
+    def run_coder_drift():
+        cd_notes: list[str] = []
+        cd_settings: dict = {}
+        res = _run_coder_drift(units, x, order_map, codes, codebook_history, corpus, n_permutations, n_boot,
+                               alpha, random_state, cd_notes, cd_settings)
+        return res, cd_settings, cd_notes
+
+    cd, cd_settings, cd_notes = part(
+        "coder drift", ("coder drift", units, x, order_map, codes, codebook_history, n_boot, alpha, random_state),
+        run_coder_drift)
+    notes.extend(cd_notes)
 
     # human vs model
     lap("coder drift")

@@ -4,8 +4,8 @@ what changed.
 Location: ``<cache root>/results/<store>/``, where the cache root is the ``cache_dir``
 argument, else ``$THEMEKIT_CACHE_DIR``, else the user cache folder (``~/.cache/themekit`` on
 Linux, via platformdirs) — beside the embedding cache (:mod:`themekit.embed.cache`). One store
-per kind of result (``corpus``, ``discovery``, ``mapping``, ``audit``, ``audit-model``,
-``layout``); one file per result::
+per kind of result (``corpus``, ``discovery``, ``mapping``, ``audit``, ``audit-parts``,
+``audit-model``, ``layout``, ``report``, ``exports``); one file per result::
 
     key = SHA-256(format version, themekit version, a hash of themekit's source code,
                   versions of numpy/scipy/scikit-learn/umap/hdbscan/pandas,
@@ -104,10 +104,44 @@ def input_hash(*parts: Any) -> str:
     return h.hexdigest()
 
 
+_FIELDS: dict[type, tuple[bytes, tuple[tuple[str, bytes], ...]]] = {}   # dataclass -> its tags, fields
+
+
+def _dc_fields(cls: type) -> tuple[bytes, tuple[tuple[str, bytes], ...]]:
+    """A dataclass's tag and (field name, the name's bytes as _feed writes them), once per class."""
+    got = _FIELDS.get(cls)
+    if got is None:
+        got = _FIELDS[cls] = (b"\x00dc" + cls.__qualname__.encode() + b"\x01",
+                              tuple((f.name, b"\x00str\x01" + f.name.encode("utf-8", "surrogatepass"))
+                                    for f in dataclasses.fields(cls)))
+    return got
+
+
+def _feed_plain(h, v: Any) -> bool:
+    """Feed ``v`` the way :func:`_feed` does when it is a str, int, float, bool or None (the
+    bulk of utterances and coded segments, hashed field by field); False for anything else."""
+    t = type(v)
+    if t is str:
+        h.update(b"\x00str\x01" + v.encode("utf-8", "surrogatepass"))
+    elif t is int:
+        h.update(b"\x00int\x01" + str(v).encode())
+    elif t is float:
+        h.update(b"\x00float\x01" + repr(v).encode())
+    elif v is None:
+        h.update(b"\x00none\x01")
+    elif t is bool:
+        h.update(b"\x00bool" + str(v).encode() + b"\x01")
+    else:
+        return False
+    return True
+
+
 def _feed(h, obj: Any) -> None:
     def tag(t: str) -> None:
         h.update(b"\x00" + t.encode() + b"\x01")
 
+    if _feed_plain(h, obj):
+        return
     if obj is None:
         tag("none")
     elif isinstance(obj, (bool, np.bool_)):
@@ -153,12 +187,16 @@ def _feed(h, obj: Any) -> None:
     elif isinstance(obj, (list, tuple)):
         tag(f"seq{len(obj)}")
         for v in obj:
-            _feed(h, v)
+            if not _feed_plain(h, v):
+                _feed(h, v)
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        tag("dc" + type(obj).__qualname__)
-        for f in dataclasses.fields(obj):
-            _feed(h, f.name)
-            _feed(h, getattr(obj, f.name))
+        head, fields = _dc_fields(type(obj))
+        h.update(head)
+        for name, name_bytes in fields:
+            h.update(name_bytes)
+            v = getattr(obj, name)
+            if not _feed_plain(h, v):
+                _feed(h, v)
     elif hasattr(obj, "get_params") and not isinstance(obj, type):
         tag("est" + type(obj).__qualname__)
         _feed(h, obj.get_params())
@@ -175,7 +213,7 @@ class ResultCache:
     ``enabled=False`` computes every time (and says so) but writes nothing.
     """
 
-    STORES = ("corpus", "discovery", "mapping", "audit", "audit-model", "layout")
+    STORES = ("corpus", "discovery", "mapping", "audit", "audit-parts", "audit-model", "layout", "report", "exports")
 
     def __init__(self, cache_dir: str | os.PathLike | None = None, *, enabled: bool = True):
         root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()
@@ -238,14 +276,15 @@ class ResultCache:
             log.warning("result cache %s not written: %s", self.dir, e)
 
     def get_or_compute(self, store: str, parts: tuple, compute: Callable[[], Any], *,
-                       step: str | None = None) -> tuple[Any, str]:
-        """The cached result of ``compute`` for inputs ``parts``; records in ``stats[step]``
-        (default: the store) whether it was read or computed."""
+                       step: str | None = None, key: str | None = None) -> tuple[Any, str]:
+        """The cached result of ``compute`` for inputs ``parts`` (or an already computed
+        ``key``: :meth:`key`); records in ``stats[step]`` (default: the store) whether it was
+        read or computed."""
         name = step or store
         if not self.enabled:
             self.stats[name] = "computed (cache off)"
             return compute(), "computed"
-        key = self.key(store, *parts)
+        key = key if key is not None else self.key(store, *parts)
         found, value = self.get(store, key)
         if found:
             self.stats[name] = "cache"

@@ -63,9 +63,24 @@ def _renorm(p: np.ndarray) -> np.ndarray:
     return p / np.where(s > 0, s, 1.0)
 
 
-def log_lik(q: np.ndarray, truth: Sequence[Sequence[int]]) -> np.ndarray:
-    """Per row: log of the probability ``q`` gives to the row's human codes (any of them)."""
-    return np.array([np.log(max(_EPS, float(q[i, list(t)].sum()))) for i, t in enumerate(truth)])
+def log_lik(q: np.ndarray, truth: Sequence[Sequence[int]], index: tuple | None = None) -> np.ndarray:
+    """Per row: log of the probability ``q`` gives to the row's human codes (any of them).
+    ``index``: :func:`_truth_index` of ``truth`` when it is reused for many ``q``."""
+    rows, cols, long_rows = index if index is not None else _truth_index(truth)
+    # summed in each row's code order, as q[i, t].sum() does for fewer than 8 codes: the same bits
+    total = np.bincount(rows, weights=q[rows, cols], minlength=len(truth))
+    for i in long_rows:
+        total[i] = float(q[i, list(truth[i])].sum())
+    return np.log(np.maximum(_EPS, total))
+
+
+def _truth_index(truth: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(row, code) pairs of the human codes, and the rows with 8 codes or more (numpy sums
+    those pairwise: they are summed the numpy way)."""
+    lengths = [len(t) for t in truth]
+    rows = np.repeat(np.arange(len(truth)), lengths)
+    cols = np.fromiter((int(j) for t in truth for j in t), dtype=np.intp, count=int(sum(lengths)))
+    return rows, cols, [i for i, n in enumerate(lengths) if n >= 8]
 
 
 def top1_kappa(q: np.ndarray, truth: Sequence[Sequence[int]], n_codes: int) -> float:
@@ -140,6 +155,16 @@ def mix_components(comps: Sequence[np.ndarray | None], w: np.ndarray, n_codes: i
     return out
 
 
+def _mix_normed(normed: Sequence[np.ndarray | None], w: np.ndarray) -> np.ndarray:
+    """:func:`mix_components` of sources already renormalised over the codes (the same sums)."""
+    out = None
+    for wj, c in zip(w, normed):
+        if wj > 0 and c is not None:
+            part = wj * c
+            out = part if out is None else out + part
+    return out
+
+
 def choose_weights(comps: Sequence[np.ndarray | None], truth: Sequence[Sequence[int]],
                    zero_shot: np.ndarray, n_codes: int, *, fold: np.ndarray | None = None,
                    step: float = 0.1, min_seeds: int = MIN_SEEDS) -> tuple[np.ndarray, bool, str, np.ndarray]:
@@ -160,8 +185,10 @@ def choose_weights(comps: Sequence[np.ndarray | None], truth: Sequence[Sequence[
     if n < min_seeds:
         return zero_shot, False, f"{n} coded seed utterances: too few to tell (fewer than {min_seeds})", zero_mix
     grid = _simplex([c is not None for c in comps], step)
-    mixes = [mix_components(comps, w, n_codes) for w in grid]
-    ll = np.vstack([log_lik(q, truth) for q in mixes])
+    normed = [None if c is None else _renorm(c[:, :n_codes]) for c in comps]   # once, not per mix
+    mixes = [_mix_normed(normed, w) for w in grid]
+    index = _truth_index(truth)
+    ll = np.vstack([log_lik(q, truth, index) for q in mixes])
     best = int(np.argmax(ll.mean(axis=1)))
     fold = np.zeros(n, int) if fold is None else np.asarray(fold)
     pick = np.full(n, best)
@@ -170,7 +197,7 @@ def choose_weights(comps: Sequence[np.ndarray | None], truth: Sequence[Sequence[
             pick[fold == f] = int(np.argmax(ll[:, fold != f].mean(axis=1)))
     judged = ll[pick, np.arange(n)]
     mixed = np.vstack([mixes[pick[i]][i] for i in range(n)])
-    base = log_lik(zero_mix, truth)
+    base = log_lik(zero_mix, truth, index)
     d = judged - base
     se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
     right = lambda q: np.array([q[i].argmax() in t for i, t in enumerate(truth)], float)  # noqa: E731
@@ -199,7 +226,8 @@ class TemperatureCalibrator:
         if not rows:
             raise ValueError("calibration needs coded seed utterances")
         t = [list(truth[i]) for i in rows]
-        ll = [log_lik(self._apply(p[rows], a), t).mean() for a in self.GRID]
+        index = _truth_index(t)
+        ll = [log_lik(self._apply(p[rows], a), t, index).mean() for a in self.GRID]
         self.exponent_ = float(self.GRID[int(np.argmax(ll))])
         return self
 

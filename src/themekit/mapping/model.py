@@ -45,6 +45,30 @@ def _check(name: str, value: Any, ok: bool, what: str) -> None:
         raise ValueError(f"{name} must be {what}; got {value!r}")
 
 
+# -- reuse within a process ----------------------------------------------------------------------
+_MEMO: dict[str, Any] = {}
+_MEMO_SIZE = 4
+
+
+def _memo(parts: tuple, compute):
+    """``compute()``, or its result for the same ``parts`` (by value) computed earlier in this
+    process: the audit fits a mapper per fold of interviews on the same utterances and codebook,
+    and the word features (TF-IDF + LSA on the utterances) and the codebook's self-trained
+    classifier (no seeds) are the same in each; only the seeded classifiers differ. Results are
+    the same objects, never changed after fitting; the last few are kept."""
+    from ..common.results import input_hash
+
+    key = input_hash(*parts)
+    if key in _MEMO:
+        _MEMO[key] = _MEMO.pop(key)     # most recently used last
+        return _MEMO[key]
+    value = compute()
+    _MEMO[key] = value
+    while len(_MEMO) > _MEMO_SIZE:
+        _MEMO.pop(next(iter(_MEMO)))
+    return value
+
+
 # -- the mapper ---------------------------------------------------------------------------------
 class CodeMapper:
     """Suggest codebook codes for utterances, with scores to sort and review.
@@ -270,7 +294,9 @@ class CodeMapper:
 
         # lexical features
         texts = [_unit_text(u, self.text) for u in units]
-        self._vectorizer = fit_lexical(texts, self.lexical_dims) if self.lexical_weight > 0 else None
+        self._vectorizer = (_memo(("fit_lexical", texts, self.lexical_dims),
+                                  lambda: fit_lexical(texts, self.lexical_dims))
+                            if self.lexical_weight > 0 else None)
         z = self._features(x, texts)
         zf = self._features(self._facet_x, [f.text for f in facets])
 
@@ -324,8 +350,9 @@ class CodeMapper:
         sources: dict[str, np.ndarray | None] = dict.fromkeys(COMPONENTS)
         sources["codebook"] = p0
         if self.self_training > 0:   # the codebook self-trained on the corpus, no seeds
-            zs = self_trained_classifier(z, zf, p0, s_rows=[], s_y=[], s_w=[], seeded=np.zeros(n, bool),
-                                         n_classes=k, **kw)[-1]
+            zs = _memo(("codebook+self-training", z, zf, p0, k, kw),
+                       lambda: self_trained_classifier(z, zf, p0, s_rows=[], s_y=[], s_w=[],
+                                                       seeded=np.zeros(n, bool), n_classes=k, **kw)[-1])
             models["codebook+self-training"], sources["codebook+self-training"] = zs
 
         def seeded_sources(labels: dict) -> list:

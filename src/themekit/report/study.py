@@ -252,19 +252,28 @@ def report_points(run, manifest: dict | None = None) -> pd.DataFrame:
     return map_points(units, vectors, random_state=seed)
 
 
-def study_report(run, path: str | Path, manifest: dict | None = None, points: pd.DataFrame | None = None) -> Path:
+def study_report(run, path: str | Path, manifest: dict | None = None, points: pd.DataFrame | None = None,
+                 sections=None) -> Path:
     """Write the study's HTML report (one self-contained file). ``points``: the 2-D layout
-    (:func:`map_points`) when already made (the pipeline caches it)."""
+    (:func:`map_points`) when already made (the pipeline caches it). ``sections``: a callable
+    ``sections(name, build)`` returning the section ``build()`` makes, e.g. read from a cache
+    (the pipeline keys each section by the steps it shows: "discovery", "mapping", "trust",
+    "review", "framework", "audit"); the overview, with this run's step times, is always built."""
+    def part(name, build):
+        return build() if sections is None else sections(name, build)
+
     if points is None:
         points = report_points(run, manifest)
-    sections = [_overview(run), _discovery(run, points)]
+    out = [_overview(run), part("discovery", lambda: _discovery(run, points))]
     if run.mapper is not None:
-        sections.append(_mapping(run, points))
-        sections.append(_trust(run))
-        sections.append(_review(run))
-    for extra in (_framework(run), _audit(run)):
+        out.append(part("mapping", lambda: _mapping(run, points)))
+        out.append(part("trust", lambda: _trust(run)))
+        out.append(part("review", lambda: _review(run)))
+    for name, build in (("framework", lambda: _framework(run)), ("audit", lambda: _audit(run))):
+        extra = part(name, build)
         if extra is not None:
-            sections.append(extra)
+            out.append(extra)
+    sections = out
     return write_report(path, "themekit report", sections, manifest,
                         subtitle="Candidate codes, codebook mapping and coding audit — every point traces "
                                  "to a verbatim quote.")
