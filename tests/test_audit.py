@@ -217,6 +217,29 @@ def test_segments_covering_no_utterance_are_said_once(caplog):
     assert "Agreement: not computed (agreement needs two coders" in r.summary()
 
 
+def test_cross_fitted_model_coder_takes_the_given_mappers_weights(monkeypatch):
+    # the folds reuse a seeded mapper's learned weights instead of learning them again in each fold
+    from themekit.codebook import Code, Codebook
+    from themekit.mapping import CodeMapper
+    import themekit.mapping.model as model
+
+    corpus, segs = small_study(coders=("A",), n_transcripts=5)
+    cb = Codebook([Code(None, c, definition=TOPICS[c][0]) for c in TOPICS])
+    emb = HashingEmbedder(64)
+    fitted = CodeMapper(context=None).fit(cb, corpus.utterances, embedder=emb, corpus=corpus, seeds=segs)
+    assert fitted.crossfit_ is not None
+    learned_calls = []
+    real = model.cross_fit
+    monkeypatch.setattr(model, "cross_fit", lambda *a, **k: learned_calls.append(1) or real(*a, **k))
+    r = audit(corpus, segs, cb, embedder=emb, mapper=fitted, n_permutations=20, n_boot=20)
+    assert learned_calls == []
+    assert r.settings["model"].endswith("the mixing weights learned once on all the coding")
+    assert not r.model_agreement.empty
+    # from a mode string, the weights are learned once (one cross-fit), not once per fold
+    audit(corpus, segs, cb, embedder=emb, mapper="seeded", n_permutations=20, n_boot=20)
+    assert learned_calls == [1]
+
+
 def test_audit_names_codes_missing_from_the_codebook():
     from themekit.codebook import Code, Codebook
 

@@ -168,6 +168,28 @@ def test_zero_shot_scores_are_not_calibrated_and_fixed_weights_still_work():
     assert f.crossfit_ is None and not f.calibrated_
 
 
+def test_given_weights_are_used_as_given_with_one_seeded_fit():
+    cb, us, seeds = _seeded_study()
+    kw = dict(context=None, lexical_weight=0.0)
+    learned = CodeMapper(**kw).fit(cb, us, embedder=EMB, seeds=seeds)
+    g = CodeMapper(**kw, weights=dict(learned.weights_)).fit(cb, us, embedder=EMB, seeds=seeds)
+    assert g.weights_ == learned.weights_
+    assert g.crossfit_ is None and not g.calibrated_
+    assert g.decisions()["reason"].startswith("weights given: codebook ")
+    # one seeded fit on all seeds, not the fold models: the seed utterances score their own codes
+    top = g.scores_.idxmax(axis=1)
+    assert all(top[u] == c for u, c in seeds.items())
+    # all weight on the codebook: the same scores whatever the seeds; all on the seeds: they decide
+    cb_only = dict(kw, weights={"codebook": 1.0})
+    a = CodeMapper(**cb_only).fit(cb, us, embedder=EMB, seeds=seeds)
+    b = CodeMapper(**cb_only).fit(cb, us, embedder=EMB, seeds={"u0": "Beta", "u10": "Alpha"})
+    assert a.weights_["codebook"] == 1.0 and a.weights_["seeds"] == 0.0
+    np.testing.assert_allclose(a.scores_.to_numpy(), b.scores_.to_numpy())
+    flipped = {u: ("Beta" if c == "Alpha" else "Alpha") for u, c in seeds.items()}
+    s = CodeMapper(**kw, weights={"seeds": 1.0}).fit(cb, us, embedder=EMB, seeds=flipped)
+    assert all(s.scores_.idxmax(axis=1)[u] == c for u, c in flipped.items())
+
+
 def test_get_params_and_checks():
     m = CodeMapper(weights="fixed", n_folds=3)
     p = m.get_params()
@@ -176,7 +198,8 @@ def test_get_params_and_checks():
     assert m.set_params(n_folds=4).n_folds == 4
     with pytest.raises(ValueError, match="no parameter 'folds'"):
         m.set_params(folds=2)
-    for bad, match in ((dict(weights="auto"), "weights must be"), (dict(n_folds=1), "n_folds must be"),
+    for bad, match in ((dict(weights="auto"), "weights must be"), (dict(weights={"seeds": 0.5}), "weights must be"),
+                       (dict(weights={"seed": 1.0}), "weights must be"), (dict(n_folds=1), "n_folds must be"),
                        (dict(calibrate="yes"), "calibrate must be")):
         with pytest.raises(ValueError, match=match):
             CodeMapper(**bad).fit(book(("A", "alpha", {}), ("B", "beta", {})), units(["alpha"]), embedder=EMB)

@@ -428,18 +428,31 @@ def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_f
     n_folds = min(N_FOLDS, len(tids))
     label = (f"mapper seeded with the other interviews' coding (cross-fitted: {n_folds} folds of "
              "interviews)")
+    learned = params["weights"] == "learned"
+    if learned:
+        label += "; the mixing weights learned once on all the coding"
 
     def cross_fit() -> pd.Series:
         # seeded with the human coding, cross-fitted over folds of interviews: each interview is
-        # scored by a mapper that never saw its coding. Folds, not one fit per interview: the
-        # same guarantee at a fixed cost (a mapper fit is seconds; studies have dozens of interviews)
+        # scored by classifiers that never saw its coding. Folds, not one fit per interview: the
+        # same guarantee at a fixed cost (a mapper fit is seconds; studies have dozens of interviews).
+        # Learned weights are learned once, on all the coding (four numbers, itself cross-fitted
+        # over the seeds), and given to the folds: learning them again in every fold would cost
+        # five inner fits per fold. Calibration is left out: only the top code is compared.
+        fold_params = dict(params)
+        if learned:
+            weights = getattr(template, "weights_", None) if getattr(template, "crossfit_", None) else None
+            if weights is None:
+                weights = CodeMapper(**params).fit(codebook, units_for_model, embeddings=emb, embedder=embedder,
+                                                   corpus=corpus, seeds=segments).weights_
+            fold_params.update(weights=dict(weights), calibrate=False)
         fold_of = {t: i % n_folds for i, t in enumerate(tids)}
         preds = []
         for f in range(n_folds):
             held = {t for t in tids if fold_of[t] == f}
             seeds = [s for s in segments if s.transcript_id not in held]
-            m = CodeMapper(**params).fit(codebook, units_for_model, embeddings=emb, embedder=embedder,
-                                         corpus=corpus, seeds=seeds or None)
+            m = CodeMapper(**(fold_params if seeds else params)).fit(
+                codebook, units_for_model, embeddings=emb, embedder=embedder, corpus=corpus, seeds=seeds or None)
             p = m.predict(abstain=False)
             preds.append(p[[u.id for u in units_for_model if u.transcript_id in held]])
         return pd.concat(preds)
@@ -450,7 +463,9 @@ def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_f
     # context: the corpus), their vectors, the coding, the codebook and the mapper's settings
     parts = ("cross-fitted suggestions", _corpus_parts(corpus), [u.id for u in units_for_model], emb.ids,
              emb.vectors, emb.model_id, getattr(embedder, "settings", None), list(segments),
-             codebook.name, codebook.version, list(codebook.codes), params, n_folds)
+             codebook.name, codebook.version, list(codebook.codes), params, n_folds,
+             # the folds take the given mapper's learned weights: they are an input too
+             getattr(template, "weights_", None) if getattr(template, "crossfit_", None) else None)
     sugg, _ = cache.get_or_compute("audit-model", parts, cross_fit, step="audit: cross-fitted model")
     return sugg, label
 

@@ -10,6 +10,7 @@ suggestions table with its abstention rule, and what the mapper offers after fit
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Iterable
 
 import numpy as np
@@ -70,6 +71,18 @@ def _memo(parts: tuple, compute):
 
 
 # -- the mapper ---------------------------------------------------------------------------------
+def _valid_weights(w) -> bool:
+    if isinstance(w, str):
+        return w in ("learned", "fixed")
+    if not isinstance(w, Mapping) or not w or set(w) - set(COMPONENTS):
+        return False
+    try:
+        v = np.array([float(x) for x in w.values()])
+    except (TypeError, ValueError):
+        return False
+    return bool(np.all(np.isfinite(v)) and np.all(v >= 0) and abs(v.sum() - 1) < 1e-6)
+
+
 class CodeMapper:
     """Suggest codebook codes for utterances, with scores to sort and review.
 
@@ -89,9 +102,12 @@ class CodeMapper:
       classifier's training (the total weight of each code's facets); with ``weights="fixed"``
       also the prior's share of the final probability (``prior_weight / (prior_weight + seeds
       per code)``);
-    - ``weights`` ("learned" or "fixed"): with seeds, how much the prior, the seeds and
+    - ``weights`` ("learned", "fixed" or a mapping): with seeds, how much the prior, the seeds and
       self-training count — learned by cross-fitting over the seeds (``n_folds`` folds, int >= 2;
-      zero-shot weights when the seeds are too few to tell), or the fixed rule above;
+      zero-shot weights when the seeds are too few to tell), the fixed rule above, or given as
+      ``{component: weight}`` (components of :data:`~themekit.mapping.calibration.COMPONENTS`,
+      weights >= 0 summing to 1; e.g. another mapper's ``weights_``: the seeded classifiers are
+      then fitted once, on all seeds, and scores are not calibrated);
     - ``calibrate`` (bool): with learned weights, calibrate the scores on the cross-fitted seeds;
     - ``self_training`` (int >= 0 rounds), ``pseudo_fraction`` (in (0, 1]), ``pseudo_weight`` (>= 0);
     - ``C`` (> 0): inverse regularisation of the logistic regression;
@@ -200,7 +216,9 @@ class CodeMapper:
                and self.self_training >= 0, "an integer >= 0")
         f = self.pseudo_fraction
         _check("pseudo_fraction", f, isinstance(f, num) and 0 < f <= 1, "a number in (0, 1]")
-        _check("weights", self.weights, self.weights in ("learned", "fixed"), '"learned" or "fixed"')
+        _check("weights", self.weights, _valid_weights(self.weights),
+               '"learned", "fixed", or a mapping {component: weight >= 0} over '
+               f"{', '.join(COMPONENTS)} summing to 1")
         _check("n_folds", self.n_folds, isinstance(self.n_folds, (int, np.integer))
                and not isinstance(self.n_folds, bool) and self.n_folds >= 2, "an integer >= 2")
         _check("calibrate", self.calibrate, isinstance(self.calibrate, (bool, np.bool_)), "True or False")
@@ -399,6 +417,8 @@ class CodeMapper:
                 blend = self.prior_weight / (self.prior_weight + len(self.seeds_) / k)
                 w = np.array([blend, 0.0, 0.0, 0.0])
                 w[COMPONENTS.index(self._none_source)] = 1 - blend
+            elif isinstance(self.weights, Mapping):   # given (e.g. learned by another mapper)
+                w = np.array([float(self.weights.get(c, 0.0)) for c in COMPONENTS])
         self.weights_ = {c: float(x) for c, x in zip(COMPONENTS, w)}
         self._models = {c: m for c, m in models.items() if self.weights_[c] > 0
                         or (has_seeds and c == self._none_source)}
@@ -615,6 +635,8 @@ class CodeMapper:
         else:
             out["learned"] = False
             out["reason"] = ("zero-shot: no seeds" if not self.seeds_ else
+                             "weights given: " + ", ".join(f"{c} {float(v):.3f}" for c, v in self.weights.items())
+                             if isinstance(self.weights, Mapping) else
                              f"weights={self.weights!r}: fixed rule, prior share prior_weight / "
                              "(prior_weight + seeds per code)")
         out["calibrated"] = bool(self.calibrated_)
