@@ -215,7 +215,7 @@ def test_impossible_coding_time_is_left_out_not_a_schema_failure(study, tmp_path
     segs = [CodedSegment("P01", 0, 5, "Purpose", "AH", order="2024-13-45T10:00:00"),
             CodedSegment("P01", 6, 10, "Risk", "AH", order="2024-02-30T10:00:00Z"),
             CodedSegment("P02", 0, 5, "Risk", "AH", order="2024-02-29T10:00:00Z")]
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="themekit"):
         root = qde_of(export_qdpx(tmp_path / "x.qdpx", corpus, codebook, segs))
     times = [el.get("creationDateTime") for el in root.iter(f"{{{PROJECT_NAMESPACE}}}Coding")]
     assert sorted(t for t in times if t) == ["2024-02-29T10:00:00Z"]
