@@ -273,40 +273,25 @@ def test_mapping_scores_on_dask_equal_local(client):
     assert np.array_equal(local.attrs["no_code"], on_dask.attrs["no_code"])
 
 
-def half_example(folder: Path) -> Path:
-    """Four of the example study's eight interviews (plain text, WebVTT, SRT), with their
-    metadata, coding and the codebook: the whole pipeline in half the time."""
-    import shutil
-    keep = ["P01", "P02", "P05", "P07"]
-    (folder / "transcripts").mkdir(parents=True)
-    for f in (EXAMPLE / "transcripts").iterdir():
-        if f.stem in keep:
-            shutil.copy(f, folder / "transcripts" / f.name)
-    shutil.copy(EXAMPLE / "codebook.csv", folder / "codebook.csv")
-    for name in ("coded_segments.csv", "metadata.csv"):
-        t = pd.read_csv(EXAMPLE / name, dtype=str, keep_default_na=False)
-        t[t.transcript_id.isin(keep)].to_csv(folder / name, index=False)
-    return folder
-
-
 def test_example_study_same_outputs_with_and_without_dask(client, tmp_path):
-    """The whole pipeline (half the example study) with and without Dask: the same CSV outputs.
+    """The whole pipeline on the example study with and without Dask: the same CSV outputs.
     The steps that hand work to the engine on a study this size (reading, embedding, the audit's
     drift permutations) run again on Dask; those that run in this process either way (discovery
     below its fit sample size, the mapper's fits) are read from the first run's result cache:
     that keeps the test cheap. Discovery on Dask: test_sampled_discovery_on_dask_equals_local."""
     from themekit.common.results import ResultCache
     from themekit.pipeline import run_study
-    study = half_example(tmp_path / "study")
     cache = ResultCache(tmp_path / "cache")
     kw = dict(embedder=HashingEmbedder(), random_state=3, quiet=True, report=False, cache=cache)
-    a = run_study(study, tmp_path / "a", **kw)
+    a = run_study(EXAMPLE, tmp_path / "a", **kw)
     for store in ("corpus", "audit"):
         assert cache.clear(store) == 1
-    b = run_study(study, tmp_path / "b", client=client, **kw)
+    assert cache.clear("audit-parts") == 4   # agreement, drift, mis-codings, coder drift: all again
+    b = run_study(EXAMPLE, tmp_path / "b", client=client, **kw)
     assert b.manifest["settings"]["engine"]["workers"] == 2
     assert "engine" not in a.manifest["settings"]
-    assert len(a.corpus.transcripts) == 4 and [u.id for u in a.corpus] == [u.id for u in b.corpus]
+    assert b.manifest["steps"]["audit: drift"] == "computed" and b.manifest["steps"]["discover"] == "cache"
+    assert len(a.corpus.transcripts) == 9 and [u.id for u in a.corpus] == [u.id for u in b.corpus]
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.csv"))
     assert len(files) > 8 and any(f.parts[0] == "audit" for f in files)
     for f in files:

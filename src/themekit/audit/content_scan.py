@@ -165,9 +165,13 @@ def coder_series(item: tuple, *, n_pairs: int, ridge: float, min_units: int, min
                  min_after: int) -> list[Series]:
     """All tested series of one coder: ``item`` = (x, pos, y, n_interviews) of the coder's spans.
     Module-level (picklable) so a mapper can run coders on other workers."""
+    from threadpoolctl import threadpool_limits
+
     x, pos, y, T = item
-    scores = crossfit_scores(x, pos, y, ridge)
-    series = comparison_series(scores, y, pos, T, nearest_codes(x, y, n_pairs), min_units)
+    # one BLAS thread: the same bits wherever it runs (here or a worker), whatever the cores
+    with threadpool_limits(limits=1, user_api="blas"):
+        scores = crossfit_scores(x, pos, y, ridge)
+        series = comparison_series(scores, y, pos, T, nearest_codes(x, y, n_pairs), min_units)
     for s in series:
         s.p_value, s.split, s.z, s.phi = cusum_test(s.r, s.v, min_before, min_after)
         s.direction = 1 if s.r[s.split:].sum() >= 0 else -1
