@@ -134,17 +134,10 @@ def bench_drift(units, x, codes, n_codes: int, permutations: int) -> None:
         hits = alarms = new_alarms = 0
         for k, xc in enumerate(chosen):
             j = codes.index(xc)
-            sims = cent @ cent[j]
-            sims[j] = -np.inf
-            yc = codes[int(np.argmax(sims))]
+            yc, cos = _nearest_code(cent, codes, j)
             cand = np.flatnonzero(y[:, j] & late)
             pick = np.random.default_rng(100 + k).choice(cand, size=len(cand) // 2, replace=False)
-            u = units.copy()
-            new = list(u["codes"])
-            for i in pick:
-                new[i] = tuple(sorted((set(new[i]) - {xc}) | {yc}))
-            u["codes"] = new
-            d = drift_table(u, x, order, codes, null=null, n_permutations=permutations, random_state=0)
+            d = drift_table(_moved(units, pick, xc, yc), x, order, codes, null=null, n_permutations=permutations, random_state=0)
             f = d[d.flagged]
             on_xy = f[f.code.isin([xc, yc])]
             hit = bool(on_xy["window"].isin(near).any())
@@ -153,7 +146,7 @@ def bench_drift(units, x, codes, n_codes: int, permutations: int) -> None:
             alarms += len(fa)
             new_alarms += len(set(fa) - set(real))
             where = "; ".join(f"{c}@{','.join(g.window)}" for c, g in on_xy.groupby("code")) or "-"
-            print(f"    X={xc!r} -> Y={yc!r} (cos {sims[codes.index(yc)]:.2f}), {len(pick)} spans moved: "
+            print(f"    X={xc!r} -> Y={yc!r} (cos {cos:.2f}), {len(pick)} spans moved: "
                   f"{'HIT' if hit else 'miss'}; flags on X/Y: {where}; false alarms: {len(fa)}"
                   + (f" ({', '.join(fa)})" if fa else ""))
         print(f"    => hits {hits}/{n_codes}; false alarms {alarms} flagged untouched codes over {n_codes} runs "
@@ -162,6 +155,15 @@ def bench_drift(units, x, codes, n_codes: int, permutations: int) -> None:
 
 SIZES = (10, 20, 30, 40, 50)
 DATA_USED = [DATA]
+
+
+def _nearest_code(cent: np.ndarray, codes: list[str], j: int) -> tuple[str, float]:
+    """The code whose centroid is nearest code ``j``'s (the neighbour a sliding boundary moves
+    spans to), and their cosine."""
+    sims = cent @ cent[j]
+    sims[j] = -np.inf
+    k = int(np.argmax(sims))
+    return codes[k], float(sims[k])
 
 
 def _moved(units: pd.DataFrame, picks: np.ndarray, drop: str | None, add: str) -> pd.DataFrame:
@@ -273,9 +275,7 @@ def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: i
     t_all = time.perf_counter()
     for ci, xc in enumerate(chosen):
         j = codes.index(xc)
-        sims = cent @ cent[j]
-        sims[j] = -np.inf
-        yc = codes[int(np.argmax(sims))]
+        yc, _ = _nearest_code(cent, codes, j)
         cand = np.flatnonzero(y[:, j] & late)
         for d in range(draws):
             size = min(SIZES[d % len(SIZES)], len(cand))

@@ -42,7 +42,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent

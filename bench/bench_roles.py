@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench" / "roles"))
 
 import themekit  # noqa: E402
-from score_roles import aligned_turns, load_csv, reader_turns  # noqa: E402
+from score_roles import aligned_turns, load_csv, majority_role, read_with_truth  # noqa: E402
 from themekit.io.roles import decisions_from_settings, roles_table, needs_attention  # noqa: E402
 
 
@@ -35,11 +35,7 @@ def shared_data() -> Path:
 
 
 def score(folder: Path) -> Counter:
-    corpus = themekit.read_transcripts(folder)
-    rturns = reader_turns(corpus)
-    truth = defaultdict(list)
-    for r in load_csv(folder / "turn_truth.csv"):
-        truth[r["transcript_id"]].append(r)
+    corpus, rturns, truth = read_with_truth(folder)
     res = Counter()
     label_roles = defaultdict(list)
     for tid, rows in truth.items():
@@ -61,9 +57,7 @@ def score(folder: Path) -> Counter:
             res["utterances_wrong"] += true_of_turn.get(u.turn) != u.role
     for r in load_csv(folder / "truth.csv"):
         res["labels"] += 1
-        got = Counter(label_roles[(r["transcript_id"], r["label"])]).most_common()
-        ok = got and got[0][0] == r["role"] and (len(got) == 1 or got[0][1] > got[1][1])
-        res["labels_wrong"] += not ok
+        res["labels_wrong"] += majority_role(label_roles[(r["transcript_id"], r["label"])]) != r["role"]
     table = roles_table(decisions_from_settings(corpus.settings), corpus.utterances)
     res["low_confidence"] = int((table["confidence"] == "low").sum())
     res["transcripts"] = len(corpus.transcripts)

@@ -54,13 +54,25 @@ def aligned_turns(text: str, rows: list[dict], rts: list[dict]):
         yield r, m, k
 
 
-def score_study(folder: Path, verbose: bool) -> dict:
+def read_with_truth(folder: Path):
+    """(corpus as themekit reads it, its turns per transcript, the true turns per transcript
+    from ``turn_truth.csv``)."""
     import themekit
     corpus = themekit.read_transcripts(folder)
-    rturns = reader_turns(corpus)
     truth_turns = defaultdict(list)
     for r in load_csv(folder / "turn_truth.csv"):
         truth_turns[r["transcript_id"]].append(r)
+    return corpus, reader_turns(corpus), truth_turns
+
+
+def majority_role(roles: list) -> str | None:
+    """The role most of a label's aligned turns got, or None without a strict majority."""
+    got = Counter(roles).most_common()
+    return got[0][0] if got and (len(got) == 1 or got[0][1] > got[1][1]) else None
+
+
+def score_study(folder: Path, verbose: bool) -> dict:
+    corpus, rturns, truth_turns = read_with_truth(folder)
     res = Counter()
     aligned_roles = defaultdict(list)  # (tid, label) -> reader roles
     notes = []
@@ -91,9 +103,7 @@ def score_study(folder: Path, verbose: bool) -> dict:
     wrong_tids = set()
     for r in load_csv(folder / "truth.csv"):
         res["labels"] += 1
-        got = Counter(aligned_roles[(r["transcript_id"], r["label"])]).most_common()
-        top = got[0][0] if got and (len(got) == 1 or got[0][1] > got[1][1]) else None
-        if top != r["role"]:
+        if majority_role(aligned_roles[(r["transcript_id"], r["label"])]) != r["role"]:
             res["label_errors"] += 1
             wrong_tids.add(r["transcript_id"])
             notes.append(f"  {r['transcript_id']}: {r['label']!r} is {r['role']}, reader says "

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..common.parallel import one_blas_thread
+
 __all__ = ["crossfit_scores", "calibrate", "nearest_codes", "comparison_series", "cusum_test", "Series",
            "coder_series"]
 
@@ -165,11 +167,8 @@ def coder_series(item: tuple, *, n_pairs: int, ridge: float, min_units: int, min
                  min_after: int) -> list[Series]:
     """All tested series of one coder: ``item`` = (x, pos, y, n_interviews) of the coder's spans.
     Module-level (picklable) so a mapper can run coders on other workers."""
-    from threadpoolctl import threadpool_limits
-
     x, pos, y, T = item
-    # one BLAS thread: the same bits wherever it runs (here or a worker), whatever the cores
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():   # the same bits here and on a worker
         scores = crossfit_scores(x, pos, y, ridge)
         series = comparison_series(scores, y, pos, T, nearest_codes(x, y, n_pairs), min_units)
     for s in series:

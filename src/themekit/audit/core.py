@@ -431,6 +431,8 @@ def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_f
     learned = params["weights"] == "learned"
     if learned:
         label += "; the mixing weights learned once on all the coding"
+    # a seeded mapper given to the audit has learned them already: the folds take its weights
+    given_weights = getattr(template, "weights_", None) if getattr(template, "crossfit_", None) else None
 
     def cross_fit() -> pd.Series:
         # seeded with the human coding, cross-fitted over folds of interviews: each interview is
@@ -441,7 +443,7 @@ def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_f
         # five inner fits per fold. Calibration is left out: only the top code is compared.
         fold_params = dict(params)
         if learned:
-            weights = getattr(template, "weights_", None) if getattr(template, "crossfit_", None) else None
+            weights = given_weights
             if weights is None:
                 weights = CodeMapper(**params).fit(codebook, units_for_model, embeddings=emb, embedder=embedder,
                                                    corpus=corpus, seeds=segments).weights_
@@ -464,8 +466,7 @@ def _model_suggestions(mapper, corpus: Corpus, codebook, segments: list, units_f
     parts = ("cross-fitted suggestions", _corpus_parts(corpus), [u.id for u in units_for_model], emb.ids,
              emb.vectors, emb.model_id, getattr(embedder, "settings", None), list(segments),
              codebook.name, codebook.version, list(codebook.codes), params, n_folds,
-             # the folds take the given mapper's learned weights: they are an input too
-             getattr(template, "weights_", None) if getattr(template, "crossfit_", None) else None)
+             given_weights)
     sugg, _ = cache.get_or_compute("audit-model", parts, cross_fit, step="audit: cross-fitted model")
     return sugg, label
 

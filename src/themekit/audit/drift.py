@@ -51,9 +51,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
-from ..common.parallel import Mapper, local_map
+from ..common.parallel import Mapper, local_map, one_blas_thread
 from .coded import units_and_codes
 
 __all__ = ["drift_table", "benjamini_hochberg", "control_chart", "DRIFT_COLUMNS", "NULLS"]
@@ -141,7 +140,7 @@ def _inner_product_rows(x: np.ndarray) -> np.ndarray:
         return x
     if n == 0:
         return np.zeros((0, 1))
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         return np.linalg.qr(x.T, mode="r").T       # x x^T = R^T R
 
 
@@ -195,7 +194,7 @@ def _null_chunk(cases: Sequence[_Case], item: tuple[int, int, int]) -> dict[str,
     Centroid null: the code's own segments shuffled between its windows (counts kept);
     prevalence null: the code's segments put at random among all the coder's segments, each
     window keeping its number of segments (so its count of the code is hypergeometric)."""
-    with threadpool_limits(limits=1, user_api="blas"):   # small products: extra threads only contend
+    with one_blas_thread():
         return _null_chunk_stats(cases[item[0]], item[1], item[2])
 
 

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from ..codebook import Code
+from ..common.parallel import one_blas_thread
 
 
 # -- facets ------------------------------------------------------------------------------------
@@ -163,14 +164,6 @@ def _analyzer():
     return _analyze
 
 
-def _one_blas_thread():
-    """BLAS limited to one thread: the matrices here are small, and on a busy machine extra BLAS
-    threads only contend (logistic regression ran 10x slower with them on 2 shared cores)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def fit_lexical(texts: list[str], lexical_dims: int):
     """(TF-IDF vectoriser, LSA) fitted on ``texts``, or None where there are too few words."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -190,7 +183,7 @@ def fit_lexical(texts: list[str], lexical_dims: int):
     n_comp = min(lexical_dims, tf.shape[1] - 1, len(texts) - 1)
     if n_comp < 1:
         return None
-    with _one_blas_thread():
+    with one_blas_thread():
         svd = TruncatedSVD(n_components=n_comp, random_state=0).fit(tf)
     return vec, svd
 
@@ -201,6 +194,6 @@ def lexical_features(x: np.ndarray, texts: list[str], lexical, weight: float) ->
     if lexical is None:
         return x
     vec, svd = lexical
-    with _one_blas_thread():
+    with one_blas_thread():
         lex = _norm(svd.transform(vec.transform(texts)))
     return np.hstack([x, weight * lex])

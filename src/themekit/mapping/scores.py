@@ -19,7 +19,7 @@ from typing import Mapping
 import numpy as np
 
 from ..common.parallel import Mapper, local_map, row_chunks
-from .features import _one_blas_thread
+from ..common.parallel import one_blas_thread
 
 #: utterances scored per chunk (a worker's task): vectors and word features of 20k utterances
 SCORE_CHUNK = 20000
@@ -82,7 +82,7 @@ def seed_rows(seed_labels: Mapping[str, tuple], row: Mapping[str, int], code_ind
 def fit_logistic(xs, ys, ws, C: float):
     from sklearn.linear_model import LogisticRegression
     X = np.vstack(xs)
-    with _one_blas_thread():
+    with one_blas_thread():
         return LogisticRegression(C=C, max_iter=2000).fit(X, np.concatenate(ys),
                                                           sample_weight=np.concatenate(ws))
 

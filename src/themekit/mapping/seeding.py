@@ -154,9 +154,9 @@ def select_next(proba: np.ndarray, x: np.ndarray, labelled: np.ndarray, n: int, 
     else:
         from sklearn.cluster import KMeans
 
-        from .features import _one_blas_thread
+        from ..common.parallel import one_blas_thread
 
-        with _one_blas_thread():
+        with one_blas_thread():
             km = KMeans(n_clusters=n, n_init=3, random_state=random_state).fit(x[pool[cand]])
         chosen = []
         for c in range(n):
