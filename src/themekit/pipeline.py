@@ -355,7 +355,7 @@ def _run_study(
             from .report.study import report_points
 
             points, _ = cached(
-                "layout", (units_key, "map_points()", random_state),
+                "layout", (units_key, "map_points(exact knn)", random_state),
                 lambda: report_points(run, manifest), step="report layout")
             sections = _report_sections(results, keys, corpus_key, units_key, run, review)
             manifest["steps"] = dict(results.stats)   # before the report: it shows them

@@ -59,13 +59,16 @@ import numpy as np
 
 from ..embed import normalize_rows
 from ..types import Corpus, Utterance
+from ..common.compiled import umap_module
 from .consensus import _consensus, centroids_of, coassociation
+from .neighbours import EXACT_KNN_MAX as _EXACT_KNN_MAX
+from .neighbours import approximate_knn as _approximate_knn
+from .neighbours import exact_knn as _exact_knn
 
 __all__ = ["CodeDiscoverer", "discover", "auto_min_code_size", "auto_stability_runs", "coassociation"]
 
 log = logging.getLogger("themekit")
 
-_EXACT_KNN_MAX = 20_000   # above this, approximate neighbours (NN-descent, computed once)
 # UMAP layout of each run (default reducer), see module docstring, step 1
 _N_EPOCHS = 150
 _LEARNING_RATE = 0.25
@@ -385,7 +388,7 @@ class CodeDiscoverer:
         if shared is None:
             return x
         try:
-            from umap import UMAP
+            UMAP = umap_module().UMAP
         except ImportError:  # pragma: no cover - umap-learn is a dependency
             raise RuntimeError("the default reducer needs umap-learn: pip install umap-learn") from None
         import warnings
@@ -461,39 +464,13 @@ def _with_seed(component, seed: int):
     return c
 
 
-def _exact_knn(x: np.ndarray, k: int, block: int = 2048):
-    """Exact cosine k-nearest neighbours (self first), in blocks: (indices, distances)."""
-    n = len(x)
-    idx = np.empty((n, k), dtype=np.int64)
-    dist = np.empty((n, k), dtype=np.float32)
-    for s in range(0, n, block):
-        sim = x[s:s + block] @ x.T
-        rows = np.arange(sim.shape[0])
-        sim[rows, s + rows] = np.inf            # self always first
-        part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        psim = np.take_along_axis(sim, part, 1)
-        order = np.lexsort((part, -psim), axis=1)   # by similarity, then index: deterministic
-        idx[s:s + block] = np.take_along_axis(part, order, 1)
-        d = 1.0 - np.take_along_axis(psim, order, 1)
-        d[:, 0] = 0.0
-        dist[s:s + block] = np.clip(d, 0.0, 2.0)
-    return idx, dist
-
-
-def _approximate_knn(x: np.ndarray, k: int, random_state: np.random.RandomState):
-    """Approximate cosine k-nearest neighbours (NN-descent, single-threaded: reproducible)."""
-    from umap.umap_ import nearest_neighbors
-    idx, dist, _ = nearest_neighbors(x, k, "cosine", {}, False, random_state, low_memory=True,
-                                     use_pynndescent=True, n_jobs=1, verbose=False)
-    return idx, dist
-
-
 def _spectral_init(x: np.ndarray, knn, k: int, dims: int, random_state: np.random.RandomState):
     """UMAP's spectral initialisation (eigenvectors of the fuzzy k-NN graph's Laplacian, scaled
     as UMAP scales it), computed once and shared by the runs; None if it cannot be computed
     (each run then makes its own)."""
     import warnings
     try:
+        umap_module()
         from umap.spectral import spectral_layout
         from umap.umap_ import fuzzy_simplicial_set
         with warnings.catch_warnings():

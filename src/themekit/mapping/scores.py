@@ -79,12 +79,20 @@ def seed_rows(seed_labels: Mapping[str, tuple], row: Mapping[str, int], code_ind
     return s_rows, s_y, s_w
 
 
-def fit_logistic(xs, ys, ws, C: float):
+def fit_logistic(xs, ys, ws, C: float, start=None):
+    """Multinomial logistic regression on the stacked rows. In single precision: the features
+    are embeddings and word scores, far coarser than float32's 7 digits, and each step costs
+    about half as much. ``start``: a model over the same classes to start from (the previous
+    self-training round, whose training rows these mostly are: fewer steps to converge)."""
     from sklearn.linear_model import LogisticRegression
-    X = np.vstack(xs)
+    X = np.vstack(xs).astype(np.float32)
+    y = np.concatenate(ys)
+    model = LogisticRegression(C=C, max_iter=2000)
+    if start is not None and np.array_equal(start.classes_, np.unique(y)):
+        model.set_params(warm_start=True)
+        model.coef_, model.intercept_ = start.coef_.copy(), start.intercept_.copy()
     with one_blas_thread():
-        return LogisticRegression(C=C, max_iter=2000).fit(X, np.concatenate(ys),
-                                                          sample_weight=np.concatenate(ws))
+        return model.fit(X, y, sample_weight=np.concatenate(ws).astype(np.float32))
 
 
 def class_proba(model, z, n_classes: int) -> np.ndarray:
@@ -118,7 +126,7 @@ def self_trained_classifier(z: np.ndarray, zf: np.ndarray, p0: np.ndarray, *, fa
         tot = np.bincount(sy, weights=sw, minlength=n_classes)
         sw = sw * (tot[tot > 0].mean() / tot[sy])
 
-    def train(p_cur: np.ndarray | None):
+    def train(p_cur: np.ndarray | None, start=None):
         parts_x, parts_y, parts_w = [zf[pos]], [f_y], [f_w]
         if s_rows:
             parts_x.append(z[s_rows]); parts_y.append(np.array(s_y)); parts_w.append(sw)
@@ -134,13 +142,13 @@ def self_trained_classifier(z: np.ndarray, zf: np.ndarray, p0: np.ndarray, *, fa
                 chosen = np.array(sorted(chosen))
                 parts_x.append(z[chosen]); parts_y.append(pl[chosen])
                 parts_w.append(np.full(len(chosen), pseudo_weight))
-        return fit_logistic(parts_x, parts_y, parts_w, C)
+        return fit_logistic(parts_x, parts_y, parts_w, C, start)
 
     model = train(None) if s_rows else None
     p_cur = class_proba(model, z, n_classes) if s_rows else p0
     rounds = [(model, p_cur)]
     for _ in range(self_training):
-        model = train(p_cur)
+        model = train(p_cur, model)
         p_cur = class_proba(model, z, n_classes)
         rounds.append((model, p_cur))
     return rounds if return_rounds else (model, p_cur)

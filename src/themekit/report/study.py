@@ -21,10 +21,23 @@ def map_points(utterances, vectors: np.ndarray, random_state: int = 0) -> pd.Dat
     """2-D UMAP layout (cosine) of utterance embeddings, one row per utterance with its quote."""
     n = len(utterances)
     if n >= 10:
-        from umap import UMAP
+        import warnings
 
-        xy = UMAP(n_components=2, metric="cosine", n_neighbors=min(15, n - 1), min_dist=0.1,
-                  random_state=random_state, n_jobs=1).fit_transform(vectors)
+        from ..common.compiled import umap_module
+        from ..discover.neighbours import cosine_knn
+        from ..embed import normalize_rows
+
+        x = normalize_rows(vectors)
+        k = min(15, n - 1)
+        # neighbours computed here (a few matrix products) rather than by UMAP, whose cosine
+        # distance matrix below 4,096 points runs a Python callable per pair (10-20 s on 3,000)
+        idx, dist = cosine_knn(x, k, np.random.RandomState(random_state))
+        with warnings.catch_warnings():   # expected: seeded, single-threaded, no search index kept
+            warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*precomputed_knn.*", category=UserWarning)
+            xy = umap_module().UMAP(n_components=2, metric="cosine", n_neighbors=k, min_dist=0.1,
+                                    random_state=random_state, n_jobs=1,
+                                    precomputed_knn=(idx, dist, None)).fit_transform(x)
     else:  # too few points for a neighbour graph: the first two principal axes
         centred = vectors - vectors.mean(0)
         xy = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T if n > 1 else np.zeros((n, 2))

@@ -1,0 +1,45 @@
+"""umap-learn with numba's on-disk cache of compiled code turned on.
+
+UMAP's layout, graph and spectral functions are numba functions compiled on first use in
+every process: about 5 s of a cold run, and again in each worker process of discovery's
+parallel consensus runs. numba can keep compiled code on disk (``cache=True``, the ``.pyc`` of
+compiled code: keyed by the function's source file and argument types, and recompiled when
+umap-learn changes), but umap-learn does not ask for it. :func:`umap_module` turns it on for
+umap's functions before they are first compiled; the cache lives where numba puts it (beside
+umap's sources, or the user's cache folder when those are read-only). The compiled code and
+the results are the same as without it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["umap_module"]
+
+_CACHED = False
+_MODULES = ("umap.umap_", "umap.layouts", "umap.spectral", "umap.distances", "umap.sparse", "umap.utils")
+
+
+def umap_module():
+    """The ``umap`` package, its compiled functions cached on disk (once per process)."""
+    global _CACHED
+    import umap
+
+    if not _CACHED:
+        _CACHED = True
+        import importlib
+
+        try:
+            from numba.core.dispatcher import Dispatcher
+        except ImportError:  # pragma: no cover - numba is a dependency of umap-learn
+            return umap
+        for name in _MODULES:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:  # pragma: no cover - a umap-learn without that module
+                continue
+            for fn in list(vars(module).values()):
+                if isinstance(fn, Dispatcher):
+                    try:
+                        fn.enable_caching()
+                    except Exception:   # no writable cache location: compile as before
+                        pass
+    return umap
