@@ -85,3 +85,57 @@ def test_report_renders_in_headless_chromium(tmp_path, browser, artifacts):
     assert page.locator(".js-plotly-plot").count() == len(figs)
     assert page.locator("table.tbl").count() == 1
     page.close()
+
+
+# -- the map's layout -----------------------------------------------------------------------------
+def test_exact_neighbours_are_the_brute_force_cosine_neighbours():
+    from themekit.discover.neighbours import exact_knn
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    idx, dist = exact_knn(x, 5, block=64)         # several blocks
+    sim = x @ x.T
+    np.fill_diagonal(sim, np.inf)
+    want = np.argsort(-sim, axis=1, kind="stable")[:, :5]
+    assert (idx == want).all()
+    assert (idx[:, 0] == np.arange(300)).all() and (dist[:, 0] == 0).all()
+    assert np.allclose(dist[:, 1:], 1 - np.take_along_axis(x @ x.T, idx[:, 1:], 1), atol=1e-6)
+
+
+def test_map_layout_keeps_groups_apart_and_is_seeded():
+    from types import SimpleNamespace
+
+    from themekit.report.study import map_points
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 32))
+    x = np.repeat(centres, 40, axis=0) + rng.normal(0, 0.05, (120, 32))
+    units = [SimpleNamespace(id=f"u{i}", text=f"quote {i}", speaker="P1", transcript_id=f"T{i % 4}",
+                             start=i, end=i + 1) for i in range(120)]
+    a, b = map_points(units, x, random_state=0), map_points(units, x, random_state=0)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["utterance_id"].tolist() == [u.id for u in units]
+    xy = a[["x", "y"]].to_numpy()
+    group = np.repeat([0, 1, 2], 40)
+    centre = np.array([xy[group == g].mean(0) for g in range(3)])
+    nearest = np.linalg.norm(xy[:, None] - centre[None], axis=2).argmin(1)
+    assert (nearest == group).all()     # each point sits nearest its own group's centre
+
+
+def test_umap_compiled_code_is_cached_on_disk(tmp_path):
+    """A second process loads UMAP's compiled functions from numba's cache instead of compiling."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from themekit.common.compiled import umap_module\n"
+            "u = umap_module().umap_\n"
+            "d = np.sort(np.random.default_rng(0).random((50, 5)).astype(np.float32), axis=1)\n"
+            "u.smooth_knn_dist(d, 5.0)\n"
+            "s = u.smooth_knn_dist.stats\n"
+            "print(s.cache_path is not None, sum(s.cache_hits.values()))\n")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+            for _ in range(2)]
+    assert runs[0][0] == "True"             # a cache location was found
+    assert int(runs[1][1]) >= 1             # the second process read the compiled code back

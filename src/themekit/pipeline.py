@@ -10,8 +10,8 @@ manifest's ``steps`` says which were computed and which read from the cache:
 
 - the corpus by (the transcript files' paths and bytes, metadata, reading and segmenting settings);
 - discovery by (utterances, their vectors and model, discovery settings, random_state);
-- mapping by (corpus, utterances, vectors, codebook content, coded segments, mapper settings,
-  the candidate codes it is compared with);
+- mapping by (corpus, utterances, vectors, codebook content, coded segments, mapper settings),
+  and its comparison with the candidate codes (``candidates``) by (mapping, discovery);
 - the audit by (corpus, coding, codebook, settings); inside it, each part by what it reads
   (store ``audit-parts``): intercoder agreement by (codes per utterance and coder, code names
   in order, settings), marginal drift, mis-codings and coder drift by (coded spans, their
@@ -26,6 +26,11 @@ manifest's ``steps`` says which were computed and which read from the cache:
 
 The audit's entry holds its saved files too (its charts take seconds to build). Every key also
 holds themekit's version and source and the versions of the libraries results come from.
+
+Discovery reads only the utterances and their vectors, and nothing reads it until the candidate
+codes are compared with the codebook: when it has to be computed (and there are two cores, a
+codebook or a coding, and fewer than 10,000 utterances) it runs in a second process while this
+one maps and audits; the results are the same as running it first (``DISCOVER_ALONGSIDE``).
 
 So an edited definition reruns the mapping, the audit's model coder (and the audit's files),
 the exports and the report sections that show them; agreement, drift, mis-codings, discovery,
@@ -218,22 +223,32 @@ def _run_study(
         # what discovery and the layout see: the utterances analysed and their vectors
         units_key = input_hash(units, emb.ids, emb.vectors, emb.model_id, getattr(embedder, "settings", None))
 
-    with steps("Discovering candidate codes and themes"):
-        result, _ = cached(
-            "discovery", (units_key, "discover()", random_state),
-            lambda: discover(units, embeddings=emb, random_state=random_state, progress=not quiet,
-                             mapper=engine),
-            step="discover")
-        for name, p in result.save(out / "discovery").items():
-            files[f"discovery/{name}"] = p
-        log.info("    %d candidate codes in %d themes; %.0f%% of utterances left as outliers",
-                 len(result.codes), len(result.themes), 100 * result.outlier_share())
+    discovery_step = "Discovering candidate codes and themes"
+    pending = None    # discovery running alongside the mapping and the audit
+    with steps(discovery_step):
+        disc_parts = (units_key, "discover()", random_state)
+        keys["discovery"] = results.key("discovery", *disc_parts) if results.enabled else None
+        found, result = results.get("discovery", keys["discovery"]) if results.enabled else (False, None)
+        if found:
+            results.stats["discover"] = "cache"
+        elif _alongside(len(units), engine, codebook, coded):
+            pending = _start_discovery(units, emb, random_state)
+            results.stats["discover"] = "running"    # its place in the manifest's step list
+        if not found and pending is None:
+            result, _ = cached("discovery", disc_parts,
+                               lambda: discover(units, embeddings=emb, random_state=random_state,
+                                                progress=not quiet, mapper=engine),
+                               step="discover")
+        if pending is None:
+            _save_discovery(result, out, files)
+        elif not quiet:
+            log.info("    running alongside the mapping and the audit (a second process)")
 
     run = StudyRun(corpus=corpus, embeddings=emb, discovery=result, files=files)
 
     if codebook is not None:
         with steps("Mapping utterances and candidate codes to the codebook"):
-            from .mapping import CodeMapper, map_candidates, unsupported_codes
+            from .mapping import CodeMapper
 
             cb = run.codebook = Codebook.load(codebook)
             run.segments = read_coded_segments(coded, corpus) if coded is not None else None
@@ -246,20 +261,18 @@ def _run_study(
                 mapper = CodeMapper(random_state=random_state)
                 mapper.fit(cb, map_units, embeddings=emb, embedder=embedder, corpus=corpus, seeds=seeds,
                            rejected=rejected)
-                cm = map_candidates(result, mapper)
-                return (_detached(mapper), cm, unsupported_codes(mapper, cm), mapper.suggestions(),
-                        mapper.suggest_next(20), mapper.review_queue())
+                return _detached(mapper), mapper.suggestions(), mapper.suggest_next(20), mapper.review_queue()
 
             rejected_key = sorted((k, sorted(v)) for k, v in (rejected or {}).items())
-            (mapper, run.candidate_mapping, run.coverage, sugg, nxt, queue), _ = cached(
+            # the mapper does not read discovery: its key leaves the candidate codes out (they
+            # are compared with the codebook below, once discovery is done)
+            (mapper, sugg, nxt, queue), _ = cached(
                 "mapping", (corpus_key, units_key, _codebook_key(cb), _segments_key(run.segments),
                             seeds if seeds is not run.segments else None, rejected_key,
-                            _mapper_key(CodeMapper(random_state=random_state)), result.assignments, result.codes),
+                            _mapper_key(CodeMapper(random_state=random_state))),
                 mapping, step="map")
             run.mapper = _attached(mapper, embedder, corpus, emb)
             files["mapping/suggestions"] = _csv(out / "mapping" / "suggestions.csv", sugg)
-            files["mapping/candidates"] = _csv(out / "mapping" / "candidate_mapping.csv", run.candidate_mapping)
-            files["mapping/coverage"] = _csv(out / "mapping" / "codebook_coverage.csv", run.coverage)
             files["mapping/next"] = _csv(out / "mapping" / "code_next.csv", nxt)
             files["mapping/review_queue"] = _csv(out / "mapping" / "review_queue.csv", queue)
             if run.review is not None:
@@ -286,6 +299,26 @@ def _run_study(
                 audited, step="audit")
             for name, data in saved.items():
                 files[f"audit/{name}"] = atomic_write(out / "audit" / name, lambda tmp, d=data: tmp.write_bytes(d))
+
+    if pending is not None:
+        result, steps.timings[discovery_step] = _finish_discovery(pending, units, emb, random_state, results,
+                                                                  keys["discovery"])
+        _save_discovery(result, out, files)
+        run.discovery = result
+    if run.mapper is not None:
+        t0 = time.perf_counter()
+        from .mapping import map_candidates, unsupported_codes
+
+        def candidates():
+            cm = map_candidates(result, run.mapper)
+            return cm, unsupported_codes(run.mapper, cm)
+
+        (run.candidate_mapping, run.coverage), _ = cached(
+            "candidates", (keys["mapping"], keys["discovery"], result.assignments, result.codes), candidates,
+            step="map: candidate codes")
+        files["mapping/candidates"] = _csv(out / "mapping" / "candidate_mapping.csv", run.candidate_mapping)
+        files["mapping/coverage"] = _csv(out / "mapping" / "codebook_coverage.csv", run.coverage)
+        steps.timings["Mapping utterances and candidate codes to the codebook"] += time.perf_counter() - t0
 
     with steps("Framework matrix and REFI-QDA project"):
         from .report import export_framework_excel
@@ -366,6 +399,99 @@ def _run_study(
         run.manifest = manifest
     run.timings = dict(steps.timings)
     return run
+
+
+# -- discovery alongside the mapping and the audit -------------------------------------------------
+#: set to False to run discovery in this process, before the mapping (the results are the same)
+DISCOVER_ALONGSIDE = True
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _alongside(n_units: int, engine, codebook, coded) -> bool:
+    """Whether discovery runs in a second process while this one maps and audits: it reads
+    only the utterances and their vectors, and nothing after it reads it until the candidate
+    codes are compared with the codebook. Not on one core, not with a Dask engine (its workers
+    already share the work), not when discovery spreads its own runs over the cores (large
+    corpora), and not when there is nothing to run beside it."""
+    from .discover.cluster import _PARALLEL_MIN
+
+    return (DISCOVER_ALONGSIDE and engine is None and (codebook is not None or coded is not None)
+            and n_units < _PARALLEL_MIN and _cores() >= 2)
+
+
+def _start_discovery(units, emb, random_state: int):
+    """Submit discovery to a second process (joblib's loky executor: a fresh interpreter, so
+    nothing of this process's threads is inherited); None when it cannot start."""
+    try:
+        from joblib.externals.loky import get_reusable_executor
+
+        return get_reusable_executor(max_workers=1).submit(
+            _discover_quietly, units, emb, random_state, logging.getLogger("themekit").getEffectiveLevel())
+    except Exception as e:   # pragma: no cover - no process could be started
+        log.debug("discovery alongside: cannot start a process (%s); it runs here", e)
+        return None
+
+
+def _discover_quietly(units, emb, random_state: int, level: int):
+    """Discovery in the second process: (result, its log lines, seconds)."""
+    from .discover import discover
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.lines: list = []
+
+        def emit(self, record):
+            self.lines.append((record.levelno, record.getMessage()))
+
+    keep = Keep()
+    logger = logging.getLogger("themekit")
+    logger.setLevel(level)
+    logger.addHandler(keep)
+    logger.propagate = False     # the lines are repeated by the main process, not printed here
+    try:
+        t0 = time.perf_counter()
+        result = discover(units, embeddings=emb, random_state=random_state, progress=False)
+        return result, keep.lines, time.perf_counter() - t0
+    finally:
+        logger.removeHandler(keep)
+        logger.propagate = True
+
+
+def _finish_discovery(pending, units, emb, random_state: int, results, key):
+    """(result, seconds) of the discovery started by :func:`_start_discovery` (its log lines
+    repeated here, the result cached); run here if the second process was lost."""
+    from .discover import discover
+
+    from concurrent.futures import BrokenExecutor
+
+    try:
+        result, lines, seconds = pending.result()
+    except BrokenExecutor as e:   # the process died (e.g. out of memory); an error in discovery is raised
+        log.warning("discovery's second process stopped (%s); discovering here instead", e)
+        t0 = time.perf_counter()
+        result, lines = discover(units, embeddings=emb, random_state=random_state, progress=False), []
+        seconds = time.perf_counter() - t0
+    for level, message in lines:
+        log.log(level, "%s", message)
+    if results.enabled:
+        results.put("discovery", key, result)
+    results.stats["discover"] = "computed (alongside the mapping and the audit)" if results.enabled \
+        else "computed (cache off)"
+    return result, seconds
+
+
+def _save_discovery(result, out: Path, files: dict) -> None:
+    for name, p in result.save(out / "discovery").items():
+        files[f"discovery/{name}"] = p
+    log.info("    %d candidate codes in %d themes; %.0f%% of utterances left as outliers",
+             len(result.codes), len(result.themes), 100 * result.outlier_share())
 
 
 def _check_enough(units, corpus, all_speakers: bool, where=None) -> None:

@@ -213,7 +213,7 @@ class ResultCache:
     ``enabled=False`` computes every time (and says so) but writes nothing.
     """
 
-    STORES = ("corpus", "discovery", "mapping", "audit", "audit-parts", "audit-model", "layout", "report", "exports")
+    STORES = ("corpus", "discovery", "mapping", "candidates", "audit", "audit-parts", "audit-model", "layout", "report", "exports")
 
     def __init__(self, cache_dir: str | os.PathLike | None = None, *, enabled: bool = True):
         root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()
