@@ -21,8 +21,10 @@ recoded to X's nearest code Y (centroid cosine). A *hit*: a flagged drift involv
 change point is within one interview of P9; *extra*: flagged drifts involving neither.
 
 Coder drift, AnnoMI, the other direction: from the 11th conversation on the coder uses code B
-*more broadly*: ``size`` late spans not coded B are recoded B, spread evenly over the late
-conversations, in each drawn from its 3 x share most B-like spans (whatever their code). Hit
+*more broadly*: ``size`` late spans not coded B but of B's speaker role (AnnoMI codes client
+talk and therapist talk apart: a client code is never put on therapist talk) are recoded B,
+spread evenly over the late conversations, in each drawn from its 3 x share most B-like spans
+(whatever their code). Hit
 and extra as above (touched: B). Sizes 10..50 as for SERDIF, and 100..300 to show where the
 power comes.
 
@@ -271,6 +273,17 @@ def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: i
     rng = np.random.default_rng(0)
     eligible = [c for c in codes if (y[:, codes.index(c)] & late).sum() >= 30]
     chosen = [eligible[i] for i in rng.choice(len(eligible), size=min(n_codes, len(eligible)), replace=False)]
+    # the noise a planted change must exceed: each chosen X's unmodified series (into X, X<->Y)
+    from themekit.audit.content_scan import coder_series
+    pos = units["transcript_id"].map(parts.index).to_numpy()
+    ser = {(s.kind, frozenset({codes[s.b]} | ({codes[s.a]} if s.a is not None else set()))): s
+           for s in coder_series((x, pos, y, len(parts)), n_pairs=3, ridge=1.0, min_units=5, min_before=2,
+                                 min_after=2)}
+    print("  unmodified series of the planted codes (dispersion phi, CUSUM sd sqrt(phi V) in spans): " + "; ".join(
+        f"{kind} {'<->'.join(sorted(key))}: phi {s.phi:.1f}, sd {np.sqrt(s.phi * s.v.sum()):.1f}"
+        for xc in chosen for kind, key in (("into", frozenset({xc})),
+                                           ("pair", frozenset({xc, _nearest_code(cent, codes, codes.index(xc))[0]})))
+        if (s := ser.get((kind, key))) is not None))
     runs = []
     t_all = time.perf_counter()
     for ci, xc in enumerate(chosen):
@@ -297,7 +310,8 @@ def _short(s, n: int = 90) -> str:
 def annomi_units(data: Path, n_conversations: int = 20, min_words: int = 4):
     """AnnoMI as one coder's coded spans: the ``n_conversations`` largest high-quality
     conversations (in id order) are the interviews; each utterance of 4+ words is a span coded
-    with its therapist behaviour or client talk type (7 codes)."""
+    with its therapist behaviour or client talk type (7 codes); ``role``: who speaks
+    ("therapist" or "client": AnnoMI's codes are per speaker role)."""
     from themekit.audit.coded import coded_units
     from themekit.codebook.coding import CodedSegment
 
@@ -315,7 +329,9 @@ def annomi_units(data: Path, n_conversations: int = 20, min_words: int = 4):
         text = str(r.utterance_text)
         segs.append(CodedSegment(tid, start, start + len(text), code, "annotator", text))
         pos[tid] = start + len(text) + 1
-    return coded_units(segs)
+    units = coded_units(segs)
+    units["role"] = [cs[0].split()[0] for cs in units["codes"]]   # every code names its speaker role
+    return units
 
 
 def _broaden(units: pd.DataFrame, x: np.ndarray, late_pos: np.ndarray, cand: np.ndarray, centroid: np.ndarray,
@@ -379,7 +395,8 @@ def bench_broadening(data: Path, n_codes: int, draws: int, sizes=SIZES, big_size
         runs = []
         for ci, b in enumerate(chosen):
             j = codes.index(b)
-            cand = np.flatnonzero(late & ~y[:, j])
+            # a coder who broadens B applies it to talk B can code: the same speaker role
+            cand = np.flatnonzero(late & ~y[:, j] & (units["role"] == b.split()[0]).to_numpy())
             for d in range(nd):
                 size = sz[d % len(sz)]
                 u, pick = _broaden(units, x, pos[cand], cand, cent[j], b, size,
