@@ -6,8 +6,8 @@ audit-time. The figures of issue 14: ``python bench/bench_audit.py --skip miscod
 
 Data: the serdif think-aloud study (Navarro-Gallinad, Orlandi, O'Sullivan 2022, Semantic Web
 Journal; ../shared/data/serdif, GPL-3.0): 1,791 coded spans with 22 codes by the study's
-analyst, participants P1..P17 in order; and AnnoMI (../shared/data/annomi): the 20 largest
-high-quality conversations, every utterance of 4+ words a span coded with its therapist
+analyst, participants P1..P17 in order; and AnnoMI (../shared/data/annomi): the conversations
+each of 3 annotators coded alone, every utterance of 4+ words a span coded with its therapist
 behaviour or client talk type (7 codes). Texts embedded once with all-MiniLM-L6-v2 (cached).
 
 Mis-coding: in each of ``--draws`` draws, 5% of the coded spans (seeded) get a random other code.
@@ -20,11 +20,17 @@ from P9 on) x ``--draws`` draws, ``size`` (10..50, at most all) of X's spans fro
 recoded to X's nearest code Y (centroid cosine). A *hit*: a flagged drift involving X or Y whose
 change point is within one interview of P9; *extra*: flagged drifts involving neither.
 
-Coder drift, AnnoMI, the other direction: from the 11th conversation on the coder uses code B
-*more broadly*: ``size`` late spans not coded B are recoded B, spread evenly over the late
-conversations, in each drawn from its 3 x share most B-like spans (whatever their code). Hit
-and extra as above (touched: B). Sizes 10..50 as for SERDIF, and 100..300 to show where the
-power comes.
+Coder drift, AnnoMI, the other direction. A coder is one annotator: the 3 annotators with the
+most utterances each coded 11-13 conversations alone (AnnoMI-full); the conversations of
+several annotators pooled would make differences between annotators look like differences
+between conversations. From an annotator's middle conversation on, they use code B
+*more broadly*: ``size`` late spans not coded B but of B's speaker role (AnnoMI codes client
+talk and therapist talk apart: a client code is never put on therapist talk) are recoded B,
+spread evenly over the late conversations, in each drawn from its 3 x share most B-like spans
+(whatever their code). Hit
+and extra as above (touched: B); a hit counts only flags the unmodified coding does not have,
+extra counts them all. Sizes
+10..50 as for SERDIF, and 100..300 to show where the power comes.
 
 Audit time: :func:`themekit.audit.audit` on SERDIF with the embeddings given (time after embedding).
 """
@@ -271,6 +277,17 @@ def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: i
     rng = np.random.default_rng(0)
     eligible = [c for c in codes if (y[:, codes.index(c)] & late).sum() >= 30]
     chosen = [eligible[i] for i in rng.choice(len(eligible), size=min(n_codes, len(eligible)), replace=False)]
+    # the noise a planted change must exceed: each chosen X's unmodified series (into X, X<->Y)
+    from themekit.audit.content_scan import coder_series
+    pos = units["transcript_id"].map(parts.index).to_numpy()
+    ser = {(s.kind, frozenset({codes[s.b]} | ({codes[s.a]} if s.a is not None else set()))): s
+           for s in coder_series((x, pos, y, len(parts)), n_pairs=3, ridge=1.0, min_units=5, min_before=2,
+                                 min_after=2)}
+    print("  unmodified series of the planted codes (dispersion phi, CUSUM sd sqrt(phi V) in spans): " + "; ".join(
+        f"{kind} {'<->'.join(sorted(key))}: phi {s.phi:.1f}, sd {np.sqrt(s.phi * s.v.sum()):.1f}"
+        for xc in chosen for kind, key in (("into", frozenset({xc})),
+                                           ("pair", frozenset({xc, _nearest_code(cent, codes, codes.index(xc))[0]})))
+        if (s := ser.get((kind, key))) is not None))
     runs = []
     t_all = time.perf_counter()
     for ci, xc in enumerate(chosen):
@@ -294,18 +311,16 @@ def _short(s, n: int = 90) -> str:
     return s if len(s) <= n else s[:n - 1] + "…"
 
 
-def annomi_units(data: Path, n_conversations: int = 20, min_words: int = 4):
-    """AnnoMI as one coder's coded spans: the ``n_conversations`` largest high-quality
-    conversations (in id order) are the interviews; each utterance of 4+ words is a span coded
-    with its therapist behaviour or client talk type (7 codes)."""
+def annomi_units(data: Path, annotator: int, min_words: int = 4):
+    """One AnnoMI annotator as one coder: the conversations only ``annotator`` coded (in id
+    order) are the interviews; each utterance of 4+ words is a span coded with its therapist
+    behaviour or client talk type (7 codes); ``role``: who speaks ("therapist" or "client":
+    AnnoMI's codes are per speaker role)."""
     from themekit.audit.coded import coded_units
     from themekit.codebook.coding import CodedSegment
 
-    d = pd.read_csv(data / "annomi" / "AnnoMI-simple.csv")
-    d = d[d["mi_quality"] == "high"]
-    d = d[d["utterance_text"].astype(str).str.split().str.len() >= min_words]
-    big = d.groupby("transcript_id").size().sort_values(ascending=False).index[:n_conversations]
-    d = d[d["transcript_id"].isin(big)].sort_values(["transcript_id", "utterance_id"])
+    d = _annomi_single(data, min_words)
+    d = d[d["annotator_id"] == annotator].sort_values(["transcript_id", "utterance_id"])
     segs, pos = [], {}
     for r in d.itertuples():
         tid = f"C{r.transcript_id:03d}"
@@ -313,9 +328,25 @@ def annomi_units(data: Path, n_conversations: int = 20, min_words: int = 4):
             else ("client " + r.client_talk_type)
         start = pos.get(tid, 0)
         text = str(r.utterance_text)
-        segs.append(CodedSegment(tid, start, start + len(text), code, "annotator", text))
+        segs.append(CodedSegment(tid, start, start + len(text), code, f"annotator {annotator}", text))
         pos[tid] = start + len(text) + 1
-    return coded_units(segs)
+    units = coded_units(segs)
+    units["role"] = [cs[0].split()[0] for cs in units["codes"]]   # every code names its speaker role
+    return units
+
+
+def _annomi_single(data: Path, min_words: int = 4) -> pd.DataFrame:
+    """AnnoMI-full's utterances of ``min_words``+ words in the conversations one annotator coded."""
+    d = pd.read_csv(data / "annomi" / "AnnoMI-full.csv")
+    d = d[d["utterance_text"].astype(str).str.split().str.len() >= min_words]
+    n_ann = d.groupby("transcript_id")["annotator_id"].nunique()
+    return d[d["transcript_id"].isin(n_ann[n_ann == 1].index)]
+
+
+def annomi_annotators(data: Path, n: int) -> list[int]:
+    """The ``n`` annotators with the most utterances coded alone (ties by id)."""
+    sizes = _annomi_single(data).groupby("annotator_id").size()
+    return sorted(sizes.index, key=lambda a: (-sizes[a], a))[:n]
 
 
 def _broaden(units: pd.DataFrame, x: np.ndarray, late_pos: np.ndarray, cand: np.ndarray, centroid: np.ndarray,
@@ -339,59 +370,71 @@ def _broaden(units: pd.DataFrame, x: np.ndarray, late_pos: np.ndarray, cand: np.
 
 
 def bench_broadening(data: Path, n_codes: int, draws: int, sizes=SIZES, big_sizes=(100, 200, 300),
-                     big_draws: int = 2) -> None:
-    """Second data set, other direction: from the 11th conversation on the coder applies code B
-    more broadly (see :func:`_broaden`)."""
+                     big_draws: int = 1, n_annotators: int = 3) -> None:
+    """Second data set, other direction: each of ``n_annotators`` AnnoMI annotators is a coder
+    who, from their middle conversation on, applies code B more broadly (see :func:`_broaden`)."""
     from themekit.audit.coded import code_matrix, natural_key, unit_embeddings
     from themekit.audit.coder_drift import coder_drift
+    from themekit.audit.content_scan import coder_series
     from themekit.embed import load_embedder
 
-    units = annomi_units(data)
-    codes = sorted({c for cs in units["codes"] for c in cs})
-    t = time.perf_counter()
-    x = unit_embeddings(units, embedder=load_embedder())
-    parts = sorted(units["transcript_id"].unique(), key=natural_key)
-    order = {"annotator": parts}
-    k = 10
-    near = {parts[i] for i in (k - 1, k, k + 1)}
-    pos = units["transcript_id"].map(parts.index).to_numpy()
-    print(f"\nAnnoMI: {len(units)} utterances, {len(parts)} conversations, {len(codes)} codes "
-          f"(embedded in {time.perf_counter() - t:.1f} s); broadening planted from {parts[k]}")
-    base = coder_drift(units, x, order, codes, random_state=0)
-    print(f"  unmodified: {len(base.flagged)} drifts flagged"
-          + "".join(f"\n    {r.kind} {r.from_code}->{r.to_code} from {r.change_at} (q={r.q_value:.3f}, change "
-                    f"{r.change:+.1%} beyond the content)" for r in base.flagged.itertuples()))
-    y = code_matrix(units, codes)
-    cent = y.T.astype(float) @ x
-    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
-    late = pos >= k
-    rng = np.random.default_rng(1)
-    chosen = [codes[i] for i in rng.choice(len(codes), size=min(n_codes, len(codes)), replace=False)]
-    # how much a conversation's use of B varies beyond the content (the test's noise): a
-    # broadening of m spans adds about m (1 - p) to the CUSUM, to be set against sqrt(phi V)
-    from themekit.audit.content_scan import coder_series
-    noise = {codes[s.b]: s for s in coder_series((x, pos, y, len(parts)), n_pairs=3, ridge=1.0, min_units=5,
-                                                  min_before=2, min_after=2) if s.kind == "into"}
-    print("  unmodified 'into B' series (the noise a broadening must exceed): " + "; ".join(
-        f"{b}: dispersion phi {noise[b].phi:.1f}, CUSUM sd sqrt(phi V) {np.sqrt(noise[b].phi * noise[b].v.sum()):.1f} "
-        f"spans" for b in chosen if b in noise))
-    for label, sz, nd in (("sizes 10-50", sizes, draws), ("larger sizes", big_sizes, big_draws * len(big_sizes))):
-        runs = []
-        for ci, b in enumerate(chosen):
-            j = codes.index(b)
-            cand = np.flatnonzero(late & ~y[:, j])
-            for d in range(nd):
-                size = sz[d % len(sz)]
-                u, pick = _broaden(units, x, pos[cand], cand, cent[j], b, size,
-                                   np.random.default_rng(1000 * ci + d))
-                res = coder_drift(u, x, order, codes, random_state=0)
-                hit, extra, where = _outcome(res.table, {b}, near)
-                sources = pd.Series([c for i in pick for c in units.at[i, "codes"]]).value_counts()
-                runs.append({"size": size, "size_bin": _size_bin(size) if size <= 50 else str(size), "hit": hit,
-                             "extra": len(extra)})
-                print(f"    B={b!r}, {size} spans from {dict(sources)}: {'HIT ' if hit else 'miss'} flags on B: "
-                      f"{where}" + (f"; extra: {', '.join(extra)}" if extra else ""))
-        _power_table(runs, f"AnnoMI, broadening of B ({label}; {len(units) - (pos < k).sum()} late spans)")
+    embedder = load_embedder()
+    runs: dict[str, list] = {"sizes 10-50": [], "larger sizes": []}
+    late_spans = []
+    for ann in annomi_annotators(data, n_annotators):
+        units = annomi_units(data, ann)
+        coder = units["coder"].iloc[0]
+        codes = sorted({c for cs in units["codes"] for c in cs})
+        x = unit_embeddings(units, embedder=embedder)
+        parts = sorted(units["transcript_id"].unique(), key=natural_key)
+        order = {coder: parts}
+        k = len(parts) // 2
+        near = {parts[i] for i in (k - 1, k, k + 1)}
+        pos = units["transcript_id"].map(parts.index).to_numpy()
+        late = pos >= k
+        late_spans.append(int(late.sum()))
+        base = coder_drift(units, x, order, codes, random_state=0)
+        before = {(r.kind, r.from_code, r.to_code, r.change_at) for r in base.flagged.itertuples()}
+        print(f"\nAnnoMI {coder}: {len(units)} utterances, {len(parts)} conversations ({parts[0]}..{parts[-1]}), "
+              f"{len(codes)} codes; broadening planted from {parts[k]} ({int(late.sum())} late spans)")
+        print(f"  unmodified: {len(base.flagged)} drifts flagged"
+              + "".join(f"\n    {r.kind} {r.from_code}->{r.to_code} from {r.change_at} (q={r.q_value:.3f}, change "
+                        f"{r.change:+.1%} beyond the content)" for r in base.flagged.itertuples()))
+        y = code_matrix(units, codes)
+        cent = y.T.astype(float) @ x
+        cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+        rng = np.random.default_rng(1)
+        chosen = [codes[i] for i in rng.choice(len(codes), size=min(n_codes, len(codes)), replace=False)]
+        # how much a conversation's use of B varies beyond the content (the test's noise): a
+        # broadening of m spans adds about m (1 - p) to the CUSUM, to be set against sqrt(phi V)
+        noise = {codes[s.b]: s for s in coder_series((x, pos, y, len(parts)), n_pairs=3, ridge=1.0, min_units=5,
+                                                      min_before=2, min_after=2) if s.kind == "into"}
+        print("  unmodified 'into B' series (the noise a broadening must exceed): " + "; ".join(
+            f"{b}: dispersion phi {noise[b].phi:.1f}, CUSUM sd sqrt(phi V) {np.sqrt(noise[b].phi * noise[b].v.sum()):.1f} "
+            f"spans" for b in chosen if b in noise))
+        for label, sz, nd in (("sizes 10-50", sizes, draws), ("larger sizes", big_sizes, big_draws * len(big_sizes))):
+            for ci, b in enumerate(chosen):
+                j = codes.index(b)
+                # a coder who broadens B applies it to talk B can code: the same speaker role
+                cand = np.flatnonzero(late & ~y[:, j] & (units["role"] == b.split()[0]).to_numpy())
+                for d in range(nd):
+                    size = sz[d % len(sz)]
+                    u, pick = _broaden(units, x, pos[cand], cand, cent[j], b, size,
+                                       np.random.default_rng(1000 * ci + d))
+                    res = coder_drift(u, x, order, codes, random_state=0)
+                    # a flag the unmodified coding already has is not a detection of the planted change
+                    new = res.table[[(r.kind, r.from_code, r.to_code, r.change_at) not in before
+                                     for r in res.table.itertuples()]]
+                    hit, _, where = _outcome(new, {b}, near)
+                    extra = _outcome(res.table, {b}, near)[1]    # extra: every flag off B, old ones too
+                    sources = pd.Series([c for i in pick for c in units.at[i, "codes"]]).value_counts()
+                    runs[label].append({"size": size, "size_bin": _size_bin(size) if size <= 50 else str(size),
+                                        "hit": hit, "extra": len(extra)})
+                    print(f"    B={b!r}, {size} spans from {dict(sources)}: {'HIT ' if hit else 'miss'} new flags on "
+                          f"B: {where}" + (f"; extra: {', '.join(extra)}" if extra else ""))
+    for label, r in runs.items():
+        _power_table(r, f"AnnoMI, broadening of B ({label}; {n_annotators} annotators, "
+                        f"{'/'.join(map(str, late_spans))} late spans)")
 
 
 def bench_audit_time(data: Path, x: np.ndarray, units: pd.DataFrame) -> None:
