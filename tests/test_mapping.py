@@ -381,3 +381,37 @@ def test_uncoded_seed_utterances_teach_no_code():
     assert off.uncoded_ == () and off.no_code_.eq(0).all()
     new = units(["theta again", "alpha again"], tid="T9")
     assert CodeMapper(**kw).fit(ABC, corpus, embedder=EMB, seeds=segs).predict(new).tolist() == [None, "Alpha"]
+
+
+def test_a_pickled_mapper_unpickles_its_sklearn_parts_only_when_scoring(tmp_path):
+    """The result cache stores mappers; a rerun that only reports on one need not import
+    scikit-learn (a second of start-up). The deferred parts come back on first use, scoring
+    exactly as before."""
+    import pickle
+    import subprocess
+    import sys
+
+    us = units(["alpha", "beta words", "gamma", "alpha again", "beta", "gamma gamma"] * 3)
+    m = CodeMapper(context=None).fit(ABC, us, embedder=EMB, seeds={"u0": "Alpha", "u1": "Beta", "u2": "Gamma"})
+    assert m._models and m._vectorizer is not None
+    back = pickle.loads(pickle.dumps(m))
+    assert "_deferred" in back.__dict__ and "_models" not in back.__dict__
+    pd.testing.assert_frame_equal(back.suggestions(), m.suggestions())
+    new = units(["alpha beta", "gamma"], tid="T2")
+    pd.testing.assert_frame_equal(back.predict_proba(new), m.predict_proba(new))
+    assert "_deferred" not in back.__dict__ and set(back._models) == set(m._models)
+    # pickled again once used: the same object graph
+    pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(back)).predict_proba(new), m.predict_proba(new))
+
+    path = tmp_path / "mapper.pkl"
+    plain = pickle.loads(pickle.dumps(m))
+    plain.embedder_ = None        # the test's embedder class lives in this test module
+    path.write_bytes(pickle.dumps(plain))
+    code = ("import pickle, sys\n"
+            f"m = pickle.loads(open({str(path)!r}, 'rb').read())\n"
+            "print('sklearn' in sys.modules, len(m.suggestions()))\n"
+            "m._models\n"
+            "print('sklearn' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(tmp_path)).stdout.split()
+    assert out == ["False", str(len(m.suggestions())), "True"]

@@ -76,10 +76,17 @@ from .advice import bare_codes, weak_codebook
 from .calibration import CrossFit, expected_calibration_error, queue_precision, reliability_table, review_queue
 from .candidates import STATUSES, map_candidates, unsupported_codes
 from .features import Facet, code_facets
-from .model import CodeMapper, NotFittedError
+from .model import CodeMapper
 from .seeding import as_seed_labels, density, select_next
 
 __all__ = ["CodeMapper", "Facet", "code_facets", "map_candidates", "unsupported_codes",
            "STATUSES", "NotFittedError", "as_seed_labels", "density", "select_next", "CrossFit",
            "expected_calibration_error", "reliability_table", "review_queue", "queue_precision",
            "bare_codes", "weak_codebook"]
+
+
+def __getattr__(name: str):
+    if name == "NotFittedError":   # sklearn's, imported on use
+        from sklearn.exceptions import NotFittedError
+        return NotFittedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

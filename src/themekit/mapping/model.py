@@ -34,11 +34,18 @@ log = logging.getLogger("themekit")
 _SCORING_STATE = ("codes_", "_mean", "_facet_x", "_facet_code", "_facet_pos", "_temperature", "_vectorizer",
                   "_models", "weights_", "_n_classes", "_none_source")
 
-try:  # the sklearn habit: one exception type for "used before fit"
-    from sklearn.exceptions import NotFittedError
-except ImportError:  # pragma: no cover - scikit-learn is a dependency
-    class NotFittedError(ValueError, AttributeError):
-        pass
+#: fitted state holding scikit-learn objects: pickled as one inner blob, unpickled on first use
+#: (a rerun that reads a mapper from the cache and only reports on it need not import sklearn)
+_DEFERRED = ("_models", "_vectorizer")
+
+
+def __getattr__(name: str):
+    # the sklearn habit: one exception type for "used before fit" (imported on use: sklearn
+    # takes a second to import)
+    if name == "NotFittedError":
+        from sklearn.exceptions import NotFittedError
+        return NotFittedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check(name: str, value: Any, ok: bool, what: str) -> None:
@@ -172,6 +179,27 @@ class CodeMapper:
         self.calibrate = calibrate
         self.random_state = random_state
 
+    # -- pickling: the scikit-learn parts deferred -------------------------------------------------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        parts = {k: state.pop(k) for k in _DEFERRED if k in state}
+        if parts:
+            import pickle
+            state["_deferred"] = pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def __getattr__(self, name: str):
+        # only reached when the attribute is missing: the deferred parts of an unpickled mapper
+        d = self.__dict__
+        if name in _DEFERRED and "_deferred" in d:
+            import pickle
+            d.update(pickle.loads(d.pop("_deferred")))
+            return d[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def get_params(self, deep: bool = False) -> dict[str, Any]:
         """The constructor's settings (the scikit-learn contract; what caches and manifests key on)."""
         return {k: getattr(self, k) for k in CodeMapper.__init__.__kwdefaults__}
@@ -228,6 +256,7 @@ class CodeMapper:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "scores_"):
+            from sklearn.exceptions import NotFittedError
             raise NotFittedError("this CodeMapper is not fitted yet: call fit(codebook, utterances, ...) first")
 
     # -- fitting ---------------------------------------------------------------------------
@@ -593,6 +622,8 @@ class CodeMapper:
         """A copy holding only the settings and the fitted state that score utterances (no
         embedder, corpus or training data): what is shipped to the workers."""
         m = object.__new__(type(self))
+        for name in _DEFERRED:      # unpickled once here, not in every copy
+            getattr(self, name, None)
         keep = set(self.get_params()) | set(_SCORING_STATE)
         m.__dict__.update({k: v for k, v in self.__dict__.items() if k in keep})
         return m
