@@ -26,7 +26,7 @@ from .scores import (SCORE_CHUNK, _softmax, class_proba, prior_scores, score_in_
                      self_trained_classifier)
 from .seeding import as_seed_labels, density, select_next
 
-__all__ = ["CodeMapper", "NotFittedError"]
+__all__ = ["CodeMapper"]   # and NotFittedError, sklearn's (module __getattr__)
 
 log = logging.getLogger("themekit")
 
