@@ -226,3 +226,34 @@ def test_mapper_fits_reusing_word_features_and_codebook_classifier_are_identical
     assert len(model._MEMO) == 2
     pd.testing.assert_frame_equal(alone, again)
     model._MEMO.clear()
+
+
+def test_discovery_alongside_falls_back_to_this_process_when_its_process_dies(tmp_path, caplog):
+    """A second process killed (out of memory, say) costs time, not the run: discovery is
+    computed here, with the same result, and the manifest says so."""
+    from concurrent.futures import BrokenExecutor
+
+    from themekit.common.results import ResultCache
+    from themekit.discover import discover
+
+    class Gone:
+        def result(self):
+            raise BrokenExecutor("worker killed")
+
+    class Executor:
+        closed = False
+
+        def shutdown(self, wait=True):
+            Executor.closed = True
+
+    rng = np.random.default_rng(1)
+    x = np.vstack([c + 0.2 * rng.normal(size=(30, 8)) for c in rng.normal(size=(3, 8))]).astype(np.float32)
+    utts = [_utt(i, f"u{i}", i * 10) for i in range(len(x))]
+    cache = ResultCache(tmp_path)
+    with caplog.at_level("WARNING", logger="themekit"):
+        result, seconds = pipeline._finish_discovery((Executor(), Gone()), utts, x, 3, cache, "k" * 64)
+    assert "second process stopped" in caplog.text and Executor.closed and seconds > 0
+    assert cache.stats["discover"] == "computed (here, after its second process stopped)"
+    expected = discover(utts, embeddings=x, random_state=3, progress=False)
+    pd.testing.assert_frame_equal(result.assignments, expected.assignments)
+    assert cache.get("discovery", "k" * 64)[0]

@@ -426,13 +426,15 @@ def _alongside(n_units: int, engine, codebook, coded) -> bool:
 
 
 def _start_discovery(units, emb, random_state: int):
-    """Submit discovery to a second process (joblib's loky executor: a fresh interpreter, so
-    nothing of this process's threads is inherited); None when it cannot start."""
+    """Submit discovery to a second process: (executor, future), or None when none can start.
+    loky's executor (joblib's): a fresh interpreter, so nothing of this process's threads is
+    inherited. Its own executor, not joblib's shared one, which discovery's parallel runs use."""
     try:
-        from joblib.externals.loky import get_reusable_executor
+        from joblib.externals.loky import ProcessPoolExecutor
 
-        return get_reusable_executor(max_workers=1).submit(
-            _discover_quietly, units, emb, random_state, logging.getLogger("themekit").getEffectiveLevel())
+        executor = ProcessPoolExecutor(max_workers=1)
+        level = logging.getLogger("themekit").getEffectiveLevel()
+        return executor, executor.submit(_discover_quietly, units, emb, random_state, level)
     except Exception as e:   # pragma: no cover - no process could be started
         log.debug("discovery alongside: cannot start a process (%s); it runs here", e)
         return None
@@ -471,19 +473,22 @@ def _finish_discovery(pending, units, emb, random_state: int, results, key):
 
     from concurrent.futures import BrokenExecutor
 
+    executor, future = pending
+    where = "alongside the mapping and the audit"
     try:
-        result, lines, seconds = pending.result()
+        result, lines, seconds = future.result()
     except BrokenExecutor as e:   # the process died (e.g. out of memory); an error in discovery is raised
         log.warning("discovery's second process stopped (%s); discovering here instead", e)
         t0 = time.perf_counter()
         result, lines = discover(units, embeddings=emb, random_state=random_state, progress=False), []
-        seconds = time.perf_counter() - t0
+        seconds, where = time.perf_counter() - t0, "here, after its second process stopped"
+    finally:
+        executor.shutdown(wait=False)
     for level, message in lines:
         log.log(level, "%s", message)
     if results.enabled:
         results.put("discovery", key, result)
-    results.stats["discover"] = "computed (alongside the mapping and the audit)" if results.enabled \
-        else "computed (cache off)"
+    results.stats["discover"] = f"computed ({where})" if results.enabled else "computed (cache off)"
     return result, seconds
 
 
