@@ -257,3 +257,28 @@ def test_discovery_alongside_falls_back_to_this_process_when_its_process_dies(tm
     expected = discover(utts, embeddings=x, random_state=3, progress=False)
     pd.testing.assert_frame_equal(result.assignments, expected.assignments)
     assert cache.get("discovery", "k" * 64)[0]
+
+
+@pytest.mark.skipif(pipeline._cores() < 2, reason="discovery runs alongside only on two or more cores")
+def test_a_failed_run_stops_its_discovery_process(tmp_path, monkeypatch):
+    """A run that fails after discovery started beside it (here: a codebook with one code, which
+    the mapping refuses) kills that process instead of waiting for it, and writes nothing."""
+    study = tmp_path / "study"
+    shutil.copytree(EXAMPLE, study)
+    table = pd.read_csv(study / "codebook.csv", dtype=str, keep_default_na=False)
+    table.head(1).to_csv(study / "codebook.csv", index=False)
+    stops = []
+    start = pipeline._start_discovery
+
+    def recording(*args):
+        pending = start(*args)
+        shutdown = pending[0].shutdown
+        pending[0].shutdown = lambda wait=True, kill_workers=False: (stops.append(kill_workers),
+                                                                     shutdown(wait=wait, kill_workers=kill_workers))
+        return pending
+
+    monkeypatch.setattr(pipeline, "_start_discovery", recording)
+    with pytest.raises(ValueError, match="at least 2 codable codes"):
+        run_study(study, tmp_path / "out", embedder=HashingEmbedder(), quiet=True, cache=False)
+    assert stops == [True] and pipeline._ALONGSIDE == []
+    assert not (tmp_path / "out").exists()

@@ -125,6 +125,7 @@ def run_study(inputs, output, **kwargs) -> StudyRun:
     try:
         return _run_study(inputs, output, **kwargs)
     except BaseException:
+        _stop_alongside()        # a failed run does not wait for its discovery process
         if created and out.exists():
             import shutil
 
@@ -434,10 +435,23 @@ def _start_discovery(units, emb, random_state: int):
 
         executor = ProcessPoolExecutor(max_workers=1)
         level = logging.getLogger("themekit").getEffectiveLevel()
+        _ALONGSIDE.append(executor)
         return executor, executor.submit(_discover_quietly, units, emb, random_state, level)
     except Exception as e:   # pragma: no cover - no process could be started
         log.debug("discovery alongside: cannot start a process (%s); it runs here", e)
         return None
+
+
+_ALONGSIDE: list = []    # executors of discoveries running alongside
+
+
+def _stop_alongside() -> None:
+    """Stop discoveries still running alongside (the run failed or was interrupted)."""
+    while _ALONGSIDE:
+        try:
+            _ALONGSIDE.pop().shutdown(wait=False, kill_workers=True)
+        except Exception:   # pragma: no cover - already gone
+            pass
 
 
 def _discover_quietly(units, emb, random_state: int, level: int):
@@ -484,6 +498,8 @@ def _finish_discovery(pending, units, emb, random_state: int, results, key):
         seconds, where = time.perf_counter() - t0, "here, after its second process stopped"
     finally:
         executor.shutdown(wait=False)
+        if executor in _ALONGSIDE:
+            _ALONGSIDE.remove(executor)
     for level, message in lines:
         log.log(level, "%s", message)
     if results.enabled:
