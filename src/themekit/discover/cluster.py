@@ -74,9 +74,10 @@ _N_EPOCHS = 150
 _LEARNING_RATE = 0.25
 _NEGATIVE_SAMPLE_RATE = 3
 _REFINE_STEPS = 3         # nearest-centroid assignment steps after consensus, see step 4
-# n_jobs=-1 runs in parallel from this many utterances: a worker process takes ~10 s to start and
-# compile UMAP's layout code, a run ~0.4 ms per utterance (SERDIF, 2,900: 6 runs in 10 s on one
-# core, 11 s on two processes); below this the workers cost more than they save
+# n_jobs=-1 runs in parallel from this many utterances: a worker process takes a few seconds to
+# start (imports; UMAP's compiled code comes from numba's disk cache, common.compiled), a run
+# ~0.4 ms per utterance; below this the workers cost more than they save. (A pipeline run puts
+# a smaller study's whole discovery in a second process beside the mapping instead.)
 _PARALLEL_MIN = 10_000
 FIT_SAMPLE_SIZE = 20_000  # above this, fit on a stratified sample and assign the rest
 # The spectral start solves an eigenproblem per connected component of the k-NN graph (and one
