@@ -415,3 +415,21 @@ def test_a_pickled_mapper_unpickles_its_sklearn_parts_only_when_scoring(tmp_path
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(tmp_path)).stdout.split()
     assert out == ["False", str(len(m.suggestions())), "True"]
+
+
+def test_an_unpickled_mapper_serves_threads_that_all_score_at_once():
+    """The threads of one Dask worker share one unpickled scorer and all start at once: each
+    must find the deferred parts (none may see them half restored). A scorer copy is pickled
+    whole, so nothing is left to unpickle on a worker."""
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    us = units(["alpha", "beta words", "gamma", "alpha again", "beta", "gamma gamma"] * 3)
+    m = CodeMapper(context=None).fit(ABC, us, embedder=EMB, seeds={"u0": "Alpha", "u1": "Beta", "u2": "Gamma"})
+    for _ in range(5):
+        back = pickle.loads(pickle.dumps(m))
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(lambda _: back._models, range(8)))
+        assert all(g is got[0] for g in got) and set(got[0]) == set(m._models)
+    shipped = pickle.loads(pickle.dumps(pickle.loads(pickle.dumps(m))._scorer()))
+    assert "_models" in shipped.__dict__ and "_deferred" not in shipped.__dict__

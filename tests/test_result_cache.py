@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -251,7 +252,7 @@ def test_discovery_alongside_falls_back_to_this_process_when_its_process_dies(tm
     utts = [_utt(i, f"u{i}", i * 10) for i in range(len(x))]
     cache = ResultCache(tmp_path)
     with caplog.at_level("WARNING", logger="themekit"):
-        result, seconds = pipeline._finish_discovery((Executor(), Gone()), utts, x, 3, cache, "k" * 64)
+        result, seconds = pipeline._finish_discovery((Executor(), Gone(), 0.0), utts, x, 3, cache, "k" * 64)
     assert "second process stopped" in caplog.text and Executor.closed and seconds > 0
     assert cache.stats["discover"] == "computed (here, after its second process stopped)"
     expected = discover(utts, embeddings=x, random_state=3, progress=False)
@@ -280,5 +281,44 @@ def test_a_failed_run_stops_its_discovery_process(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "_start_discovery", recording)
     with pytest.raises(ValueError, match="at least 2 codable codes"):
         run_study(study, tmp_path / "out", embedder=HashingEmbedder(), quiet=True, cache=False)
-    assert stops == [True] and pipeline._ALONGSIDE == []
+    assert stops == [True] and not pipeline._ALONGSIDE.get(threading.get_ident())
     assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupted_wait_for_discovery_kills_its_process():
+    """Ctrl-C while the run waits for the second process (it sits idle there) stops that
+    process too, instead of leaving it to finish."""
+    class Interrupted:
+        def result(self):
+            raise KeyboardInterrupt
+
+    class Executor:
+        calls: list = []
+
+        def shutdown(self, wait=True, kill_workers=False):
+            Executor.calls.append(kill_workers)
+
+    ex = Executor()
+    pipeline._ALONGSIDE.setdefault(threading.get_ident(), []).append(ex)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline._finish_discovery((ex, Interrupted(), 0.0), [], None, 0, ResultCache(enabled=False), None)
+    assert Executor.calls == [True] and ex not in pipeline._ALONGSIDE.get(threading.get_ident(), [])
+
+
+def test_discovery_alongside_repeats_its_log_lines_and_warnings_here(caplog):
+    from themekit.common.results import ResultCache as RC
+
+    class Done:
+        def result(self):
+            return "RESULT", [(30, "a discovery warning line")], [("a library warning", UserWarning)], 4.5
+
+    class Executor:
+        def shutdown(self, wait=True, kill_workers=False):
+            pass
+
+    cache = RC(enabled=False)
+    with caplog.at_level("INFO", logger="themekit"), pytest.warns(UserWarning, match="a library warning"):
+        result, seconds = pipeline._finish_discovery((Executor(), Done(), 0.0), [], None, 0, cache, None)
+    assert (result, seconds) == ("RESULT", 4.5)
+    assert "a discovery warning line" in caplog.text
+    assert cache.stats["discover"] == "computed (cache off)"

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -427,35 +428,45 @@ def _alongside(n_units: int, engine, codebook, coded) -> bool:
 
 
 def _start_discovery(units, emb, random_state: int):
-    """Submit discovery to a second process: (executor, future), or None when none can start.
-    loky's executor (joblib's): a fresh interpreter, so nothing of this process's threads is
-    inherited. Its own executor, not joblib's shared one, which discovery's parallel runs use."""
+    """Submit discovery to a second process: (executor, future, when submitted), or None when
+    none can start. loky's executor (joblib's): a fresh interpreter, so nothing of this
+    process's threads is inherited. Its own executor, not joblib's shared one, which
+    discovery's parallel runs use."""
+    executor = None
     try:
         from joblib.externals.loky import ProcessPoolExecutor
 
         executor = ProcessPoolExecutor(max_workers=1)
         level = logging.getLogger("themekit").getEffectiveLevel()
-        _ALONGSIDE.append(executor)
-        return executor, executor.submit(_discover_quietly, units, emb, random_state, level)
+        submitted = time.time()
+        future = executor.submit(_discover_quietly, units, emb, random_state, level, submitted)
     except Exception as e:   # pragma: no cover - no process could be started
         log.debug("discovery alongside: cannot start a process (%s); it runs here", e)
+        if executor is not None:
+            executor.shutdown(wait=False, kill_workers=True)
         return None
+    _ALONGSIDE.setdefault(threading.get_ident(), []).append(executor)
+    return executor, future, submitted
 
 
-_ALONGSIDE: list = []    # executors of discoveries running alongside
+#: executors of discoveries running alongside, by the thread whose run started them
+_ALONGSIDE: dict[int, list] = {}
 
 
 def _stop_alongside() -> None:
-    """Stop discoveries still running alongside (the run failed or was interrupted)."""
-    while _ALONGSIDE:
+    """Stop this thread's discoveries still running alongside (its run failed or was interrupted)."""
+    for executor in _ALONGSIDE.pop(threading.get_ident(), []):
         try:
-            _ALONGSIDE.pop().shutdown(wait=False, kill_workers=True)
+            executor.shutdown(wait=False, kill_workers=True)
         except Exception:   # pragma: no cover - already gone
             pass
 
 
-def _discover_quietly(units, emb, random_state: int, level: int):
-    """Discovery in the second process: (result, its log lines, seconds)."""
+def _discover_quietly(units, emb, random_state: int, level: int, submitted: float):
+    """Discovery in the second process: (result, its log lines, its warnings, seconds since it
+    was submitted: the process's start-up included)."""
+    import warnings
+
     from .discover import discover
 
     class Keep(logging.Handler):
@@ -472,9 +483,11 @@ def _discover_quietly(units, emb, random_state: int, level: int):
     logger.addHandler(keep)
     logger.propagate = False     # the lines are repeated by the main process, not printed here
     try:
-        t0 = time.perf_counter()
-        result = discover(units, embeddings=emb, random_state=random_state, progress=False)
-        return result, keep.lines, time.perf_counter() - t0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            result = discover(units, embeddings=emb, random_state=random_state, progress=False)
+        said = [(str(w.message), w.category) for w in caught]
+        return result, keep.lines, said, time.time() - submitted
     finally:
         logger.removeHandler(keep)
         logger.propagate = True
@@ -482,26 +495,35 @@ def _discover_quietly(units, emb, random_state: int, level: int):
 
 def _finish_discovery(pending, units, emb, random_state: int, results, key):
     """(result, seconds) of the discovery started by :func:`_start_discovery` (its log lines
-    repeated here, the result cached); run here if the second process was lost."""
-    from .discover import discover
-
+    and warnings repeated here, the result cached); run here if the second process was lost.
+    The seconds run from submitting it to its end (its process's start-up included), while this
+    process mapped and audited."""
+    import warnings
     from concurrent.futures import BrokenExecutor
 
-    executor, future = pending
+    from .discover import discover
+
+    executor, future, submitted = pending
     where = "alongside the mapping and the audit"
     try:
-        result, lines, seconds = future.result()
+        result, lines, said, seconds = future.result()
     except BrokenExecutor as e:   # the process died (e.g. out of memory); an error in discovery is raised
         log.warning("discovery's second process stopped (%s); discovering here instead", e)
         t0 = time.perf_counter()
-        result, lines = discover(units, embeddings=emb, random_state=random_state, progress=False), []
+        result, lines, said = discover(units, embeddings=emb, random_state=random_state, progress=False), [], []
         seconds, where = time.perf_counter() - t0, "here, after its second process stopped"
+    except BaseException:         # interrupted, or discovery failed: do not leave the process running
+        executor.shutdown(wait=False, kill_workers=True)
+        raise
     finally:
-        executor.shutdown(wait=False)
-        if executor in _ALONGSIDE:
-            _ALONGSIDE.remove(executor)
+        mine = _ALONGSIDE.get(threading.get_ident(), [])
+        if executor in mine:
+            mine.remove(executor)
+    executor.shutdown(wait=False)
     for level, message in lines:
         log.log(level, "%s", message)
+    for message, category in said:
+        warnings.warn(message, category, stacklevel=2)
     if results.enabled:
         results.put("discovery", key, result)
     results.stats["discover"] = f"computed ({where})" if results.enabled else "computed (cache off)"

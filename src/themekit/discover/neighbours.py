@@ -19,7 +19,9 @@ EXACT_KNN_MAX = 20_000
 
 def exact_knn(x: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """Exact cosine k-nearest neighbours of the rows of ``x`` (L2-normalised; self first), in
-    blocks of ``block`` rows: (indices, distances), ties broken by index (deterministic)."""
+    blocks of ``block`` rows: (indices, distances), in order of similarity, then index. Which
+    of several points tied at the k-th place is kept is not by index, but it is deterministic
+    (the same input gives the same neighbours)."""
     n = len(x)
     idx = np.empty((n, k), dtype=np.int64)
     dist = np.empty((n, k), dtype=np.float32)

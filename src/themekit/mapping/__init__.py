@@ -40,7 +40,7 @@ How the scores are made (every step label-free unless seeds are given):
    the most confident half of the utterances the current model assigns to each code
    (``pseudo_fraction``, weight ``pseudo_weight``): the model learns the corpus's own words
    for each code. Seeds are weighted so that each code's seeds weigh the same in total.
-   Fitted in single precision (the features are far coarser than float32's 7 digits); each
+   Fitted on float32 features (far coarser than float32's 7 digits anyway); each
    self-training round starts from the previous round's model (it converges in a few steps).
 6. **Mixing, learned from the seeds.** Four sources of probabilities: the prior, the
    classifier self-trained without seeds, the classifier trained with the seeds, and that one

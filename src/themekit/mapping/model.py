@@ -10,6 +10,7 @@ suggestions table with its abstention rule, and what the mapper offers after fit
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any, Iterable
 
@@ -37,6 +38,7 @@ _SCORING_STATE = ("codes_", "_mean", "_facet_x", "_facet_code", "_facet_pos", "_
 #: fitted state holding scikit-learn objects: pickled as one inner blob, unpickled on first use
 #: (a rerun that reads a mapper from the cache and only reports on it need not import sklearn)
 _DEFERRED = ("_models", "_vectorizer")
+_UNPICKLING = threading.Lock()
 
 
 def __getattr__(name: str):
@@ -182,6 +184,9 @@ class CodeMapper:
     # -- pickling: the scikit-learn parts deferred -------------------------------------------------
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
+        if state.pop("_eager", False):     # a scorer copy: its workers use the parts at once
+            state["_eager"] = True
+            return state
         parts = {k: state.pop(k) for k in _DEFERRED if k in state}
         if parts:
             import pickle
@@ -196,7 +201,10 @@ class CodeMapper:
         d = self.__dict__
         if name in _DEFERRED and "_deferred" in d:
             import pickle
-            d.update(pickle.loads(d.pop("_deferred")))
+            with _UNPICKLING:       # threads of one worker may all ask at once
+                if "_deferred" in d:
+                    d.update(pickle.loads(d["_deferred"]))   # the parts first, then drop the blob
+                    d.pop("_deferred", None)
             return d[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
@@ -626,6 +634,7 @@ class CodeMapper:
             getattr(self, name, None)
         keep = set(self.get_params()) | set(_SCORING_STATE)
         m.__dict__.update({k: v for k, v in self.__dict__.items() if k in keep})
+        m._eager = True             # pickled whole when shipped: nothing left to unpickle there
         return m
 
     def _score_vectors(self, xu: np.ndarray, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
