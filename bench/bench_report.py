@@ -86,20 +86,25 @@ class Timing:
         return f"{100 * self.wall / other.wall:.1f}% wall, {100 * self.cpu / other.cpu:.1f}% CPU"
 
 
-def run_cli(args: list[str], env: dict, src: Path = ROOT / "src") -> Timing:
-    """Timing of ``themekit -q ARGS`` run from ``src``."""
+def _timed(python_args: list[str], env: dict, src: Path) -> Timing:
+    """Timing of ``python PYTHON_ARGS`` with ``src`` first on the path, offline."""
     env = dict(env, PYTHONPATH=str(src), HF_HUB_OFFLINE="1")
     t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "themekit", "-q", *args], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen([sys.executable, *python_args], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     err = p.stderr.read().decode("utf-8", "replace")
     p.stderr.close()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode:
-        raise RuntimeError(f"themekit {' '.join(args)} failed ({p.returncode}):\n{err[-3000:]}")
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise RuntimeError(f"python {' '.join(python_args)} failed ({code}):\n{err[-3000:]}")
     return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024 ** 2)
+
+
+def run_cli(args: list[str], env: dict, src: Path = ROOT / "src") -> Timing:
+    """Timing of ``themekit -q ARGS`` run from ``src``."""
+    return _timed(["-m", "themekit", "-q", *args], env, src)
 
 
 def model_start(env: dict, src: Path = ROOT / "src") -> Timing:
@@ -108,22 +113,9 @@ def model_start(env: dict, src: Path = ROOT / "src") -> Timing:
     load = ("from themekit.embed import load_embedder, embed_texts\n"
             "embed_texts(['a definition nobody wrote before %f' % __import__('time').time()], load_embedder(), "
             "cache=False)\n")
-    with_model = _python(load, env, src)
-    bare = _python("import themekit.embed\n", env, src)
+    with_model = _timed(["-c", load], env, src)
+    bare = _timed(["-c", "import themekit.embed\n"], env, src)
     return Timing(with_model.wall - bare.wall, with_model.cpu - bare.cpu, with_model.mem)
-
-
-def _python(code: str, env: dict, src: Path) -> Timing:
-    env = dict(env, PYTHONPATH=str(src), HF_HUB_OFFLINE="1")
-    t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    err = p.stderr.read().decode("utf-8", "replace")
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status):
-        raise RuntimeError(f"python -c {code!r} failed:\n{err[-3000:]}")
-    return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024 ** 2)
 
 
 def manifest(out: Path) -> dict:

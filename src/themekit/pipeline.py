@@ -409,10 +409,10 @@ DISCOVER_ALONGSIDE = True
 
 
 def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    """The cores this process may use, counted as joblib counts them for discovery's runs."""
+    from joblib import cpu_count
+
+    return cpu_count()
 
 
 def _alongside(n_units: int, engine, codebook, coded) -> bool:

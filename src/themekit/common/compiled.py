@@ -12,7 +12,9 @@ the results are the same as without it.
 
 from __future__ import annotations
 
-__all__ = ["umap_module"]
+import contextlib
+
+__all__ = ["umap_module", "precomputed_neighbours_quietly"]
 
 _CACHED = False
 _MODULES = ("umap.umap_", "umap.layouts", "umap.spectral", "umap.distances", "umap.sparse", "umap.utils")
@@ -43,3 +45,17 @@ def umap_module():
                     except Exception:   # no writable cache location: compile as before
                         pass
     return umap
+
+
+
+@contextlib.contextmanager
+def precomputed_neighbours_quietly():
+    """A context for fitting UMAP with ``precomputed_knn``, ``random_state`` and ``n_jobs=1``:
+    its warnings about exactly these (no search index kept, seeded runs single-threaded) are
+    expected, so they are not shown."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*precomputed_knn.*", category=UserWarning)
+        yield

@@ -59,7 +59,7 @@ import numpy as np
 
 from ..embed import normalize_rows
 from ..types import Corpus, Utterance
-from ..common.compiled import umap_module
+from ..common.compiled import precomputed_neighbours_quietly, umap_module
 from .consensus import _consensus, centroids_of, coassociation
 from .neighbours import EXACT_KNN_MAX as _EXACT_KNN_MAX
 from .neighbours import approximate_knn as _approximate_knn
@@ -392,7 +392,6 @@ class CodeDiscoverer:
             UMAP = umap_module().UMAP
         except ImportError:  # pragma: no cover - umap-learn is a dependency
             raise RuntimeError("the default reducer needs umap-learn: pip install umap-learn") from None
-        import warnings
         idx, dist = shared["knn"]
         init = shared["init"]
         umap = UMAP(n_neighbors=shared["n_neighbors"], n_components=shared["dims"], min_dist=0.0,
@@ -402,9 +401,7 @@ class CodeDiscoverer:
                     # copies: UMAP marks disconnected neighbours in these arrays in place, and
                     # in a worker process of the parallel runs they are read-only memory maps
                     precomputed_knn=(idx.copy(), dist.copy(), None))
-        with warnings.catch_warnings():   # expected: seeded runs are single-threaded, no NNDescent index
-            warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
-            warnings.filterwarnings("ignore", message=".*precomputed_knn.*", category=UserWarning)
+        with precomputed_neighbours_quietly():
             return umap.fit_transform(x)
 
     def _clusterer(self, mcs: int, seed: int):

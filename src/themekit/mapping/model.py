@@ -184,8 +184,7 @@ class CodeMapper:
     # -- pickling: the scikit-learn parts deferred -------------------------------------------------
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        if state.pop("_eager", False):     # a scorer copy: its workers use the parts at once
-            state["_eager"] = True
+        if state.get("_eager"):     # a scorer copy: its workers use the parts at once
             return state
         parts = {k: state.pop(k) for k in _DEFERRED if k in state}
         if parts:

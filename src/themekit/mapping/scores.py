@@ -82,8 +82,9 @@ def seed_rows(seed_labels: Mapping[str, tuple], row: Mapping[str, int], code_ind
 def fit_logistic(xs, ys, ws, C: float, start=None):
     """Multinomial logistic regression on the stacked rows, given in single precision: the
     features are embeddings and word scores, far coarser than float32's 7 digits, and where
-    scikit-learn keeps float32 (recent versions do) each step costs about half as much. ``start``: a model over the same classes to start from (the previous
-    self-training round, whose training rows these mostly are: fewer steps to converge)."""
+    scikit-learn keeps float32 (recent versions do) each step costs about half as much.
+    ``start``: a model over the same classes to start from (the previous self-training round,
+    whose training rows these mostly are: fewer steps to converge)."""
     from sklearn.linear_model import LogisticRegression
     X = np.vstack(xs).astype(np.float32)
     y = np.concatenate(ys)

@@ -21,9 +21,7 @@ def map_points(utterances, vectors: np.ndarray, random_state: int = 0) -> pd.Dat
     """2-D UMAP layout (cosine) of utterance embeddings, one row per utterance with its quote."""
     n = len(utterances)
     if n >= 10:
-        import warnings
-
-        from ..common.compiled import umap_module
+        from ..common.compiled import precomputed_neighbours_quietly, umap_module
         from ..discover.neighbours import cosine_knn
         from ..embed import normalize_rows
 
@@ -32,9 +30,7 @@ def map_points(utterances, vectors: np.ndarray, random_state: int = 0) -> pd.Dat
         # neighbours computed here (a few matrix products) rather than by UMAP, whose cosine
         # distance matrix below 4,096 points runs a Python callable per pair (10-20 s on 3,000)
         idx, dist = cosine_knn(x, k, np.random.RandomState(random_state))
-        with warnings.catch_warnings():   # expected: seeded, single-threaded, no search index kept
-            warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
-            warnings.filterwarnings("ignore", message=".*precomputed_knn.*", category=UserWarning)
+        with precomputed_neighbours_quietly():
             xy = umap_module().UMAP(n_components=2, metric="cosine", n_neighbors=k, min_dist=0.1,
                                     random_state=random_state, n_jobs=1,
                                     precomputed_knn=(idx, dist, None)).fit_transform(x)
