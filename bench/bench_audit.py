@@ -2,7 +2,7 @@
 
 Usage:  python bench/bench_audit.py [--data ../shared/data] [--draws 10] [--skip SECTION ...]
 Sections: miscoding, drift (the old marginal test; skipped by default), coder-drift, annomi,
-audit-time. The figures of issue 14: ``python bench/bench_audit.py --skip miscoding``.
+variants (the coder-drift test's p-value and correction options side by side), audit-time. The figures of issue 14: ``python bench/bench_audit.py --skip miscoding``.
 
 Data: the serdif think-aloud study (Navarro-Gallinad, Orlandi, O'Sullivan 2022, Semantic Web
 Journal; ../shared/data/serdif, GPL-3.0): 1,791 coded spans with 22 codes by the study's
@@ -17,8 +17,11 @@ Coder drift (:func:`themekit.audit.coder_drift.coder_drift`), SERDIF: the unmodi
 (flags listed with their evidence; the codes the old marginal test flags, with what the
 conditional test says about them), then a *sliding boundary*: for 5 codes X (seeded, 30+ spans
 from P9 on) x ``--draws`` draws, ``size`` (10..50, at most all) of X's spans from P9 on are
-recoded to X's nearest code Y (centroid cosine). A *hit*: a flagged drift involving X or Y whose
-change point is within one interview of P9; *extra*: flagged drifts involving neither.
+recoded to X's nearest code Y (centroid cosine). The test runs with the study's codebook history
+(``codebook_versions/``, ``coding_log.jsonl``), as a user runs it and as the unmodified coding is
+tested; a change reported as following a codebook change is not coder drift and counts as
+neither. A *hit*: a flagged drift involving X or Y whose change point is within one interview
+of P9; *extra*: flagged drifts involving neither.
 
 Coder drift, AnnoMI, the other direction. A coder is one annotator: the 3 annotators with the
 most utterances each coded 11-13 conversations alone (AnnoMI-full); the conversations of
@@ -216,29 +219,23 @@ def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: i
     """Coder drift (themekit.audit.coder_drift) on SERDIF: the unmodified coding, then a
     sliding boundary planted (``size`` of X's spans from ``change`` on recoded to X's nearest
     code Y) for ``n_codes`` codes x ``draws`` draws."""
-    from themekit.audit.coded import code_matrix, natural_key
+    from themekit.audit.coded import code_matrix
     from themekit.audit.coder_drift import coder_drift
     from themekit.audit.drift import drift_table
 
-    parts = sorted(units["transcript_id"].unique(), key=natural_key)
-    order = {c: parts for c in units["coder"].unique()}
-    k = parts.index(change)
-    near = {parts[i] for i in (k - 1, k, k + 1)}
+    parts, order, history, chosen = _serdif_setup(units, x, codes, n_codes, change)
     y = code_matrix(units, codes)
     cent = y.T.astype(float) @ x
     cent /= np.linalg.norm(cent, axis=1, keepdims=True)
-    late = units["transcript_id"].map(parts.index).to_numpy() >= k
     print(f"\nCoder drift (conditional test): participants {parts[0]}..{parts[-1]}, alpha 0.05")
-    from themekit.audit.codebook_history import read_codebook_history
-
-    serdif = DATA_USED[0] / "serdif"
-    history = read_codebook_history([serdif / "codebook_versions", serdif / "coding_log.jsonl"], parts)
     t = time.perf_counter()
     base = coder_drift(units, x, order, codes, history=history, random_state=0)
     el = time.perf_counter() - t
     print(f"  codebook history: {history.describe()}")
     f = base.flagged
-    print(f"  unmodified data: {len(f)} drift{'s' if len(f) != 1 else ''} flagged ({el:.2f} s)")
+    n_drift = int((f["status"] == "drift").sum())
+    print(f"  unmodified data: {n_drift} code{'s' if n_drift != 1 else ''} flagged as coder drift, "
+          f"{len(f) - n_drift} change{'s' if len(f) - n_drift != 1 else ''} following a codebook change ({el:.2f} s)")
     for r in f.itertuples():
         print(f"    {r.drift_id} [{r.status}{': ' + r.codebook_event if r.codebook_event else ''}] "
               f"{r.kind} {r.from_code!r}->{r.to_code!r} from {r.change_at}: share "
@@ -274,9 +271,6 @@ def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: i
               f"{r.from_code}->{r.to_code} from {r.change_at} (share {r.share_before:.1%} -> {r.share_after:.1%}); "
               f"its spans agree with the earlier coding {cons.mean():.0%} on average"
               + (f"; codebook event at the old flag: {cb}" if cb else "; no codebook event at the old flag"))
-    rng = np.random.default_rng(0)
-    eligible = [c for c in codes if (y[:, codes.index(c)] & late).sum() >= 30]
-    chosen = [eligible[i] for i in rng.choice(len(eligible), size=min(n_codes, len(eligible)), replace=False)]
     # the noise a planted change must exceed: each chosen X's unmodified series (into X, X<->Y)
     from themekit.audit.content_scan import coder_series
     pos = units["transcript_id"].map(parts.index).to_numpy()
@@ -288,8 +282,48 @@ def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: i
         for xc in chosen for kind, key in (("into", frozenset({xc})),
                                            ("pair", frozenset({xc, _nearest_code(cent, codes, codes.index(xc))[0]})))
         if (s := ser.get((kind, key))) is not None))
-    runs = []
     t_all = time.perf_counter()
+    runs = _sliding_runs(units, x, codes, order, history, chosen, draws, change)
+    print(f"  {len(runs)} runs in {time.perf_counter() - t_all:.1f} s")
+    _power_table(runs, "SERDIF, sliding boundary X -> nearest Y")
+
+
+def _serdif_setup(units, x, codes, n_codes: int, change: str = "P9"):
+    """SERDIF's order (P1..P17 for its one analyst), its codebook history, and the codes X a
+    sliding boundary is planted on: ``n_codes`` drawn (seeded) from those with 30+ spans from
+    ``change`` on."""
+    from themekit.audit.codebook_history import read_codebook_history
+    from themekit.audit.coded import code_matrix, natural_key
+
+    parts = sorted(units["transcript_id"].unique(), key=natural_key)
+    order = {c: parts for c in units["coder"].unique()}
+    serdif = DATA_USED[0] / "serdif"
+    history = read_codebook_history([serdif / "codebook_versions", serdif / "coding_log.jsonl"], parts)
+    y = code_matrix(units, codes)
+    late = units["transcript_id"].map(parts.index).to_numpy() >= parts.index(change)
+    rng = np.random.default_rng(0)
+    eligible = [c for c in codes if (y[:, codes.index(c)] & late).sum() >= 30]
+    chosen = [eligible[i] for i in rng.choice(len(eligible), size=min(n_codes, len(eligible)), replace=False)]
+    return parts, order, history, chosen
+
+
+def _sliding_runs(units, x, codes, order, history, chosen, draws: int, change: str = "P9", verbose: bool = True,
+                  **options) -> list[dict]:
+    """For each code X in ``chosen`` x ``draws``: ``size`` of X's spans from ``change`` on recoded
+    to X's nearest code Y; the coder-drift test (with the study's codebook history, as a user
+    runs it; ``options`` passed on) and its outcome. Only flags reported as drift count: a change
+    that follows a codebook change is reported as such, not as coder drift."""
+    from themekit.audit.coded import code_matrix
+    from themekit.audit.coder_drift import coder_drift
+
+    parts = next(iter(order.values()))
+    k = parts.index(change)
+    near = {parts[i] for i in (k - 1, k, k + 1)}
+    y = code_matrix(units, codes)
+    cent = y.T.astype(float) @ x
+    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+    late = units["transcript_id"].map(parts.index).to_numpy() >= k
+    runs = []
     for ci, xc in enumerate(chosen):
         j = codes.index(xc)
         yc, _ = _nearest_code(cent, codes, j)
@@ -297,13 +331,22 @@ def bench_coder_drift(units, x, codes, n_codes: int, draws: int, permutations: i
         for d in range(draws):
             size = min(SIZES[d % len(SIZES)], len(cand))
             pick = np.random.default_rng(1000 * ci + d).choice(cand, size=size, replace=False)
-            res = coder_drift(_moved(units, pick, xc, yc), x, order, codes, random_state=0)
-            hit, extra, where = _outcome(res.table, {xc, yc}, near)
+            res = coder_drift(_moved(units, pick, xc, yc), x, order, codes, history=history, n_boot=0,
+                              random_state=0, **options)
+            hit, extra, where = _outcome(_as_drift(res.table), {xc, yc}, near)
             runs.append({"size": size, "size_bin": _size_bin(size), "hit": hit, "extra": len(extra)})
-            print(f"    X={xc!r} -> Y={yc!r}, {size} spans: {'HIT ' if hit else 'miss'} flags on X/Y: {where}"
-                  + (f"; extra: {', '.join(extra)}" if extra else ""))
-    print(f"  {len(runs)} runs in {time.perf_counter() - t_all:.1f} s")
-    _power_table(runs, "SERDIF, sliding boundary X -> nearest Y")
+            if verbose:
+                print(f"    X={xc!r} -> Y={yc!r}, {size} spans: {'HIT ' if hit else 'miss'} flags on X/Y: {where}"
+                      + (f"; extra: {', '.join(extra)}" if extra else ""))
+    return runs
+
+
+def _as_drift(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with only flags reported as coder drift left flagged (not those following a
+    codebook change)."""
+    t = table.copy()
+    t["flagged"] = t["flagged"] & (t["status"] == "drift")
+    return t
 
 
 def _short(s, n: int = 90) -> str:
@@ -370,9 +413,11 @@ def _broaden(units: pd.DataFrame, x: np.ndarray, late_pos: np.ndarray, cand: np.
 
 
 def bench_broadening(data: Path, n_codes: int, draws: int, sizes=SIZES, big_sizes=(100, 200, 300),
-                     big_draws: int = 1, n_annotators: int = 3) -> None:
+                     big_draws: int = 1, n_annotators: int = 3, verbose: bool = True, **options) -> dict:
     """Second data set, other direction: each of ``n_annotators`` AnnoMI annotators is a coder
-    who, from their middle conversation on, applies code B more broadly (see :func:`_broaden`)."""
+    who, from their middle conversation on, applies code B more broadly (see :func:`_broaden`).
+    ``options`` go to the coder-drift test; returns the runs by size group."""
+    say = print if verbose else (lambda *a, **k: None)
     from themekit.audit.coded import code_matrix, natural_key, unit_embeddings
     from themekit.audit.coder_drift import coder_drift
     from themekit.audit.content_scan import coder_series
@@ -393,11 +438,12 @@ def bench_broadening(data: Path, n_codes: int, draws: int, sizes=SIZES, big_size
         pos = units["transcript_id"].map(parts.index).to_numpy()
         late = pos >= k
         late_spans.append(int(late.sum()))
-        base = coder_drift(units, x, order, codes, random_state=0)
+        base = coder_drift(units, x, order, codes, n_boot=0, random_state=0, **options)
         before = {(r.kind, r.from_code, r.to_code, r.change_at) for r in base.flagged.itertuples()}
-        print(f"\nAnnoMI {coder}: {len(units)} utterances, {len(parts)} conversations ({parts[0]}..{parts[-1]}), "
+        runs.setdefault("unmodified", []).append(len(base.flagged))
+        say(f"\nAnnoMI {coder}: {len(units)} utterances, {len(parts)} conversations ({parts[0]}..{parts[-1]}), "
               f"{len(codes)} codes; broadening planted from {parts[k]} ({int(late.sum())} late spans)")
-        print(f"  unmodified: {len(base.flagged)} drifts flagged"
+        say(f"  unmodified: {len(base.flagged)} drifts flagged"
               + "".join(f"\n    {r.kind} {r.from_code}->{r.to_code} from {r.change_at} (q={r.q_value:.3f}, change "
                         f"{r.change:+.1%} beyond the content)" for r in base.flagged.itertuples()))
         y = code_matrix(units, codes)
@@ -409,10 +455,11 @@ def bench_broadening(data: Path, n_codes: int, draws: int, sizes=SIZES, big_size
         # broadening of m spans adds about m (1 - p) to the CUSUM, to be set against sqrt(phi V)
         noise = {codes[s.b]: s for s in coder_series((x, pos, y, len(parts)), n_pairs=3, ridge=1.0, min_units=5,
                                                       min_before=2, min_after=2) if s.kind == "into"}
-        print("  unmodified 'into B' series (the noise a broadening must exceed): " + "; ".join(
+        say("  unmodified 'into B' series (the noise a broadening must exceed): " + "; ".join(
             f"{b}: dispersion phi {noise[b].phi:.1f}, CUSUM sd sqrt(phi V) {np.sqrt(noise[b].phi * noise[b].v.sum()):.1f} "
             f"spans" for b in chosen if b in noise))
-        for label, sz, nd in (("sizes 10-50", sizes, draws), ("larger sizes", big_sizes, big_draws * len(big_sizes))):
+        for label, sz, nd in (("sizes 10-50", sizes, draws), ("larger sizes", big_sizes, big_draws * len(big_sizes)))[
+            :2 if big_draws else 1]:
             for ci, b in enumerate(chosen):
                 j = codes.index(b)
                 # a coder who broadens B applies it to talk B can code: the same speaker role
@@ -421,7 +468,7 @@ def bench_broadening(data: Path, n_codes: int, draws: int, sizes=SIZES, big_size
                     size = sz[d % len(sz)]
                     u, pick = _broaden(units, x, pos[cand], cand, cent[j], b, size,
                                        np.random.default_rng(1000 * ci + d))
-                    res = coder_drift(u, x, order, codes, random_state=0)
+                    res = coder_drift(u, x, order, codes, n_boot=0, random_state=0, **options)
                     # a flag the unmodified coding already has is not a detection of the planted change
                     new = res.table[[(r.kind, r.from_code, r.to_code, r.change_at) not in before
                                      for r in res.table.itertuples()]]
@@ -430,11 +477,41 @@ def bench_broadening(data: Path, n_codes: int, draws: int, sizes=SIZES, big_size
                     sources = pd.Series([c for i in pick for c in units.at[i, "codes"]]).value_counts()
                     runs[label].append({"size": size, "size_bin": _size_bin(size) if size <= 50 else str(size),
                                         "hit": hit, "extra": len(extra)})
-                    print(f"    B={b!r}, {size} spans from {dict(sources)}: {'HIT ' if hit else 'miss'} new flags on "
+                    say(f"    B={b!r}, {size} spans from {dict(sources)}: {'HIT ' if hit else 'miss'} new flags on "
                           f"B: {where}" + (f"; extra: {', '.join(extra)}" if extra else ""))
-    for label, r in runs.items():
-        _power_table(r, f"AnnoMI, broadening of B ({label}; {n_annotators} annotators, "
-                        f"{'/'.join(map(str, late_spans))} late spans)")
+    if verbose:
+        for label in ("sizes 10-50", "larger sizes"):
+            _power_table(runs[label], f"AnnoMI, broadening of B ({label}; {n_annotators} annotators, "
+                                      f"{'/'.join(map(str, late_spans))} late spans)")
+    return runs
+
+
+VARIANTS = (("bound", "bh"), ("exact", "bh"), ("bound", "holm"), ("exact", "holm"))
+
+
+def bench_variants(units, x, codes, data: Path, n_codes: int, draws: int) -> None:
+    """The coder-drift test's p-value (``p_value``: the bridge bound or the exact discrete
+    bridge) and its correction across codes (``correction``: BH or Holm), side by side on the
+    same planted runs: what more power costs in extra flags."""
+    parts, order, history, chosen = _serdif_setup(units, x, codes, n_codes)
+    from themekit.audit.coder_drift import coder_drift
+
+    print("\nCoder drift, variants of the test on the same planted runs (SERDIF sliding boundary, "
+          f"{n_codes} codes x {draws} draws; AnnoMI broadening, 3 annotators x {n_codes} codes x {draws} draws)")
+    print(f"  {'p_value':<8} {'correction':<10} | {'SERDIF unmod.':>13} {'power':>6} {'30+':>5} {'extra/run':>9} "
+          f"{'max':>4} {'runs >1':>7} | {'AnnoMI unmod.':>13} {'power':>6} {'30+':>5} {'extra/run':>9} {'max':>4}")
+    for p_value, correction in VARIANTS:
+        opts = {"p_value": p_value, "correction": correction}
+        t = time.perf_counter()
+        base = coder_drift(units, x, order, codes, history=history, n_boot=0, random_state=0, **opts)
+        unmod = int((base.flagged["status"] == "drift").sum())
+        s = pd.DataFrame(_sliding_runs(units, x, codes, order, history, chosen, draws, verbose=False, **opts))
+        a_runs = bench_broadening(data, n_codes, draws, big_draws=0, verbose=False, **opts)
+        a = pd.DataFrame(a_runs["sizes 10-50"])
+        print(f"  {p_value:<8} {correction:<10} | {unmod:>13} {s.hit.mean():>6.0%} {s[s['size'] >= 30].hit.mean():>5.0%} "
+              f"{s.extra.mean():>9.2f} {int(s.extra.max()):>4} {int((s.extra > 1).sum()):>7} | "
+              f"{'/'.join(map(str, a_runs['unmodified'])):>13} {a.hit.mean():>6.0%} {a[a['size'] >= 30].hit.mean():>5.0%} "
+              f"{a.extra.mean():>9.2f} {int(a.extra.max()):>4}   ({time.perf_counter() - t:.0f} s)", flush=True)
 
 
 def bench_audit_time(data: Path, x: np.ndarray, units: pd.DataFrame) -> None:
@@ -465,8 +542,8 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--drift-codes", type=int, default=5)
     ap.add_argument("--permutations", type=int, default=1000)
-    ap.add_argument("--skip", choices=("miscoding", "drift", "coder-drift", "annomi", "audit-time"), action="append",
-                    default=["drift"], help="sections to skip (default: the old marginal drift bench)")
+    ap.add_argument("--skip", choices=("miscoding", "drift", "coder-drift", "annomi", "variants", "audit-time"),
+                    action="append", default=["drift"], help="sections to skip (default: the old marginal drift bench)")
     args = ap.parse_args(argv)
     DATA_USED[0] = args.data
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -498,6 +575,8 @@ def main(argv=None) -> int:
         bench_coder_drift(units, x, codes, args.drift_codes, args.draws, args.permutations)
     if "annomi" not in args.skip:
         bench_broadening(args.data, args.drift_codes, args.draws)
+    if "variants" not in args.skip:
+        bench_variants(units, x, codes, args.data, args.drift_codes, args.draws)
     if "audit-time" not in args.skip:
         bench_audit_time(args.data, x, units)
     return 0

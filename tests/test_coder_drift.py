@@ -11,7 +11,7 @@ import pytest
 
 from themekit.audit import coded_units
 from themekit.audit.codebook_history import read_codebook_history
-from themekit.audit.content_scan import crossfit_scores, cusum_test
+from themekit.audit.content_scan import bridge_pvalue, crossfit_scores, cusum_test
 from themekit.audit.coder_drift import (CODER_AGREEMENT_COLUMNS, CODER_DRIFT_COLUMNS, EVIDENCE_COLUMNS,
                                         coder_chart, coder_drift)
 from themekit.codebook.coding import CodedSegment
@@ -71,6 +71,30 @@ def test_cusum_by_hand():
     # the change must persist: min_after interviews from it on
     assert cusum_test(np.array([0, 0, 0, 0, 0, 0, 0, 6.0]) - 0.75, v, 2, 2)[1] <= 6
     assert cusum_test(r, v, 5, 4) == (1.0, 5, 0.0, 1.0)          # no split allowed
+
+
+def test_exact_bridge_pvalue_matches_simulation_and_is_below_the_bound():
+    # unequal interviews; the scanned splits 2..8 of 10
+    v = np.array([1.0, 3.0, 0.5, 2.0, 2.0, 4.0, 1.0, 0.7, 2.5, 1.5])
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=(200_000, len(v))) * np.sqrt(v)
+    r -= np.outer(r.sum(1), v / v.sum())            # condition on the excesses summing to zero
+    after = np.cumsum(r[:, ::-1], axis=1)[:, ::-1][:, 2:9]
+    stat = np.abs(after).max(1) / np.sqrt(v.sum())
+    for z in (0.8, 1.2, 1.6):
+        simulated = (stat >= z).mean()
+        exact = bridge_pvalue(v, z, 2, 8)
+        assert exact == pytest.approx(simulated, abs=4 * np.sqrt(simulated / 200_000) + 1e-4)
+        assert exact < min(1.0, 2 * np.exp(-2 * z * z))
+    # more splits scanned, more chances: never a smaller p
+    assert bridge_pvalue(v, 1.2, 1, 9) >= bridge_pvalue(v, 1.2, 2, 8)
+    assert bridge_pvalue(v, 0.0, 2, 8) == 1.0
+    # cusum_test gives it for the same z and split
+    rr = np.array([-1.5, -1.5, -1.5, -1.5, 1.5, 1.5, 1.5, 1.5])
+    vv = np.full(8, 2.0)
+    pb, s, z, phi = cusum_test(rr, vv, 2, 2)
+    pe, s2, z2, _ = cusum_test(rr, vv, 2, 2, p_value="exact")
+    assert (s2, z2) == (s, z) and pe == pytest.approx(bridge_pvalue(vv, z, 2, 6)) and pe < pb
 
 
 def test_crossfit_scores_never_see_their_own_interview():
@@ -176,6 +200,27 @@ def test_parameters_are_checked():
         coder_drift(units, x, order, ridge=-1.0)
     with pytest.raises(ValueError, match="vectors must have one row per unit"):
         coder_drift(units, x[:3], order)
+    with pytest.raises(ValueError, match="p_value must be 'bound' or 'exact'"):
+        coder_drift(units, x, order, p_value="asymptotic")
+    with pytest.raises(ValueError, match="correction must be 'bh' or 'holm'"):
+        coder_drift(units, x, order, correction="bonferroni")
+
+
+def test_exact_p_values_and_holm_on_a_planted_slide():
+    units, x, order = project(drift_from=7, seed=6)
+    bound = coder_drift(units, x, order, n_boot=0, random_state=0)
+    exact = coder_drift(units, x, order, n_boot=0, p_value="exact", random_state=0)
+    hb = coder_drift(units, x, order, n_boot=0, correction="holm", random_state=0)
+    key = ["coder", "code"]
+    b, e = bound.table.set_index(key), exact.table.set_index(key).reindex(bound.table.set_index(key).index)
+    assert (e.p_value <= b.p_value + 1e-12).all() and (e.p_value < b.p_value).any()
+    assert list(exact.flagged.change_at) == ["T7"]
+    # Holm adjusts more than BH: the same test, never a smaller q, no flag BH lacks
+    h = hb.table.set_index(key).reindex(b.index)
+    assert (h.q_value >= b.q_value - 1e-12).all()
+    assert set(hb.flagged.code) <= set(bound.flagged.code)
+    assert exact.settings["p_value"] == "exact" and hb.settings["correction"] == "holm"
+    assert "Holm across codes" in hb.settings["test"]
 
 
 def test_a_shift_where_the_codebook_changed_follows_the_codebook(tmp_path):

@@ -10,7 +10,7 @@ from themekit.audit import coded_units
 from themekit.codebook.coding import CodedSegment
 from themekit.audit import drift
 from themekit.audit.drift import (DRIFT_COLUMNS, _Case, _inner_product_rows, _laney_limits, _null_chunk, _stats,
-                                  _window_sums, benjamini_hochberg, control_chart, drift_table)
+                                  _window_sums, benjamini_hochberg, control_chart, drift_table, holm)
 from themekit.common.parallel import local_map
 
 DIM = 16
@@ -47,6 +47,14 @@ def test_benjamini_hochberg_by_hand():
     q = benjamini_hochberg([0.01, 0.04, 0.03, 0.2, np.nan])
     np.testing.assert_allclose(q[:4], [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.2])
     assert np.isnan(q[4])
+
+
+def test_holm_by_hand():
+    p = holm([0.01, 0.04, 0.03, 0.2, np.nan])
+    # sorted 0.01, 0.03, 0.04, 0.2 times 4, 3, 2, 1, kept non-decreasing
+    np.testing.assert_allclose(p[:4], [0.04, 0.09, 0.09, 0.2])
+    assert np.isnan(p[4])
+    assert (holm([0.01, 0.04, 0.03, 0.2]) >= benjamini_hochberg([0.01, 0.04, 0.03, 0.2])).all()
 
 
 def test_planted_centroid_shift_is_flagged_at_its_start_and_stable_code_is_not():

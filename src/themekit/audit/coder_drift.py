@@ -20,7 +20,9 @@ interview on (the statistics: :mod:`themekit.audit.content_scan`).
    fit, at least 1) absorbs participants who differ, and a change needs ``min_before``
    interviews before it and ``min_after`` from it on. Within a code, its comparisons are
    combined by Simes' test; across codes (and coders), Benjamini–Hochberg
-   (:func:`themekit.audit.drift.benjamini_hochberg`). A code with ``q <= alpha`` is flagged at
+   (:func:`themekit.audit.drift.benjamini_hochberg`; ``correction="holm"``: Holm's family-wise
+   adjustment, which admits no further codes once one is flagged, at some cost in power). A
+   code with ``q <= alpha`` is flagged at
    the split of its strongest comparison; a second flagged code describing the same change (a
    code in common, change point within one interview) is folded into the first.
 4. **Size and evidence.** The share before and after (observed), the change in the share
@@ -49,10 +51,12 @@ import numpy as np
 import pandas as pd
 
 from .coded import units_and_codes
-from .content_scan import Series, coder_series
-from .drift import _laney_limits, benjamini_hochberg
+from .content_scan import P_VALUES, Series, coder_series
+from .drift import _laney_limits, benjamini_hochberg, holm
 
-__all__ = ["coder_drift", "CoderDrift", "coder_chart", "CODER_DRIFT_COLUMNS", "EVIDENCE_COLUMNS",
+CORRECTIONS = {"bh": benjamini_hochberg, "holm": holm}
+
+__all__ = ["coder_drift", "CoderDrift", "coder_chart", "CORRECTIONS", "CODER_DRIFT_COLUMNS", "EVIDENCE_COLUMNS",
            "CODER_AGREEMENT_COLUMNS"]
 
 CODER_DRIFT_COLUMNS = [
@@ -173,7 +177,7 @@ def coder_drift(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
                 codes: Sequence[str] | None = None, *, n_pairs: int = 3, ridge: float = 1.0, alpha: float = 0.05,
                 min_units: int = 5, min_before: int = 2, min_after: int = 2, n_neighbors: int = 10,
                 n_evidence: int = 5, n_boot: int = 1000, ci: float = 0.95, history=None, mapper=None,
-                random_state: int = 0) -> CoderDrift:
+                p_value: str = "bound", correction: str = "bh", random_state: int = 0) -> CoderDrift:
     """Conditional drift per coder (see the module docstring).
 
     ``units``: one row per coded span and coder (:func:`themekit.audit.coded_units`); ``vectors``:
@@ -186,13 +190,18 @@ def coder_drift(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
     ``n_evidence``: spans shown per flagged drift; ``n_boot``/``ci``: the interval of the change;
     ``history``: a :class:`~themekit.audit.codebook_history.CodebookHistory` (codebook changes
     placed in each coder's order) or None; ``mapper``: ``mapper(fn, items)`` running the coders
-    (default: builtin map; see :mod:`themekit.common.parallel`).
+    (default: builtin map; see :mod:`themekit.common.parallel`); ``p_value``: "bound" (the
+    continuous bridge's tail bound, conservative) or "exact" (the discrete bridge over the
+    allowed splits; see :mod:`themekit.audit.content_scan`); ``correction``: across codes, "bh"
+    (Benjamini–Hochberg, false discovery rate) or "holm" (family-wise error rate).
     """
     for name, value, low in (("n_pairs", n_pairs, 1), ("min_units", min_units, 1), ("min_before", min_before, 1),
                              ("min_after", min_after, 1), ("n_neighbors", n_neighbors, 1), ("n_boot", n_boot, 0)):
         _check(name, value, isinstance(value, (int, np.integer)) and value >= low, f"an integer >= {low}")
     _check("alpha", alpha, isinstance(alpha, float) and 0 < alpha < 1, "a number between 0 and 1")
     _check("ridge", ridge, isinstance(ridge, (int, float)) and ridge > 0, "a number > 0")
+    _check("p_value", p_value, p_value in P_VALUES, " or ".join(map(repr, P_VALUES)))
+    _check("correction", correction, correction in CORRECTIONS, " or ".join(map(repr, CORRECTIONS)))
     units, x, codes, y = units_and_codes(units, vectors, codes)
     families, pred_rows, agree_rows, cache, seqs, items = [], [], [], {}, {}, []
     several = units["coder"].nunique() > 1
@@ -209,7 +218,7 @@ def coder_drift(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
         cache[coder] = {"sel": sel, "pos": pos, "x": x[sel], "seq": seq}
         items.append((x[sel], pos, y[sel], len(seq)))
     run = partial(coder_series, n_pairs=n_pairs, ridge=ridge, min_units=min_units, min_before=min_before,
-                  min_after=min_after)
+                  min_after=min_after, p_value=p_value)
     results = list((mapper or map)(run, items))
     for (coder, c), series in zip(cache.items(), results):
         c["series"] = series
@@ -230,13 +239,15 @@ def coder_drift(units: pd.DataFrame, vectors: np.ndarray, order: Mapping[str, Se
                                      "date": units["order"]})
         history.place(seqs, coded_at)
     table, evidence = _flag(families, units, codes, cache, alpha, n_evidence, n_boot, ci, history,
-                            np.random.default_rng(random_state))
+                            np.random.default_rng(random_state), CORRECTIONS[correction])
     agreement = pd.DataFrame(agree_rows, columns=CODER_AGREEMENT_COLUMNS)
     if len(agreement):
         starts = {(r.coder, r.change_at) for r in table[table.flagged].itertuples()}
         agreement["flagged"] = [(c, t) in starts for c, t in zip(agreement.coder, agreement.transcript_id)]
         agreement = agreement.astype({"flagged": bool, "n_units": "int64", "position": "int64"})
-    settings = {"test": "content-conditional CUSUM (quasi-binomial), Simes within a code, BH across codes",
+    settings = {"test": "content-conditional CUSUM (quasi-binomial), Simes within a code, "
+                        + ("BH" if correction == "bh" else "Holm") + " across codes",
+                "p_value": p_value, "correction": correction,
                 "n_pairs": int(n_pairs), "ridge": float(ridge), "alpha": alpha, "min_units": int(min_units),
                 "min_before": int(min_before), "min_after": int(min_after), "n_neighbors": int(n_neighbors),
                 "n_comparisons": int(sum(len(c["series"]) for c in cache.values())),
@@ -299,9 +310,9 @@ def _agreement(coder, c, ys, units, x, y, codes, several, n_neighbors, pred_rows
                            "agree_others": ao, "flagged": False})
 
 
-def _flag(families, units, codes, cache, alpha, n_evidence, n_boot, ci, history, rng):
+def _flag(families, units, codes, cache, alpha, n_evidence, n_boot, ci, history, rng, adjust=benjamini_hochberg):
     rows, ev = [], []
-    q = benjamini_hochberg([f["p"] for f in families]) if families else np.zeros(0)
+    q = adjust([f["p"] for f in families]) if families else np.zeros(0)
     order = np.argsort([f["p"] for f in families], kind="stable")
     taken: list[dict] = []
     for i in order:

@@ -55,7 +55,7 @@ import pandas as pd
 from ..common.parallel import Mapper, local_map, one_blas_thread
 from .coded import units_and_codes
 
-__all__ = ["drift_table", "benjamini_hochberg", "control_chart", "DRIFT_COLUMNS", "NULLS"]
+__all__ = ["drift_table", "benjamini_hochberg", "holm", "control_chart", "DRIFT_COLUMNS", "NULLS"]
 
 NULLS = ("segment", "overdispersed")
 SHIFT_LIMIT_QUANTILE = 0.99
@@ -77,6 +77,18 @@ def benjamini_hochberg(p: Sequence[float]) -> np.ndarray:
         vals = p[o] * m / np.arange(1, m + 1)
         q[o] = np.minimum(np.minimum.accumulate(vals[::-1])[::-1], 1.0)
     return q
+
+
+def holm(p: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error; NaN stays NaN and is not counted)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    if ok.size:
+        o = ok[np.argsort(p[ok], kind="stable")]
+        m = ok.size
+        out[o] = np.minimum(np.maximum.accumulate(p[o] * (m - np.arange(m))), 1.0)
+    return out
 
 
 def _check(name: str, value: Any, ok: bool, what: str) -> None:
