@@ -310,6 +310,13 @@ def test_cli_takes_a_codebook_history(tmp_path, monkeypatch, capsys):
     assert "Coder drift (same kind of passage, a different code" in text
     settings = json.loads((out / "settings.json").read_text())["settings"]
     assert "1 codebook events" in settings["coder_drift"]["codebook_history"]
+    assert (settings["coder_drift"]["p_value"], settings["coder_drift"]["correction"]) == ("bound", "bh")
+    holm_out = tmp_path / "audit-holm"
+    assert main(["audit", str(study), "-o", str(holm_out), "--model-coder", "none", "--bootstrap", "50",
+                 "--drift-correction", "holm", "--drift-p-value", "exact"]) == 0
+    capsys.readouterr()
+    hs = json.loads((holm_out / "settings.json").read_text())["settings"]["coder_drift"]
+    assert (hs["p_value"], hs["correction"]) == ("exact", "holm") and "Holm across codes" in hs["test"]
     assert (out / "coder_drift.csv").is_file() and (out / "figures" / "coder_mk.json").is_file()
     assert main(["audit", str(study), "-o", str(out), "--codebook-history", str(tmp_path / "missing.csv")]) == 2
     assert "no such file or folder" in capsys.readouterr().err

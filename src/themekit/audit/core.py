@@ -253,13 +253,13 @@ def _read_history(history: Any, units: pd.DataFrame):
 
 def _run_coder_drift(units: pd.DataFrame, x: np.ndarray, order_map: dict, codes: list, history: Any,
                      corpus: Corpus, n_permutations: int, n_boot: int, alpha: float, random_state: int,
-                     notes: list, settings: dict):
+                     notes: list, settings: dict, p_value: str = "bound", correction: str = "bh"):
     """The conditional drift test inside :func:`audit` (kept apart so the audit stays readable)."""
     import time
 
     t0 = time.perf_counter()
-    res = coder_drift(units, x, order_map, codes, n_boot=n_boot, alpha=alpha,
-                      history=history, random_state=random_state)
+    res = coder_drift(units, x, order_map, codes, n_boot=n_boot, alpha=alpha, history=history,
+                      p_value=p_value, correction=correction, random_state=random_state)
     settings["coder_drift"] = res.settings
     settings["coder_drift_seconds"] = round(time.perf_counter() - t0, 3)
     if history is not None:
@@ -564,8 +564,8 @@ def _codes_in_order(segments: list, codebook) -> list[str]:
 def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None, embedder=None,
           mapper: Any = "auto", order: Any = "auto", window: int = 1, null: str = "segment",
           n_permutations: int = 1000, n_boot: int = 1000, alpha: float = 0.05, min_overlap: float = 0.5,
-          text: str = "content", codebook_history: Any = None, random_state: int = 0,
-          cache=None, engine=None) -> AuditResult:
+          text: str = "content", codebook_history: Any = None, drift_p_value: str = "bound",
+          drift_correction: str = "bh", random_state: int = 0, cache=None, engine=None) -> AuditResult:
     """Audit a coded project: agreement, drift, suspected mis-codings, human vs model.
 
     ``segments``: :class:`~themekit.codebook.coding.CodedSegment` list (``read_coded_segments(path,
@@ -589,7 +589,9 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
     :class:`~themekit.audit.codebook_history.CodebookHistory`: a coding change that starts where
     a code's definition changed is reported as following the codebook, not as drift.
     The conditional drift test (``coder_drift``) uses ``alpha`` and ``n_boot`` too (its null is
-    analytic: no permutations).
+    analytic: no permutations); ``drift_p_value`` ("bound" or "exact") and ``drift_correction``
+    ("bh" or "holm") are its ``p_value`` and ``correction``
+    (:func:`themekit.audit.coder_drift.coder_drift`).
     ``cache``: a
     :class:`themekit.common.results.ResultCache`: each part is read from it when its inputs were
     seen before — agreement, marginal drift, mis-codings and coder drift (store ``audit-parts``)
@@ -672,11 +674,13 @@ def audit(corpus: Corpus, segments: Iterable, codebook=None, *, embeddings=None,
         cd_notes: list[str] = []
         cd_settings: dict = {}
         res = _run_coder_drift(units, x, order_map, codes, codebook_history, corpus, n_permutations, n_boot,
-                               alpha, random_state, cd_notes, cd_settings)
+                               alpha, random_state, cd_notes, cd_settings, p_value=drift_p_value,
+                               correction=drift_correction)
         return res, cd_settings, cd_notes
 
     cd, cd_settings, cd_notes = part(
-        "coder drift", ("coder drift", units, x, order_map, codes, codebook_history, n_boot, alpha, random_state),
+        "coder drift", ("coder drift", units, x, order_map, codes, codebook_history, n_boot, alpha, random_state,
+                        drift_p_value, drift_correction),
         run_coder_drift)
     notes.extend(cd_notes)
 

@@ -56,6 +56,12 @@ def register(sub) -> None:
                         "or a coding log (CSV/JSONL with a date column; Taguette's log): a coding change that "
                         "starts where a code's definition changed is reported as following the codebook, not "
                         "as drift; repeat for several")
+    g.add_argument("--drift-correction", choices=("bh", "holm"), default="bh",
+                   help="coder drift, across codes: 'bh' (Benjamini-Hochberg, the share of false flags; "
+                        "default) or 'holm' (the chance of any false flag: fewer flags)")
+    g.add_argument("--drift-p-value", choices=("bound", "exact"), default="bound",
+                   help="coder drift, each change point: 'bound' (conservative; default) or 'exact' (for "
+                        "the interviews scanned: more flags)")
     g.add_argument("--model-coder", choices=("auto", "seeded", "zero-shot", "none"), default="auto",
                    help="the model compared with the coders per interview: 'seeded' (auto; learns from "
                         "the other interviews' coding), 'zero-shot' (codebook only) or none")
@@ -95,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         result = audit(corpus, segments, codebook, embedder=embedder, mapper=mapper, order=order,
                        window=args.window, null=args.null, n_permutations=args.permutations,
                        n_boot=args.bootstrap, alpha=float(args.alpha), text="text" if args.verbatim else "content",
-                       codebook_history=args.codebook_history, random_state=args.random_state, engine=engine)
+                       codebook_history=args.codebook_history, drift_p_value=args.drift_p_value,
+                       drift_correction=args.drift_correction, random_state=args.random_state, engine=engine)
     files = result.save(args.output)
     n_coders = result.units["coder"].nunique()
     print(f"{len(segments)} coded segments ({len(result.units)} spans) by {n_coders} coder"
