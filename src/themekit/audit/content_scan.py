@@ -18,7 +18,9 @@ For one coder, spans ``i`` with embedding ``x_i`` in interview ``t_i`` (the code
    over ``sqrt(phi V)`` is then a Brownian bridge, whose two-sided maximum exceeds ``c`` with
    probability at most ``2 exp(-2 c^2)`` (``p_value="bound"``); ``p_value="exact"`` computes the
    probability for the discrete bridge actually scanned (:func:`bridge_pvalue`: only the allowed
-   splits, at their variance-weighted times; a few times smaller). ``phi``, the interviews' Pearson chi-square around
+   splits, at their variance-weighted times; a few times smaller). Both take ``phi`` as known;
+   it is estimated from the interviews, so where it is above 1 both are somewhat optimistic, the
+   exact one more so (the bound's slack absorbs part of it). ``phi``, the interviews' Pearson chi-square around
    the two-level fit at the best split over (interviews - 2), at least 1, is the
    quasi-binomial dispersion: participants differ beyond binomial noise, and one odd interview
    inflates it rather than making a change point. A change needs ``min_before`` interviews
