@@ -15,7 +15,7 @@ __all__ = ["Code", "derived_id", "QDC_NAMESPACE", "CODEBOOK_EXTENSIONS"]
 
 # format constants live here, not in codebook_formats, so that module can import this one
 QDC_NAMESPACE = "urn:QDA-XML:codebook:1.0"
-CODEBOOK_EXTENSIONS = (".yaml", ".yml", ".csv", ".qdc")
+CODEBOOK_EXTENSIONS = (".yaml", ".yml", ".csv", ".qdc", ".tsv", ".xlsx", ".docx", ".md")
 _GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://themekit.invalid/codebook/code")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID = re.compile(rf"{_UUID}|\{{{_UUID}\}}")

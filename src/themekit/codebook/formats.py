@@ -28,11 +28,14 @@ import io
 import json
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..types import InputError, atomic_write
-from .code import CODEBOOK_EXTENSIONS, QDC_NAMESPACE, Code, _clean, derived_id
+from .code import _GUID, CODEBOOK_EXTENSIONS, QDC_NAMESPACE, Code, _clean, derived_id
+from .tables import TABLE_EXTENSIONS, Table, header_key
+from .tables import read_table as read_table_file
 
 if TYPE_CHECKING:
     from .model import Codebook
@@ -44,7 +47,7 @@ log = logging.getLogger("themekit")
 
 
 def read_codebook(path: Path) -> dict:
-    """Read a codebook file by extension (.yaml/.yml, .csv, .qdc), without logging its warnings."""
+    """Read a codebook file by extension: .yaml/.yml, .qdc, or a table (.csv, .tsv, .xlsx, .docx, .md)."""
     ext = path.suffix.lower()
     if ext not in CODEBOOK_EXTENSIONS:
         raise InputError(path, f"unknown codebook format {path.suffix or '(no extension)'!r}; "
@@ -56,9 +59,10 @@ def read_codebook(path: Path) -> dict:
         raise InputError(path, "the codebook file is empty; add codes (one per row or entry)")
     if ext == ".qdc":
         return read_qdc(data, path)
+    if ext in TABLE_EXTENSIONS:
+        return read_table(path)
     from ..io.readers import decode_bytes
-    text = decode_bytes(data, path)
-    return read_csv(text, path) if ext == ".csv" else read_yaml(text, path)
+    return read_yaml(decode_bytes(data, path), path)
 
 
 def write_codebook(book: Codebook, path: Path) -> Path:
@@ -73,8 +77,8 @@ def write_codebook(book: Codebook, path: Path) -> Path:
     if ext == ".qdc":
         data = to_qdc(book)
         return atomic_write(path, lambda tmp: tmp.write_bytes(data))
-    raise InputError(path, f"unknown codebook format {path.suffix or '(no extension)'!r}; "
-                     f"use one of {', '.join(CODEBOOK_EXTENSIONS)}")
+    raise InputError(path, f"cannot write codebook format {path.suffix or '(no extension)'!r}; "
+                     "use one of .yaml, .yml, .csv, .qdc")
 
 
 def _explicit_id(book: Codebook, c: Code) -> str | None:
@@ -131,6 +135,20 @@ _ITEM_KEYS = {
 _ITEM_ALIAS = {alias: key for key, aliases in _ITEM_KEYS.items() for alias in aliases}
 
 
+def _yaml_key(k: Any) -> str | None:
+    """The field a YAML key names: the keys above, or a codebook table's column names
+    ('Inclusion criteria', 'When not to use', 'Typical exemplar', 'Memo')."""
+    k = header_key(k)
+    if k in _ITEM_ALIAS:
+        return _ITEM_ALIAS[k]
+    if k in ("code_name", "code_label", "node_name"):
+        return "name"
+    for role in ("definition", "memo", "include", "exclude", "close_but_no", "examples", "parent"):
+        if k in _TABLE_COLUMNS[role]:
+            return {"memo": "definition", "close_but_no": "exclude"}.get(role, role)
+    return None
+
+
 def _as_bool(value: Any, path, line, what: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -179,12 +197,17 @@ def read_yaml(text: str, path: Path) -> dict:
         for k, v in entry.items():
             if k == "__line__":
                 continue
-            key = _ITEM_ALIAS.get(str(k).strip().lower())
+            key = _yaml_key(k)
             if key is None:
                 close = difflib.get_close_matches(str(k), list(_ITEM_ALIAS), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise InputError(path, f"unknown field {k!r}{hint} in code {entry.get('name', '?')!r}; "
                                  f"fields are {', '.join(_ITEM_KEYS)}", line=line)
+            if key in ("examples", "definition", "exclude") and key in d and v is not None:
+                # typical + atypical exemplar, brief + full definition, exclusion + close-but-no
+                prev = d[key] if isinstance(d[key], list) else [d[key]]
+                d[key] = [x for x in prev + (v if isinstance(v, list) else [v]) if x is not None]
+                continue
             if key in d:
                 raise InputError(path, f"field {key!r} given twice in code {entry.get('name', '?')!r}",
                                  line=line)
@@ -270,19 +293,52 @@ def to_yaml(book: Codebook) -> str:
                      default_flow_style=False)
 
 
-# -- CSV ----------------------------------------------------------------------------------------
+# -- tables: CSV, TSV, Excel, Word, Markdown ------------------------------------------------------
 
-_CSV_COLUMNS = {
-    "code": ("code", "name", "tag", "code_name", "label"),
-    "theme": ("theme", "parent", "category", "parent_code", "group"),
-    "definition": ("definition", "description"),
-    "include": ("include", "inclusion", "inclusion_criteria", "when_to_use"),
-    "exclude": ("exclude", "exclusion", "exclusion_criteria", "when_not_to_use"),
-    "examples": ("examples", "example"),
+# hierarchy columns, outermost first; the deepest one present holds the code
+_LEVEL_COLUMNS = (
+    ("theme", "themes", "main_theme", "overarching_theme", "global_theme", "category", "categories",
+     "code_category", "code_group", "code_groups", "group", "groups", "domain", "level_1", "tier_1"),
+    ("sub_theme", "subtheme", "sub_themes", "subthemes", "subcategory", "sub_category", "subcategories",
+     "organising_theme", "organizing_theme", "level_2", "tier_2"),
+    ("code_name", "code_label", "node_name", "code", "codes", "name", "tag", "label", "node", "title",
+     "level_3", "tier_3"),
+    ("sub_code", "subcode", "sub_codes", "subcodes", "child_code", "level_4", "tier_4"),
+)
+_TABLE_COLUMNS = {
+    "parent": ("parent", "parent_code", "parent_node", "parent_name", "parent_title", "parent_theme",
+               "parent_category"),
+    "definition": ("brief_definition", "short_definition", "definition", "full_definition", "code_definition",
+                   "operational_definition", "description", "code_description", "meaning", "explanation"),
+    "memo": ("memo", "memos", "code_memo", "comment", "comments", "note", "notes"),
+    "include": ("include", "inclusion", "inclusion_criteria", "inclusion_criterion", "when_to_use", "use_when",
+                "include_when", "apply_when", "when_to_apply", "criteria_for_inclusion", "coding_rule",
+                "coding_rules"),
+    "exclude": ("exclude", "exclusion", "exclusion_criteria", "exclusion_criterion", "when_not_to_use",
+                "do_not_use_when", "don_t_use_when", "dont_use_when", "exclude_when", "when_not_to_apply",
+                "criteria_for_exclusion"),
+    "close_but_no": ("close_but_no", "counter_example", "counter_examples", "counterexample", "non_example",
+                     "non_examples", "negative_example", "negative_examples"),
+    "examples": ("examples", "example", "example_quote", "example_quotes", "exemplar", "exemplars",
+                 "typical_exemplar", "typical_exemplars", "atypical_exemplar", "atypical_exemplars",
+                 "typical_example", "atypical_example", "illustrative_quote", "illustrative_quotes",
+                 "sample_quote", "sample_quotes", "quote", "quotes", "example_extract", "example_extracts",
+                 "anchor_example", "anchor_examples", "key_quote", "key_quotes", "examples_of_use"),
     "id": ("id", "guid", "uuid"),
+    "number": ("no", "nr", "number", "num", "code_number", "code_no", "code_id", "id"),
     "color": ("color", "colour"),
     "codable": ("codable", "is_codable", "iscodable"),
 }
+# what CAQDAS exports add about a code (counts, dates, people): ignored without a warning
+_METADATA = re.compile(r"(files|references|sources|cases|grounded|density|frequency|count|n|coverage|weight|"
+                       r"aggregate|created(_.*)?|modified(_.*)?|date|author|owner|user|level|hierarchy|"
+                       r"n_.*|number_of_.*|.*_count|count_of_.*|nickname|shortcut|.*_id)")
+_NVIVO_FOLDER = re.compile(r"^.*\\\\")  # NVivo writes 'Nodes\\Parent\Child': the folder is no code
+_PATH_SEP = re.compile(r"\\+|::|\s+>\s+|\s*→\s*")
+_NUMBERED = re.compile(r"(\d+(?:\.\d+)*)\.?(?=\s+\S)")
+_DOTTED = re.compile(r"\d+(?:\.\d+)*\.?")
+# the fields the writer uses, for the from_csv/round-trip readers and error messages
+_CSV_COLUMNS = ("code", "theme", "definition", "include", "exclude", "examples")
 
 
 def _escape_bar(s: str) -> str:
@@ -307,64 +363,210 @@ def _split_bar(s: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in out if x.strip())
 
 
-def _csv_records(text: str, path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """(header, [(line number where the record starts, fields)]) skipping blank records."""
+def _code_path(name: str) -> list[str]:
+    r"""Names from the root down in a code written as a path: 'Parent\Child', 'Parent > Child',
+    'Parent::Child', NVivo's 'Nodes\\Parent\Child' (the folder dropped)."""
+    return [p.strip() for p in _PATH_SEP.split(_NVIVO_FOLDER.sub("", name.strip())) if p.strip()]
+
+
+def _is_codebook_header(cells: list[str]) -> bool:
+    keys = {header_key(c) for c in cells}
+    return any(k in keys for level in _LEVEL_COLUMNS for k in level)
+
+
+def read_table(path: Path) -> dict:
+    """A codebook laid out as a table (.csv, .tsv, .xlsx, .docx, .md): one row per code."""
+    what = "code column ('Code', 'Code name', 'Name', 'Theme'...)"
+    return _read_codebook_table(read_table_file(path, _is_codebook_header, what), path)
+
+
+def read_csv(text: str, path: Path | None) -> dict:
     from ..io.readers import csv_records
 
-    return csv_records(text, path, empty="the codebook file is empty; add a header row and one row per code")
+    header, records = csv_records(text, path, empty="the codebook file is empty; add a header row and one row "
+                                  "per code")
+    rows = [(line, cells, [len(c) - len(c.lstrip(" \t")) for c in cells]) for line, cells in records]
+    return _read_codebook_table(Table([h.strip() for h in header], rows, str(path)), path)
 
 
-def read_csv(text: str, path: Path) -> dict:
-    header, records = _csv_records(text, path)
-    lower = [h.strip().lower().replace(" ", "_") for h in header]
-    cols: dict[str, int] = {}
-    for key, guesses in _CSV_COLUMNS.items():
-        for g in guesses:
-            if g in lower:
-                cols[key] = lower.index(g)
-                break
-    if "code" not in cols:
-        raise InputError(path, "no code column; name the column with code names 'code' "
-                         f"(columns: {', '.join(header)})", line=1)
-    used = set(cols.values())
-    ignored = [h for i, h in enumerate(header) if i not in used]
+def _read_codebook_table(table: Table, path: Path | None) -> dict:
+    where = table.where if path is not None else None
+    keys = [header_key(h) for h in table.header]
+    taken: set[int] = set()
+
+    def find(aliases) -> int | None:
+        for a in aliases:
+            for i, k in enumerate(keys):
+                if k == a and i not in taken:
+                    return i
+        return None
+
+    levels: list[int] = []
+    for aliases in _LEVEL_COLUMNS:
+        i = find(aliases)
+        if i is not None:
+            levels.append(i)
+            taken.add(i)
+    if not levels:
+        raise InputError(where, "no code column; name the column with code names 'code' "
+                         f"(columns: {', '.join(table.header)})", line=table.header_line)
+    cols: dict[str, list[int]] = {}
+    for role, aliases in _TABLE_COLUMNS.items():
+        multi = role in ("definition", "examples", "close_but_no")
+        found = [i for a in aliases for i, k in enumerate(keys) if k == a and i not in taken]
+        found = list(dict.fromkeys(found))[: None if multi else 1]
+        if found:
+            cols[role] = found
+            taken.update(found)
+    rows = table.rows
+    if not rows:
+        raise InputError(where, "the codebook has no codes (only a header row)")
+    notes: list[str] = []
+
+    def cells(row, role: str) -> list[str]:
+        return [row[i] if i < len(row) else "" for i in cols.get(role, ())]
+
+    # a guid column of other ids (1, C01) is no guid: it may number the codes instead
+    if "id" in cols and any(_clean(r[1][cols["id"][0]]) and not _GUID.fullmatch(_clean(r[1][cols["id"][0]]))
+                            for r in rows):
+        if keys[cols["id"][0]] in _TABLE_COLUMNS["number"] and "number" not in cols:
+            notes.append(f"column {table.header[cols['id'][0]]!r} holds no REFI-QDA guids; read as code "
+                         "numbers (1, 1.2 nest)")
+            cols["number"] = cols.pop("id")
+        else:
+            bad = next(_clean(r[1][cols["id"][0]]) for r in rows
+                       if _clean(r[1][cols["id"][0]]) and not _GUID.fullmatch(_clean(r[1][cols["id"][0]])))
+            line = next(r[0] for r in rows if _clean(r[1][cols["id"][0]]) == bad)
+            raise InputError(where, f"id {bad!r} is not a UUID (REFI-QDA guids look like "
+                             "'1b4e28ba-2fa1-11d2-883f-0016d3cca427'); leave it out to have one generated",
+                             line=line)
+    if "memo" in cols and "definition" in cols:
+        cols.pop("memo")  # a memo is the definition only when there is no definition column
+    elif "memo" in cols:
+        cols["definition"] = cols.pop("memo")
+    used = set(levels) | {i for v in cols.values() for i in v}
+    ignored = [h for i, (h, k) in enumerate(zip(table.header, keys)) if i not in used and h.strip()
+               and not _METADATA.fullmatch(k) and any(i < len(r[1]) and r[1][i].strip() for r in rows)]
     if ignored:
-        log.debug("%s: ignored columns %s", path, ", ".join(ignored))
-    if not records:
-        raise InputError(path, "the codebook has no codes (only a header row)")
-    codes: list[Code] = []
-    lines: list[int | None] = []
-    themes: dict[str, int] = {}
-    for line, row in records:
-        def get(key: str) -> str:
-            i = cols.get(key)
-            return row[i] if i is not None and i < len(row) else ""
-        name = _clean(get("code"))
-        if not name:
-            raise InputError(path, "empty code name", line=line)
-        codable = True if not get("codable").strip() else _as_bool(get("codable"), path, line,
-                                                                    f"code {name!r}, codable")
+        notes.append(f"columns {', '.join(repr(h) for h in ignored)} ignored (not a code field; name them "
+                     "definition, include, exclude or examples to use them)")
+
+    # a theme written once above its codes (merged cells, or a theme row) holds for the rows below:
+    # a level column left of the code column whose names are each written once
+    filled: set[int] = set()
+    level_values = [[r[1][i].strip() if i < len(r[1]) else "" for r in rows] for i in levels]
+    for j in range(len(levels) - 1):
+        vals = [v for v in level_values[j] if v]
+        if (not vals or len(set(vals)) != len(vals) or len(vals) == len(rows)
+                or levels[j] > levels[j + 1]):
+            continue
+        current = ""
+        for n in range(len(rows)):
+            v = level_values[j][n]
+            deeper = any(level_values[k][n] for k in range(j + 1, len(levels)))
+            if v:
+                current = v
+            elif current and deeper:
+                level_values[j][n] = current
+                filled.add(n)
+    if filled:
+        notes.append(f"{len(filled)} rows with a blank {table.header[levels[0]]!r} cell read as under the one above "
+                     "(each written once, as merged cells export)")
+
+    parent_col = cols.get("parent", [None])[0]
+    leaf_indents = [r[2][levels[-1]] if levels[-1] < len(r[2]) else 0 for r in rows]
+    by_indent = parent_col is None and len(levels) == 1 and len(set(leaf_indents)) > 1
+    widths = sorted(set(leaf_indents))
+    stack: list[str] = []  # names by depth, for indented names
+
+    entries: list[tuple[list[str], dict, int, bool]] = []  # (path, fields, line, leaf row?)
+    for n, (line, row, _) in enumerate(rows):
+        path_names: list[str] = []
+        for j in range(len(levels)):
+            v = level_values[j][n]
+            if v:
+                path_names += _code_path(v)
+        if not path_names:
+            if any(c.strip() for c in row):
+                raise InputError(where, "empty code name", line=line)
+            continue
+        leaf_row = bool(level_values[-1][n])
+        if parent_col is not None and parent_col < len(row) and row[parent_col].strip():
+            path_names = _code_path(row[parent_col]) + path_names
+        if by_indent:
+            depth = widths.index(leaf_indents[n])
+            del stack[depth:]
+            path_names = stack[:depth] + path_names
+            stack.append(path_names[-1])
+        entries.append((path_names, {"row": row}, line, leaf_row))
+
+    codes: dict[str, Code] = {}
+    order: list[str] = []
+    lines: dict[str, int] = {}
+    implicit: set[str] = set()
+    numbers: dict[str, str] = {}
+    for path_names, f, line, leaf_row in entries:
+        row = f["row"]
+        name = path_names[-1]
+        for k, anc in enumerate(path_names[:-1]):
+            if anc not in codes:
+                codes[anc] = Code(None, anc, parent=path_names[k - 1] if k else None, is_codable=False)
+                order.append(anc)
+                lines[anc] = line
+                implicit.add(anc)
+        parent = path_names[-2] if len(path_names) > 1 else None
+        raw_codable = (cells(row, "codable") or [""])[0]
+        codable = (leaf_row or len(levels) == 1) if not raw_codable.strip() else _as_bool(
+            raw_codable, where, line, f"code {name!r}, codable")
+        definition = "\n".join(t.strip() for t in cells(row, "definition") if t.strip())
+        exclude = "\n".join(t.strip() for t in cells(row, "exclude") if t.strip())
+        close = [t.strip() for t in cells(row, "close_but_no") if t.strip()]
+        if close:
+            exclude = "\n".join([exclude] * bool(exclude) + [f"Close but no: {c}" for c in close])
+        examples = tuple(e for t in cells(row, "examples") for e in _split_bar(t))
+        number = (cells(row, "number") or [""])[0].strip()
+        if not _DOTTED.fullmatch(number):
+            m = _NUMBERED.match(name)
+            number = m.group(1) if m else ""
         try:
-            code = Code(get("id"), name, get("definition"), get("include"), get("exclude"),
-                        _split_bar(get("examples")), get("theme"), get("color"), codable)
+            code = Code((cells(row, "id") or [""])[0], name, definition, (cells(row, "include") or [""])[0],
+                        exclude, examples, parent, (cells(row, "color") or [""])[0], codable)
         except ValueError as e:
-            raise InputError(path, str(e), line=line) from None
-        lines.append(line)
-        if code.parent is not None:
-            themes.setdefault(code.parent, line)
-        codes.append(code)
-    # a theme without its own row becomes a non-codable parent, placed where it is first named
-    own = {c.name for c in codes}
-    implicit = {t: Code(None, t, is_codable=False) for t in themes if t not in own}
-    ordered: list[Code] = []
-    ordered_lines: list[int | None] = []
-    for c, line in zip(codes, lines):
-        if c.parent in implicit:
-            ordered.append(implicit.pop(c.parent))
-            ordered_lines.append(line)
-        ordered.append(c)
-        ordered_lines.append(line)
-    return dict(codes=ordered, source=path, lines=ordered_lines)
+            raise InputError(where, str(e), line=line) from None
+        if name in codes and name in implicit:
+            implicit.discard(name)
+            if code.parent is None:
+                code = replace(code, parent=codes[name].parent)
+            codes[name] = code
+            lines[name] = line
+            order.remove(name)  # its own row places it
+            order.append(name)
+        elif name in codes:
+            raise InputError(where, f"duplicate code name {name!r} (first defined on line {lines[name]}); code "
+                             "names must be unique — rename or merge one", line=line)
+        else:
+            codes[name] = code
+            order.append(name)
+            lines[name] = line
+        if number:
+            numbers[number.rstrip(".")] = name
+    # numbered codes (1, 1.2, 1.2.3) nest by their numbers when nothing else places them
+    nested = 0
+    for num, name in numbers.items():
+        head = num.rpartition(".")[0]
+        if head and head in numbers and codes[name].parent is None and numbers[head] != name:
+            codes[name] = replace(codes[name], parent=numbers[head])
+            nested += 1
+    if nested:
+        notes.append(f"{nested} numbered codes placed under the code their number extends (1.2 under 1)")
+    if implicit:
+        notes.append(f"{len(implicit)} parent codes named only in a path or a theme column added as "
+                     "non-codable themes")
+    if notes and path is not None:
+        log.warning("%s: %s", table.where, "; ".join(notes))
+    # parents first, in order of first mention (Codebook orders the hierarchy)
+    return dict(codes=[codes[n] for n in order], source=table.where if path is not None else None,
+                lines=[lines[n] for n in order])
 
 
 def to_csv(book: Codebook) -> str:

@@ -1,0 +1,230 @@
+"""Codebooks as other teams and CAQDAS programs write them: MacQueen-style columns, theme /
+sub-theme / code columns with merged cells, code paths, numbered and indented codes, NVivo,
+ATLAS.ti, MAXQDA and Dedoose code lists; Excel, Word and Markdown tables; YAML with the same
+field names."""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+
+import pytest
+
+from themekit.codebook import Codebook
+from themekit.types import InputError
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text), encoding="utf-8")
+    return p
+
+
+def tree(cb: Codebook) -> list[tuple[str, str | None, bool]]:
+    return [(c.name, c.parent, c.is_codable) for c in cb.codes]
+
+
+def test_macqueen_columns_land_in_their_fields(tmp_path):
+    p = write(tmp_path, "cb.csv", """\
+        Code,Brief definition,Full definition,When to use,When not to use,Typical exemplar,Atypical exemplar,Close but no
+        Access barriers,Trouble getting care,Any obstacle to care.,Waits; cost,Clinic waits,I waited six weeks,Even the bus,The room was cold
+        """)
+    [c] = Codebook.load(p).codes
+    assert c.definition == "Trouble getting care\nAny obstacle to care."
+    assert (c.include, c.exclude) == ("Waits; cost", "Clinic waits\nClose but no: The room was cold")
+    assert c.examples == ("I waited six weeks", "Even the bus")
+
+
+def test_theme_subtheme_code_columns_written_once_per_group(tmp_path, caplog):
+    p = write(tmp_path, "cb.csv", """\
+        Theme,Sub-theme,Code,Definition,Example quote
+        Access,,,How people get in,
+        ,Waiting,Waiting times,Referral to contact,I waited six weeks
+        ,,Chasing,Chasing the service,
+        Relationships,Staff,Kind staff,Warmth,She was lovely
+        """)
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        cb = Codebook.load(p)
+    assert tree(cb) == [("Access", None, False), ("Waiting", "Access", False), ("Waiting times", "Waiting", True),
+                        ("Chasing", "Waiting", True), ("Relationships", None, False), ("Staff", "Relationships", False),
+                        ("Kind staff", "Staff", True)]
+    assert cb.get("Access").definition == "How people get in"
+    assert cb.get("Waiting times").examples == ("I waited six weeks",)
+    assert "2 rows with a blank 'Theme' cell read as under the one above" in caplog.text
+
+
+def test_a_theme_column_right_of_the_code_keeps_blank_as_root(tmp_path):
+    # themekit's own layout (code,theme): a blank theme is a root code, not the theme above
+    p = write(tmp_path, "cb.csv", "code,theme\nA,T\nB,\n")
+    assert tree(Codebook.load(p)) == [("T", None, False), ("A", "T", True), ("B", None, True)]
+
+
+@pytest.mark.parametrize("names", [
+    ["Barriers\\Access", "Barriers\\Cost"],
+    ["Barriers > Access", "Barriers > Cost"],
+    ["Barriers::Access", "Barriers::Cost"],
+    ["Nodes\\\\Barriers\\Access", "Nodes\\\\Barriers\\Cost"],   # NVivo: folder\\parent\child
+])
+def test_code_paths(tmp_path, names):
+    p = write(tmp_path, "cb.csv", "Code,Description\n" + "".join(f'"{n}",d{i}\n' for i, n in enumerate(names)))
+    cb = Codebook.load(p)
+    assert tree(cb) == [("Barriers", None, False), ("Access", "Barriers", True), ("Cost", "Barriers", True)]
+    assert cb.get("Cost").definition == "d1"
+
+
+def test_numbered_codes_nest_by_number(tmp_path):
+    p = write(tmp_path, "cb.csv", "Code,Definition\n1 Access,t\n1.1 Waiting times,w\n1.2 Access barriers,b\n"
+                                  "2 Support,s\n2.1 Family,f\n")
+    assert tree(Codebook.load(p)) == [("1 Access", None, True), ("1.1 Waiting times", "1 Access", True),
+                                      ("1.2 Access barriers", "1 Access", True), ("2 Support", None, True),
+                                      ("2.1 Family", "2 Support", True)]
+    p = write(tmp_path, "cb2.csv", "No.,Code\n1,Access\n1.1,Waiting times\n")
+    assert tree(Codebook.load(p)) == [("Access", None, True), ("Waiting times", "Access", True)]
+
+
+def test_indented_names_nest(tmp_path):
+    p = write(tmp_path, "cb.csv", "Name,Description\nAccess,a\n  Waiting times,w\n    Long waits,l\n  Chasing,c\n"
+                                  "Support,s\n")
+    assert tree(Codebook.load(p)) == [("Access", None, True), ("Waiting times", "Access", True),
+                                      ("Long waits", "Waiting times", True), ("Chasing", "Access", True),
+                                      ("Support", None, True)]
+
+
+def test_caqdas_code_lists(tmp_path, caplog):
+    # ATLAS.ti: Code, Comment, Groups, Grounded, Density (counts ignored without a word)
+    p = write(tmp_path, "atlas.csv", "Code,Comment,Groups,Grounded,Density\nAccess barriers,Any obstacle,Barriers,12,2\n"
+                                     "Family,Family help,Support,7,1\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        cb = Codebook.load(p)
+    assert tree(cb) == [("Barriers", None, False), ("Access barriers", "Barriers", True), ("Support", None, False),
+                        ("Family", "Support", True)]
+    assert cb.get("Access barriers").definition == "Any obstacle"
+    assert "ignored" not in caplog.text
+    # MAXQDA: Parent code, Code, Memo
+    p = write(tmp_path, "maxqda.csv", "Parent code,Code,Memo\n,Barriers,\nBarriers,Access,Any obstacle\n")
+    cb = Codebook.load(p)
+    assert tree(cb) == [("Barriers", None, True), ("Access", "Barriers", True)]
+    assert cb.get("Access").definition == "Any obstacle"
+    # NVivo: Name, Description, Files, References with paths
+    p = write(tmp_path, "nvivo.csv", 'Name,Description,Files,References\n"Nodes\\\\Barriers",,5,12\n'
+                                     '"Nodes\\\\Barriers\\Access",Getting in,3,4\n')
+    assert tree(Codebook.load(p)) == [("Barriers", None, True), ("Access", "Barriers", True)]
+    # Dedoose: Title, Description, Parent Title
+    p = write(tmp_path, "dedoose.csv", "Title,Description,Parent Title\nBarriers,,\nAccess,Getting in,Barriers\n")
+    assert tree(Codebook.load(p)) == [("Barriers", None, True), ("Access", "Barriers", True)]
+
+
+def test_unknown_columns_with_content_are_named_once(tmp_path, caplog):
+    p = write(tmp_path, "cb.csv", "Code,Definition,Rationale,Files\nA,alpha,because,3\nB,beta,,4\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        cb = Codebook.load(p)
+    assert cb.names == ("A", "B")
+    assert caplog.text.count("ignored") == 1
+    assert "columns 'Rationale' ignored (not a code field" in caplog.text
+
+
+def test_a_memo_is_the_definition_only_without_a_definition_column(tmp_path, caplog):
+    p = write(tmp_path, "cb.csv", "Code,Definition,Memo\nA,alpha,my note\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        assert Codebook.load(p).get("A").definition == "alpha"
+    assert "columns 'Memo' ignored" in caplog.text
+
+
+def test_numeric_id_column_is_no_guid(tmp_path, caplog):
+    p = write(tmp_path, "cb.csv", "ID,Code\n1,A\n2,B\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        assert Codebook.load(p).names == ("A", "B")
+    assert "column 'ID' holds no REFI-QDA guids" in caplog.text
+
+
+def test_excel_codebook_with_title_rows_merged_themes_and_indent(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    from openpyxl.styles import Alignment
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Codebook"
+    ws.append(["Study codebook v3"])
+    ws.append([])
+    ws.append(["Theme", "Code", "Definition", "Inclusion criteria", "Exclusion criteria", "Example"])
+    ws.append(["Access", "Waiting times", "Time waiting", "weeks", "clinic waits", "I waited six weeks"])
+    ws.append([None, "Chasing", "Having to chase", None, None, None])
+    ws.merge_cells("A4:A5")
+    ws.append(["Support", "Family", "Family help", None, None, 12])
+    wb.save(tmp_path / "cb.xlsx")
+    cb = Codebook.load(tmp_path / "cb.xlsx")
+    assert tree(cb) == [("Access", None, False), ("Waiting times", "Access", True), ("Chasing", "Access", True),
+                        ("Support", None, False), ("Family", "Support", True)]
+    c = cb.get("Waiting times")
+    assert (c.definition, c.include, c.exclude, c.examples) == ("Time waiting", "weeks", "clinic waits",
+                                                                ("I waited six weeks",))
+    assert cb.get("Family").examples == ("12",)
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Name", "Description", "Files", "References"])
+    for name, indent in (("Access", 0), ("Waiting times", 1), ("Support", 0), ("Family", 1)):
+        ws.append([name, name.lower(), 1, 2])
+        ws.cell(ws.max_row, 1).alignment = Alignment(indent=indent)
+    wb.save(tmp_path / "nvivo.xlsx")
+    assert tree(Codebook.load(tmp_path / "nvivo.xlsx")) == [
+        ("Access", None, True), ("Waiting times", "Access", True), ("Support", None, True), ("Family", "Support", True)]
+
+
+def test_word_and_markdown_tables(tmp_path):
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Codebook", 1)
+    t = d.add_table(rows=1, cols=3)
+    for i, h in enumerate(("Code", "Definition", "Example")):
+        t.rows[0].cells[i].text = h
+    for row in (("Access", "Getting in", "I waited"), ("Cost", "Paying", "It cost me")):
+        for i, v in enumerate(t.add_row().cells):
+            v.text = row[i]
+    d.save(tmp_path / "cb.docx")
+    cb = Codebook.load(tmp_path / "cb.docx")
+    assert [(c.name, c.definition, c.examples) for c in cb.codes] == [("Access", "Getting in", ("I waited",)),
+                                                                       ("Cost", "Paying", ("It cost me",))]
+    p = write(tmp_path, "cb.md", """\
+        # Codebook
+
+        | Code | Theme | Definition | When to use |
+        |------|-------|------------|-------------|
+        | Waiting times | Access | Time waiting | weeks |
+        | Family | Support | Family help \\| kin | |
+        """)
+    cb = Codebook.load(p)
+    assert tree(cb) == [("Access", None, False), ("Waiting times", "Access", True), ("Support", None, False),
+                        ("Family", "Support", True)]
+    assert cb.get("Family").definition == "Family help | kin" and cb.get("Waiting times").include == "weeks"
+
+
+def test_a_table_without_a_code_column_names_the_file_and_its_first_row(tmp_path):
+    p = write(tmp_path, "cb.md", "| Label text | Meaning |\n|---|---|\n| A | x |\n")
+    with pytest.raises(InputError, match=r"cb.md, line 1: no code column \('Code', 'Code name', 'Name', "
+                                         r"'Theme'...\) \(first row: Label text, Meaning\)"):
+        Codebook.load(p)
+    with pytest.raises(InputError, match="cb.docx: the file has no table"):
+        import docx
+        docx.Document().save(tmp_path / "cb.docx")
+        Codebook.load(tmp_path / "cb.docx")
+
+
+def test_yaml_takes_the_same_field_names(tmp_path):
+    p = write(tmp_path, "cb.yaml", """\
+        themes:
+          - name: Access
+            Definition: getting in
+            codes:
+              - Code name: Waiting times
+                Brief definition: waits
+                Inclusion criteria: weeks
+                When not to use: clinic
+                Typical exemplar: I waited
+                Atypical exemplar: [Even the bus]
+        """)
+    cb = Codebook.load(p)
+    c = cb.get("Waiting times")
+    assert (c.parent, c.definition, c.include, c.exclude, c.examples) == (
+        "Access", "waits", "weeks", "clinic", ("I waited", "Even the bus"))
