@@ -101,9 +101,10 @@ def test_caqdas_code_lists(tmp_path, caplog):
     assert cb.get("Access barriers").definition == "Any obstacle"
     assert "ignored" not in caplog.text
     # MAXQDA: Parent code, Code, Memo
-    p = write(tmp_path, "maxqda.csv", "Parent code,Code,Memo\n,Barriers,\nBarriers,Access,Any obstacle\n")
+    p = write(tmp_path, "maxqda.csv", "Parent code,Code,Memo\n,Barriers,\nBarriers,Access,Any obstacle\n"
+                                      "Barriers\\Access,Long waits,\n")
     cb = Codebook.load(p)
-    assert tree(cb) == [("Barriers", None, True), ("Access", "Barriers", True)]
+    assert tree(cb) == [("Barriers", None, True), ("Access", "Barriers", True), ("Long waits", "Access", True)]
     assert cb.get("Access").definition == "Any obstacle"
     # NVivo: Name, Description, Files, References with paths
     p = write(tmp_path, "nvivo.csv", 'Name,Description,Files,References\n"Nodes\\\\Barriers",,5,12\n'

@@ -475,7 +475,10 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
 
     parent_col = cols.get("parent", [None])[0]
     leaf_indents = [r[2][levels[-1]] if levels[-1] < len(r[2]) else 0 for r in rows]
-    by_indent = parent_col is None and len(levels) == 1 and len(set(leaf_indents)) > 1
+    # a lone code column may carry the hierarchy itself: paths, indents or numbers (themekit's own
+    # code,theme layout never does, so its names are read as written)
+    flat = parent_col is None and len(levels) == 1
+    by_indent = flat and len(set(leaf_indents)) > 1
     widths = sorted(set(leaf_indents))
     stack: list[str] = []  # names by depth, for indented names
 
@@ -485,14 +488,14 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
         for j in range(len(levels)):
             v = level_values[j][n]
             if v:
-                path_names += _code_path(v)
+                path_names += _code_path(v) if flat else [v]
         if not path_names:
             if any(c.strip() for c in row):
                 raise InputError(where, "empty code name", line=line)
             continue
         leaf_row = bool(level_values[-1][n])
         if parent_col is not None and parent_col < len(row) and row[parent_col].strip():
-            path_names = _code_path(row[parent_col]) + path_names
+            path_names = _code_path(row[parent_col]) + path_names  # MAXQDA writes the parent's path
         if by_indent:
             depth = widths.index(leaf_indents[n])
             del stack[depth:]
@@ -525,7 +528,9 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
             exclude = "\n".join([exclude] * bool(exclude) + [f"Close but no: {c}" for c in close])
         examples = tuple(e for t in cells(row, "examples") for e in _split_bar(t))
         number = (cells(row, "number") or [""])[0].strip()
-        if not _DOTTED.fullmatch(number):
+        if not flat:
+            number = ""
+        elif not _DOTTED.fullmatch(number):
             m = _NUMBERED.match(name)
             number = m.group(1) if m else ""
         try:
