@@ -28,17 +28,34 @@ log = logging.getLogger("themekit")
 DEFAULT_CODER = "coder1"
 _MAX_LOGGED = 5
 
-_COLUMNS = {
+_COLUMNS = {  # header names as tables.header_key writes them; first match wins
     "transcript_id": ("transcript_id", "transcript", "document", "document_id", "document_name", "doc",
-                      "file", "filename", "file_name", "source", "interview", "interview_id"),
-    "start": ("start", "start_offset", "start_char", "start_position", "startposition", "begin"),
-    "end": ("end", "end_offset", "end_char", "end_position", "endposition", "stop"),
-    "code": ("code", "codes", "tag", "tags", "code_name", "label", "labels"),
-    "coder": ("coder", "coder_id", "annotator", "annotator_id", "rater", "user", "analyst"),
-    "text": ("text", "quote", "extract", "excerpt", "segment_text", "highlight", "selection"),
-    "order": ("coded_at", "timestamp", "date", "order", "sequence", "created_at", "created", "time"),
+                      "file", "filename", "file_name", "files", "source", "source_name", "interview",
+                      "interview_id", "media_title", "media", "document_title"),
+    "start": ("start", "start_offset", "start_char", "start_position", "startposition", "begin", "begin_offset",
+              "char_start", "start_index", "excerpt_start"),
+    "end": ("end", "end_offset", "end_char", "end_position", "endposition", "stop", "char_end", "end_index",
+            "excerpt_end"),
+    "range": ("excerpt_range", "range", "character_range", "char_range", "offsets"),
+    "code": ("code", "codes", "tag", "tags", "code_name", "label", "labels", "node", "nodes", "codes_applied",
+             "applied_codes", "code_path", "theme"),
+    "coder": ("coder", "coder_id", "annotator", "annotator_id", "rater", "user", "analyst", "author",
+              "excerpt_creator", "created_by", "creator", "coded_by", "coded_by_initials", "coder_initials",
+              "user_initials", "owner"),
+    "text": ("text", "quote", "extract", "excerpt", "segment_text", "highlight", "selection", "content",
+             "quotation_content", "quotation", "segment", "excerpt_copy", "coded_text", "reference_text",
+             "coded_segment", "coded_content", "passage", "snippet", "highlighted_text", "quote_text"),
+    "order": ("coded_at", "timestamp", "date", "order", "sequence", "created_at", "created", "time",
+              "excerpt_date", "creation_date", "created_on", "date_created"),
 }
-_MULTI_CODE_COLUMNS = ("codes", "tags", "labels")  # '|'-joined code lists
+_MULTI_CODE_COLUMNS = ("codes", "tags", "labels", "nodes", "codes_applied", "applied_codes")  # may be ','-joined
+_CODE_SEP = re.compile(r"\s*[;|]\s*")  # code lists joined by ';' or '|' (or ',' when no other)
+_RANGE = re.compile(r"\s*(\d+)\s*(?:-|–|:|to)\s*(\d+)\s*")
+_TRUE = {"1", "true", "yes", "y", "x", "✓", "✔", "☑"}
+_FALSE = {"", "0", "false", "no", "n", "-"}
+# numbers CAQDAS exports add to a segment, which are not codes applied as columns
+_NOT_CODE_COLUMN = re.compile(r".*(coverage|weight|score|number|count|length|page|paragraph|position|"
+                              r"duration|index|id|age|area|words|characters|reference).*")
 _OUTPUT_COLUMNS = ["transcript_id", "start", "end", "code", "coder", "text", "order"]
 
 
@@ -95,30 +112,43 @@ def _short(s: str, n: int = 60) -> str:
     return repr(s if len(s) <= n else s[: n - 1] + "…")
 
 
-def _records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    from ..io.readers import csv_records, decode_bytes
+def _is_coding_header(cells: list[str]) -> bool:
+    from .tables import header_key
 
-    data = path.read_bytes()
-    if not data.strip():
+    keys = {header_key(c) for c in cells}
+    return any(k in keys for k in _COLUMNS["transcript_id"])
+
+
+def _records(path: Path):
+    from .tables import read_table
+
+    if path.suffix.lower() in (".csv", ".tsv") and not path.read_bytes().strip():
         raise InputError(path, "the coded-segments file is empty; add a header row and one row per "
                          "coded segment")
-    text = decode_bytes(data, path)
-    dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
-    return csv_records(text, path, dialect=dialect, empty="the coded-segments file is empty")
+    return read_table(path, _is_coding_header, "transcript_id column ('transcript_id', 'Document', "
+                      "'Document name', 'File', 'Media Title')")
 
 
-def _transcript_resolver(path: Path, corpus: Corpus | None):
+def _transcript_resolver(path, corpus: Corpus | None):
     from ..io.readers import SUPPORTED_EXTENSIONS
 
+    folded = {} if corpus is None else {t.casefold(): t for t in corpus.transcripts}
+
     def resolve(raw: str, line: int) -> str:
-        candidates = [raw]
         p = Path(raw.replace("\\", "/"))
-        candidates += [p.name, p.stem] if p.suffix else [p.name]
+        candidates = [raw, p.name, p.stem] if p.suffix else [raw, p.name]
+        # ATLAS.ti numbers its documents: 'D3: P03.docx', '3: P03'
+        bare = re.sub(r"^D?\s*\d+\s*:\s*", "", p.name)
+        if bare != p.name:
+            candidates += [bare, Path(bare).stem]
         if corpus is None:
             return p.stem if p.suffix.lower() in SUPPORTED_EXTENSIONS else raw
         for c in candidates:
             if c in corpus.transcripts:
                 return c
+        for c in candidates:
+            if c.strip().casefold() in folded:
+                return folded[c.strip().casefold()]
         known = sorted(corpus.transcripts)
         shown = ", ".join(known[:30]) + (f", ... ({len(known)} in all)" if len(known) > 30 else "")
         raise InputError(path, f"unknown transcript {raw!r}; known transcript ids: {shown}", line=line)
@@ -126,134 +156,339 @@ def _transcript_resolver(path: Path, corpus: Corpus | None):
     return resolve
 
 
-def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *,
-                        default_coder: str = DEFAULT_CODER) -> list[CodedSegment]:
-    """Read coded segments from a CSV/TSV file, one :class:`CodedSegment` per (segment, code).
+def code_matcher(codebook):
+    """A function from a code name as a coding export writes it to the codebook's name, or None.
 
-    Columns (case-insensitive; first match wins): ``transcript_id`` (or ``transcript``,
-    ``document``; a file name such as ``P2.txt`` is matched to transcript ``P2``), ``start``,
-    ``end`` (character offsets into the transcript text), ``code`` (or ``codes``/``tags``:
-    ``|``-joined, one segment per code), ``coder`` (default ``default_coder``), ``text`` or
-    ``quote``, and ``order`` from ``coded_at``/``timestamp``/``date``/``order``/``sequence``
-    (kept as given: number or text). The serdif/Taguette export
-    ``segment_id,transcript,participant,start,end,text,codes`` reads as is.
+    Matches, in order: the exact name; the name ignoring case and spacing; a path
+    ('Barriers\\Access', 'Barriers > Access', NVivo's 'Codes\\\\Barriers\\Access') by its last
+    part; a numbered name ('1.2 Access barriers') without its number, either side."""
+    from .formats import _code_path
+
+    names = [c.name for c in codebook.codes]
+    exact = set(names)
+
+    def key(s: str) -> str:
+        return " ".join(s.casefold().split())
+
+    def bare(s: str) -> str:
+        return re.sub(r"^\d+(?:\.\d+)*\.?\s+", "", s)
+
+    by_key: dict[str, str] = {}
+    by_bare: dict[str, str | None] = {}
+    for n in names:
+        by_key.setdefault(key(n), n)
+        b = key(bare(n))
+        by_bare[b] = n if b not in by_bare else None  # ambiguous without the number
+
+    def match(raw: str) -> str | None:
+        raw = raw.strip()
+        if raw in exact:
+            return raw
+        tries = [raw]
+        parts = _code_path(raw)
+        if len(parts) > 1:
+            tries.append(parts[-1])
+        for t in tries:
+            k = key(t)
+            if k in by_key:
+                return by_key[k]
+            if by_bare.get(key(bare(t))):
+                return by_bare[key(bare(t))]
+        return None
+
+    return match
+
+
+def _split_codes(cell: str, plural: bool, match) -> list[str]:
+    """The codes in one cell: one a line (a code name is one line), or joined by ';' or '|'; by ','
+    only when the codebook knows every part, or in a codes/tags column read without a codebook.
+    A cell (or line) that is a code of the codebook stays whole."""
+    cell = cell.strip()
+    if not cell:
+        return []
+    out = []
+    for part in (p.strip() for p in cell.split("\n")):
+        if not part:
+            continue
+        if match is not None and match(part):
+            out.append(part)
+            continue
+        pieces = [c for c in _CODE_SEP.split(part) if c]
+        strong = len(pieces) > 1
+        if not strong:
+            pieces = [c.strip() for c in part.split(",") if c.strip()]
+        known = match is not None and all(match(c) for c in pieces)
+        if len(pieces) > 1 and (strong or known or (plural and match is None)):
+            out += pieces
+        else:
+            out.append(part)
+    return out
+
+
+def _code_columns(table, cols: dict[str, int], keys: list[str]) -> list[int]:
+    """Codes applied as columns (Dedoose: one column per code, 1/0 or True/False or a weight)."""
+    from .tables import header_key
+
+    used = set(cols.values())
+    out = []
+    for i, h in enumerate(table.header):
+        k = header_key(h)
+        if i in used or not k or _NOT_CODE_COLUMN.fullmatch(k):
+            continue
+        vals = {r[1][i].strip().lower() for r in table.rows if i < len(r[1])}
+        if vals and vals <= (_TRUE | _FALSE | {v for v in vals if re.fullmatch(r"\d+(?:\.\d+)?", v)}) \
+                and vals - _FALSE:
+            out.append(i)
+    return out
+
+
+def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *,
+                        default_coder: str = DEFAULT_CODER, codebook=None) -> list[CodedSegment]:
+    """Read coded segments from a table (CSV/TSV, Excel ``.xlsx``), one :class:`CodedSegment`
+    per (segment, code).
+
+    Columns (case, spaces and punctuation ignored; first match wins): the transcript
+    (``transcript_id``, ``transcript``, ``document``, ``document name``, ``file``, ``media title``;
+    a file name such as ``P2.txt``, a path ``Files\\P2`` or ATLAS.ti's ``D2: P2.docx`` is matched to
+    transcript ``P2``, ignoring case), ``start``/``end`` (or ``begin``/``end``, or a ``range``
+    ``12-80``: character offsets into the transcript text), the code (``code``, ``codes``,
+    ``tags``, ``node``: several codes in a cell one a line or joined by ``;`` or ``|``, or by ``,``
+    in a plural column; Dedoose's one column per code with 1/0 or True/False is read too),
+    ``coder`` (``author``, ``created by``, ``excerpt creator``; default ``default_coder``), the
+    quote (``text``, ``quote``, ``segment``, ``content``, ``quotation content``, ``excerpt
+    copy``, ``coded text``) and ``order`` (``coded_at``, ``timestamp``, ``date``, ``created``...,
+    kept as given). Title rows above the header are skipped. The serdif/Taguette export
+    ``segment_id,transcript,participant,start,end,text,codes`` reads as is, and so do MAXQDA's
+    retrieved segments, ATLAS.ti's quotation and Dedoose's excerpt exports.
 
     When ``start``/``end`` are empty, the quote is located in the transcript text (``corpus``
     needed): the first occurrence at or after the previous segment of the same transcript and
-    coder (so a passage coded twice in a row resolves to the same place), else the first.
-    A quote found only when whitespace is ignored is used with a warning.
+    coder (so a passage coded twice in a row resolves to the same place), else the first. A
+    quote found only when spacing, typographic quotes and dashes, an ellipsis or HTML markup are
+    ignored, or across a speaker label the export left out, is used with a warning. Offsets that
+    do not point at the row's quote (MAXQDA's paragraph numbers, another version of the file) are
+    replaced by where the quote is, said in one summary line.
 
     With a ``corpus`` every segment is checked: known transcript, offsets within the text,
     and ``text`` equal to ``transcript[start:end]`` (whitespace-only differences warn). The
-    segment's ``text`` is then always the transcript's own text. Errors are
-    :class:`InputError` naming the file and line. Rows without a code are skipped with a warning.
+    segment's ``text`` is then always the transcript's own text. With a ``codebook``, code
+    names are matched to it ignoring case and spacing, paths and numbers (see
+    :func:`code_matcher`), said in one line. Errors are :class:`InputError` naming the file and
+    line. Rows without a code are skipped with a warning.
     """
+    from .tables import header_key
+
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such file")
-    header, records = _records(path)
-    lower = [h.strip().lower().replace(" ", "_") for h in header]
+    table = _records(path)
+    where, header = table.where, table.header
+    lower = [header_key(h) for h in header]
     cols: dict[str, int] = {}
     for key, guesses in _COLUMNS.items():
         for g in guesses:
             if g in lower and lower.index(g) not in cols.values():
                 cols[key] = lower.index(g)
                 break
-    missing = [k for k in ("transcript_id", "code") if k not in cols]
+    if "range" in cols and ("start" in cols or "end" in cols):
+        cols.pop("range")
+    wide = _code_columns(table, cols, lower) if "code" not in cols and "transcript_id" in cols else []
+    missing = [k for k in ("transcript_id", "code") if k not in cols and not (k == "code" and wide)]
     if missing:
-        raise InputError(path, f"no {' or '.join(missing)} column; expected columns transcript_id, start, "
-                         f"end, code, coder, quote (found: {', '.join(header)})", line=1)
-    if ("start" not in cols or "end" not in cols) and "text" not in cols:
-        raise InputError(path, "give start and end offsets, or a quote column with the exact coded text "
-                         f"(found: {', '.join(header)})", line=1)
-    multi = lower[cols["code"]] in _MULTI_CODE_COLUMNS
-    resolve_tid = _transcript_resolver(path, corpus)
+        raise InputError(where, f"no {' or '.join(missing)} column; expected columns transcript_id, start, "
+                         f"end, code, coder, quote (found: {', '.join(header)})", line=table.header_line)
+    has_offsets = ("start" in cols and "end" in cols) or "range" in cols
+    if not has_offsets and "text" not in cols:
+        raise InputError(where, "give start and end offsets, or a quote column with the exact coded text "
+                         f"(found: {', '.join(header)})", line=table.header_line)
+    multi = "code" in cols and lower[cols["code"]] in _MULTI_CODE_COLUMNS
+    match = code_matcher(codebook) if codebook is not None else None
+    resolve_tid = _transcript_resolver(where, corpus)
     warnings: list[str] = []
+    relocated: list[int] = []
+    renamed: Counter = Counter()
     last_start: dict[tuple[str, str], int] = {}
     out: list[CodedSegment] = []
 
     def warn(line: int, msg: str) -> None:
-        warnings.append(f"{path}, line {line}: {msg}")
+        warnings.append(f"{where}, line {line}: {msg}")
 
-    for line, row in records:
+    for line, row, _ in table.rows:
         def get(key: str) -> str:
             i = cols.get(key)
             return row[i] if i is not None and i < len(row) else ""
 
         raw_tid = get("transcript_id").strip()
         if not raw_tid:
-            raise InputError(path, "empty transcript id", line=line)
+            raise InputError(where, "empty transcript id", line=line)
         tid = resolve_tid(raw_tid, line)
-        raw_code = get("code")
-        codes = [c.strip() for c in (raw_code.split("|") if multi else [raw_code])]
+        if wide:
+            codes = [header[i].strip() for i in wide if row[i].strip().lower() not in _FALSE]
+        else:
+            codes = _split_codes(get("code"), multi, match)
+        if match is not None:
+            for n, c in enumerate(codes):
+                m = match(c)
+                if m is not None and m != c:
+                    renamed[(c, m)] += 1
+                    codes[n] = m
         codes = list(dict.fromkeys(c for c in codes if c))
         if not codes:
             warn(line, "no code; row skipped")
             continue
         coder = get("coder").strip() or default_coder
         given_text = get("text") if "text" in cols else ""
-        s_raw, e_raw = get("start").strip(), get("end").strip()
+        if "range" in cols:
+            rng = get("range").strip()
+            m = _RANGE.fullmatch(rng)
+            if rng and m is None:
+                raise InputError(where, f"range {rng!r} is not two character offsets such as '120-245'",
+                                 line=line)
+            s_raw, e_raw = (m.group(1), m.group(2)) if m else ("", "")
+        else:
+            s_raw, e_raw = get("start").strip(), get("end").strip()
         transcript = corpus.transcripts[tid].text if corpus is not None else None
+        quote = _plain_quote(given_text).strip()
+        start = end = None
         if s_raw and e_raw:
-            start, end = _int(s_raw, "start", path, line), _int(e_raw, "end", path, line)
+            start, end = _int(s_raw, "start", where, line), _int(e_raw, "end", where, line)
+            bad = None
             if start >= end:
-                raise InputError(path, f"start {start} is not before end {end}", line=line)
-            if start < 0:
-                raise InputError(path, f"start {start} is negative", line=line)
-            if transcript is not None:
-                if end > len(transcript):
-                    raise InputError(path, f"offsets {start}-{end} are beyond the end of transcript {tid!r} "
-                                     f"({len(transcript)} characters); were they computed on another "
-                                     "version of the file?", line=line)
+                bad = f"start {start} is not before end {end}"
+            elif start < 0:
+                bad = f"start {start} is negative"
+            elif transcript is not None and end > len(transcript):
+                bad = (f"offsets {start}-{end} are beyond the end of transcript {tid!r} ({len(transcript)} "
+                       "characters); were they computed on another version of the file?")
+            elif transcript is not None and given_text and given_text != transcript[start:end]:
                 actual = transcript[start:end]
-                if given_text and given_text != actual:
-                    if _squash(given_text) == _squash(actual):
-                        warn(line, f"text differs from transcript {tid!r} [{start}:{end}] in whitespace only")
-                    else:
-                        raise InputError(path, f"text {_short(given_text)} does not match transcript {tid!r} "
-                                         f"[{start}:{end}] which reads {_short(actual)}; fix the offsets or "
-                                         "the text", line=line)
+                if _squash(given_text) == _squash(actual):
+                    warn(line, f"text differs from transcript {tid!r} [{start}:{end}] in whitespace only")
+                else:
+                    bad = (f"text {_short(given_text)} does not match transcript {tid!r} [{start}:{end}] "
+                           f"which reads {_short(actual)}; fix the offsets or the text")
+            if bad is not None:
+                found = (_find_quote(transcript, quote, last_start.get((tid, coder), 0))
+                         if transcript is not None and quote else None)
+                if found is None:
+                    raise InputError(where, bad, line=line)
+                start, end, how = found
+                relocated.append(line)
+                if how != "exact":
+                    warn(line, f"quote found in transcript {tid!r} only when ignoring {how}")
         elif s_raw or e_raw:
-            raise InputError(path, "give both start and end, or neither (then the quote is located "
+            raise InputError(where, "give both start and end, or neither (then the quote is located "
                              "in the transcript)", line=line)
         else:
-            quote = given_text.strip()
             if not quote:
-                raise InputError(path, "no start/end offsets and no quote: give one or the other", line=line)
+                raise InputError(where, "no start/end offsets and no quote: give one or the other", line=line)
             if transcript is None:
-                raise InputError(path, "no start/end offsets: pass the transcripts (corpus) so the quote "
+                raise InputError(where, "no start/end offsets: pass the transcripts (corpus) so the quote "
                                  "can be located", line=line)
             found = _find_quote(transcript, quote, last_start.get((tid, coder), 0))
             if found is None:
-                raise InputError(path, f"quote {_short(quote)} not found in transcript {tid!r}; it must be "
+                raise InputError(where, f"quote {_short(quote)} not found in transcript {tid!r}; it must be "
                                  "copied exactly from the transcript text", line=line)
-            start, end, exact = found
-            if not exact:
-                warn(line, f"quote found in transcript {tid!r} only when ignoring whitespace")
+            start, end, how = found
+            if how != "exact":
+                warn(line, f"quote found in transcript {tid!r} only when ignoring {how}")
         text = transcript[start:end] if transcript is not None else (given_text or None)
         order = _order(get("order")) if "order" in cols else None
         last_start[(tid, coder)] = start
         out.extend(CodedSegment(tid, start, end, code, coder, text, order) for code in codes)
 
+    if relocated:
+        names = "range" if "range" in cols else f"{header[cols['start']]!r}/{header[cols['end']]!r}"
+        log.warning("%s: in %d rows (line %s) the offsets in %s do not point at the row's quote (paragraph "
+                    "numbers, as MAXQDA writes, or another version of the transcript); the quote was located in "
+                    "the transcript instead", where, len(relocated),
+                    ", ".join(map(str, relocated[:5])) + (", ..." if len(relocated) > 5 else ""), names)
+    if renamed:
+        shown = ", ".join(f"{a!r} -> {b!r}" for (a, b), _ in renamed.most_common(5))
+        more = f" and {len(renamed) - 5} more" if len(renamed) > 5 else ""
+        log.warning("%s: %d code names matched to the codebook ignoring case, spacing, path or number: %s%s",
+                    where, len(renamed), shown, more)
+    if wide:
+        log.info("%s: codes read from %d columns of 1/0 or true/false (one column per code): %s", where,
+                 len(wide), ", ".join(header[i] for i in wide))
     for w in warnings[:_MAX_LOGGED]:
         log.warning("%s", w)
     if len(warnings) > _MAX_LOGGED:
-        log.warning("%s: ... and %d more warnings like these", path, len(warnings) - _MAX_LOGGED)
+        log.warning("%s: ... and %d more warnings like these", where, len(warnings) - _MAX_LOGGED)
     if not out:
-        raise InputError(path, "no coded segments in the file")
+        raise InputError(where, "no coded segments in the file")
     return out
 
 
-def _find_quote(text: str, quote: str, after: int) -> tuple[int, int, bool] | None:
-    """(start, end, exact) of the quote: first match at/after ``after``, else the first."""
+_TYPO = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'", "´": "'", "“": '"',
+                       "”": '"', "„": '"', "‟": '"', "″": '"', "«": '"', "»": '"', "–": "-", "—": "-",
+                       "‒": "-", "―": "-", "−": "-", "‐": "-", "‑": "-"})
+_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\ufeff", "\u00ad", "\u2060"}
+_HTML = re.compile(r"</?(?:p|span|br|b|i|u|em|strong|div|mark|a|font)\b[^>]*>", re.IGNORECASE)
+
+
+def _plain_quote(s: str) -> str:
+    """A quote as exported, without HTML markup (Taguette exports highlights as HTML)."""
+    if _HTML.search(s):
+        import html
+
+        s = html.unescape(_HTML.sub(" ", re.sub(r"<br\s*/?>|</p>", "\n", s, flags=re.IGNORECASE)))
+    return s
+
+
+def _normal_view(text: str) -> tuple[str, list[int]]:
+    """Text with spacing collapsed, typographic quotes and dashes plain, '…' as '...'; and for
+    each of its characters the offset in ``text`` it came from."""
+    out: list[str] = []
+    idx: list[int] = []
+    space = False
+    for i, ch in enumerate(text):
+        if ch in _INVISIBLE:
+            continue
+        if ch.isspace():
+            if not space:
+                out.append(" ")
+                idx.append(i)
+            space = True
+            continue
+        space = False
+        if ch == "…":
+            out += "..."
+            idx += [i, i, i]
+        else:
+            out.append(ch.translate(_TYPO))
+            idx.append(i)
+    return "".join(out), idx
+
+
+# a speaker label at the start of a turn, as an export may leave it out of a quote that spans turns
+_LABEL_GAP = r"(?: [\[(]?[\d:.,]*[\])]?)?(?: [A-Z][\w.'\-]*(?: [\w.'\-]+){0,3}(?: [\[(]?[\d:.,]+[\])]?)?:)? "
+
+
+def _find_quote(text: str, quote: str, after: int) -> tuple[int, int, str] | None:
+    """(start, end, how) of the quote: first match at/after ``after``, else the first. ``how`` is
+    'exact', or what had to be ignored to find it."""
     i = text.find(quote, after)
     if i < 0:
         i = text.find(quote)
     if i >= 0:
-        return i, i + len(quote), True
+        return i, i + len(quote), "exact"
     pattern = re.compile(r"\s+".join(re.escape(w) for w in quote.split()))
     m = pattern.search(text, after) or pattern.search(text)
-    return None if m is None else (m.start(), m.end(), False)
+    if m is not None:
+        return m.start(), m.end(), "whitespace"
+    norm, idx = _normal_view(text)
+    q = _normal_view(quote)[0].strip()
+    if not q:
+        return None
+    n_after = bisect.bisect_left(idx, after)
+    for how, pat in (("typography (quotes, dashes, '…')", re.escape(q)),
+                     ("a speaker label between turns", _LABEL_GAP.join(re.escape(w) for w in q.split(" ")))):
+        rx = re.compile(pat)
+        m = rx.search(norm, n_after) or rx.search(norm)
+        if m is not None and m.end() > m.start():
+            return idx[m.start()], idx[m.end() - 1] + 1, how
+    return None
 
 
 def write_coded_segments(segments: Iterable[CodedSegment], path: str | os.PathLike) -> Path:
