@@ -229,3 +229,53 @@ def test_yaml_takes_the_same_field_names(tmp_path):
     c = cb.get("Waiting times")
     assert (c.parent, c.definition, c.include, c.exclude, c.examples) == (
         "Access", "waits", "weeks", "clinic", ("I waited", "Even the bus"))
+
+
+QDC_FROM_ATLAS = """<?xml version="1.0" encoding="utf-8"?>
+<CodeBook xmlns="urn:QDA-XML:codebook:1.0" origin="ATLAS.ti 23">
+  <Codes>
+    <Code guid="6f1e2b8a-0001-4c3d-9e1f-aaaaaaaaaaa1" name="Access" isCodable="true" color="#ff0000">
+      <Description>Definition: Any obstacle to getting care.
+When to use: waits, distance
+When not to use: the clinic waiting room
+Typical exemplar: I waited six weeks
+Atypical exemplar: Even the bus</Description>
+    </Code>
+    <Code guid="6f1e2b8a-0001-4c3d-9e1f-aaaaaaaaaaa2" name="Family" isCodable="true"/>
+    <Code guid="6f1e2b8a-0001-4c3d-9e1f-aaaaaaaaaaa3" name="Cost" isCodable="true"/>
+  </Codes>
+  <Sets>
+    <Set guid="6f1e2b8a-0001-4c3d-9e1f-bbbbbbbbbbb1" name="Barriers">
+      <MemberCode targetGUID="6f1e2b8a-0001-4c3d-9e1f-aaaaaaaaaaa1"/>
+      <MemberCode targetGUID="6f1e2b8a-0001-4c3d-9e1f-aaaaaaaaaaa3"/>
+    </Set>
+    <Set guid="6f1e2b8a-0001-4c3d-9e1f-bbbbbbbbbbb2" name="Support">
+      <MemberCode targetGUID="6f1e2b8a-0001-4c3d-9e1f-aaaaaaaaaaa2"/>
+      <MemberCode targetGUID="6f1e2b8a-0001-4c3d-9e1f-aaaaaaaaaaa3"/>
+    </Set>
+  </Sets>
+</CodeBook>
+"""
+
+
+def test_qdc_memo_sections_and_code_sets_as_themes(tmp_path, caplog):
+    p = tmp_path / "cb.qdc"
+    p.write_text(QDC_FROM_ATLAS, encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        cb = Codebook.load(p)
+    assert tree(cb) == [("Barriers", None, False), ("Access", "Barriers", True), ("Cost", "Barriers", True),
+                        ("Support", None, False), ("Family", "Support", True)]
+    c = cb.get("Access")
+    assert (c.definition, c.include, c.exclude, c.examples, c.color) == (
+        "Any obstacle to getting care.", "waits, distance", "the clinic waiting room",
+        ("I waited six weeks", "Even the bus"), "#FF0000")
+    assert c.id == "6f1e2b8a-0001-4c3d-9e1f-aaaaaaaaaaa1"
+    assert ("2 code sets read as themes of the codes in them (the codebook has no nesting); 1 codes in more "
+            "than one set placed under the first") in caplog.text
+    # a nested codebook keeps its hierarchy; its sets are left as they are
+    nested = QDC_FROM_ATLAS.replace('isCodable="true"/>\n    <Code guid="6f1e2b8a-0001-4c3d-9e1f-aaaaaaaaaaa3" '
+                                    'name="Cost" isCodable="true"/>',
+                                    'isCodable="true"><Code guid="6f1e2b8a-0001-4c3d-9e1f-aaaaaaaaaaa3" name="Cost" '
+                                    'isCodable="true"/></Code>')
+    p.write_text(nested, encoding="utf-8")
+    assert tree(Codebook.load(p)) == [("Access", None, True), ("Family", None, True), ("Cost", "Family", True)]

@@ -603,7 +603,11 @@ def to_csv(book: Codebook) -> str:
 
 # -- REFI-QDA .qdc --------------------------------------------------------------------------------
 
-_MARKER = r"(?:include|inclusion(?: criteria)?|exclude|exclusion(?: criteria)?|examples?)[ \t]*:"
+# section markers in a code's description: themekit's own, and those codebook templates use
+# (MacQueen et al.'s definition / when to use / when not to use / exemplars) in CAQDAS code memos
+_MARKER = (r"(?:include|inclusion(?: criteria)?|when to use|use when|exclude|exclusion(?: criteria)?|when not to use|"
+           r"do not use when|close but no|examples?|example quotes?|(?:a?typical )?exemplars?|anchor examples?|"
+           r"(?:brief |full )?definition)[ \t]*:")
 _SECTION = re.compile(rf"^(\\*)({_MARKER})[ \t]?(.*)$", re.IGNORECASE)
 
 
@@ -638,11 +642,15 @@ def _parse_description(text: str) -> dict[str, Any]:
         m = _SECTION.match(ln)
         if m and not m.group(1):
             kind = m.group(2).lower()
-            if kind.startswith("incl"):
+            if "definition" in kind:
+                current = out["definition"]
+                if current and any(x.strip() for x in current):
+                    current.append("")
+            elif kind.startswith(("incl", "when to", "use when")):
                 current = out["include"]
                 if current:
                     current.append("")
-            elif kind.startswith("excl"):
+            elif kind.startswith(("excl", "when not", "do not", "close")):
                 current = out["exclude"]
                 if current:
                     current.append("")
@@ -669,7 +677,9 @@ def read_qdc(data: bytes, path: Path) -> dict:
     def local(el) -> str:
         return etree.QName(el).localname if isinstance(el.tag, str) else ""
 
+    project = None
     if local(root) == "Project":  # a REFI project file: use its codebook
+        project = root
         root = next((el for el in root if local(el) == "CodeBook"), None)
         if root is None:
             raise InputError(path, "this REFI-QDA project has no CodeBook")
@@ -719,7 +729,47 @@ def read_qdc(data: bytes, path: Path) -> dict:
                 walk(el, None)
     if not codes:
         raise InputError(path, "the codebook has no <Code> elements")
+    _sets_as_themes(codes, lines, [el for top in (root, project) if top is not None for el in top
+                                   if local(el) == "Sets"], local, path)
     return dict(codes=codes, version=version, name=name, source=path, lines=lines)
+
+
+def _sets_as_themes(codes: list[Code], lines: list, sets_elements: list, local, path) -> None:
+    """Code sets (ATLAS.ti's code groups, MAXQDA's code sets) group a flat code list into themes:
+    each code goes under the first set it belongs to, as a non-codable parent. A nested codebook
+    keeps its own hierarchy."""
+    if any(c.parent for c in codes):
+        return
+    norm = lambda g: (g or "").strip().strip("{}").lower()  # noqa: E731
+    by_guid = {norm(c.id): i for i, c in enumerate(codes) if c.id}
+    names = {c.name for c in codes}
+    first: dict[int, str] = {}
+    several = 0
+    themes: list[tuple[str, int | None]] = []
+    for sets_el in sets_elements:
+        for st in sets_el:
+            sname = _clean(st.get("name")) if local(st) == "Set" else ""
+            if not sname or sname in names:
+                continue
+            members = [by_guid[norm(m.get("targetGUID") or m.get("guidTargetRef"))] for m in st
+                       if local(m) == "MemberCode" and norm(m.get("targetGUID") or m.get("guidTargetRef")) in by_guid]
+            for i in members:
+                if i in first:
+                    several += 1
+                else:
+                    first[i] = sname
+            if members and sname not in {t for t, _ in themes}:
+                themes.append((sname, st.sourceline))
+    if not first:
+        return
+    for i, sname in first.items():
+        codes[i] = replace(codes[i], parent=sname)
+    for sname, line in themes:
+        codes.append(Code(None, sname, is_codable=False))
+        lines.append(line)
+    more = f"; {several} codes in more than one set placed under the first" if several else ""
+    log.warning("%s: %d code sets read as themes of the codes in them (the codebook has no nesting)%s",
+                path, len(themes), more)
 
 
 def to_qdc(book: Codebook) -> bytes:
