@@ -73,10 +73,12 @@ def test_maxqda_retrieved_segments_xlsx(tmp_path, corpus, book, caplog):
                            ("P2", *at(P2, POUNDS), "Cost", "BK")]
     assert [s.text for s in segs] == [WAIT, SISTER, POUNDS]
     assert [s.order for s in segs] == ["2025-01-01", "2025-01-02", "2025-01-03"]
-    assert ("in 3 rows (line 2, 3, 4) the offsets in 'Begin'/'End' do not point at the row's quote" in caplog.text)
+    assert ("in 3 rows (lines 2, 3, 4) the offsets in 'Begin'/'End' do not point at the row's quote" in caplog.text)
     assert ("3 code names matched to the codebook ignoring case, spacing, path or number: 'Barriers\\\\Access' -> "
             "'Access', 'Family support' -> '1.2 Family support', 'barriers\\\\cost' -> 'Cost'") in caplog.text
-    assert "line 2: quote found in transcript 'P1' only when ignoring typography" in caplog.text
+    assert ("segments.xlsx: 3 quotes found in their transcript only when ignoring typography (quotes, dashes, '…') "
+            "(lines 2, 3, 4)") in caplog.text
+    assert len(caplog.records) == 3  # one line each: offsets, code names, typography
 
 
 def test_atlas_quotations_numbered_documents_and_codes_one_a_line(tmp_path, corpus, book):

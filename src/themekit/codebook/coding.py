@@ -306,6 +306,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
     resolve_tid = _transcript_resolver(where, corpus)
     warnings: list[str] = []
     relocated: list[int] = []
+    loose: dict[str, list[tuple[int, str]]] = {}  # how a quote was found -> (line, transcript)
     renamed: Counter = Counter()
     last_start: dict[tuple[str, str], int] = {}
     out: list[CodedSegment] = []
@@ -375,7 +376,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                 start, end, how = found
                 relocated.append(line)
                 if how != "exact":
-                    warn(line, f"quote found in transcript {tid!r} only when ignoring {how}")
+                    loose.setdefault(how, []).append((line, tid))
         elif s_raw or e_raw:
             raise InputError(where, "give both start and end, or neither (then the quote is located "
                              "in the transcript)", line=line)
@@ -391,18 +392,25 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                                  "copied exactly from the transcript text", line=line)
             start, end, how = found
             if how != "exact":
-                warn(line, f"quote found in transcript {tid!r} only when ignoring {how}")
+                loose.setdefault(how, []).append((line, tid))
         text = transcript[start:end] if transcript is not None else (given_text or None)
         order = _order(get("order")) if "order" in cols else None
         last_start[(tid, coder)] = start
         out.extend(CodedSegment(tid, start, end, code, coder, text, order) for code in codes)
 
+    for how, rows in loose.items():  # one line per kind, not one per row
+        if len(rows) == 1:
+            log.warning("%s, line %d: quote found in transcript %r only when ignoring %s", where, rows[0][0],
+                        rows[0][1], how)
+        else:
+            log.warning("%s: %d quotes found in their transcript only when ignoring %s (lines %s)", where,
+                        len(rows), how, _lines(r[0] for r in rows))
     if relocated:
         names = "range" if "range" in cols else f"{header[cols['start']]!r}/{header[cols['end']]!r}"
-        log.warning("%s: in %d rows (line %s) the offsets in %s do not point at the row's quote (paragraph "
+        log.warning("%s: in %d rows (%s) the offsets in %s do not point at the row's quote (paragraph "
                     "numbers, as MAXQDA writes, or another version of the transcript); the quote was located in "
                     "the transcript instead", where, len(relocated),
-                    ", ".join(map(str, relocated[:5])) + (", ..." if len(relocated) > 5 else ""), names)
+                    ("line " if len(relocated) == 1 else "lines ") + _lines(relocated), names)
     if renamed:
         shown = ", ".join(f"{a!r} -> {b!r}" for (a, b), _ in renamed.most_common(5))
         more = f" and {len(renamed) - 5} more" if len(renamed) > 5 else ""
@@ -418,6 +426,11 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
     if not out:
         raise InputError(where, "no coded segments in the file")
     return out
+
+
+def _lines(lines: Iterable[int], n: int = 5) -> str:
+    lines = list(lines)
+    return ", ".join(map(str, lines[:n])) + (", ..." if len(lines) > n else "")
 
 
 _TYPO = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'", "´": "'", "“": '"',
