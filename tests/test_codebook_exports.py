@@ -279,3 +279,14 @@ def test_qdc_memo_sections_and_code_sets_as_themes(tmp_path, caplog):
                                     'isCodable="true"/></Code>')
     p.write_text(nested, encoding="utf-8")
     assert tree(Codebook.load(p)) == [("Access", None, True), ("Family", None, True), ("Cost", "Family", True)]
+
+
+def test_semicolon_and_tab_separated_csv(tmp_path):
+    # Excel writes ';' where the decimal mark is a comma; some exports write tabs into a .csv
+    p = write(tmp_path, "cb.csv", 'Code;Definition;Example\nAccess;"Getting in; or not";I waited\nCost;Paying, or not;\n')
+    cb = Codebook.load(p)
+    assert [(c.name, c.definition, c.examples) for c in cb.codes] == [
+        ("Access", "Getting in; or not", ("I waited",)), ("Cost", "Paying, or not", ())]
+    assert Codebook.from_csv("Code;Definition\nA;x, y\n").get("A").definition == "x, y"
+    p = write(tmp_path, "tab.csv", "\ufeffCode\tDefinition\nAccess\tGetting in, or not\n")
+    assert Codebook.load(p).get("Access").definition == "Getting in, or not"

@@ -174,3 +174,9 @@ def test_no_transcript_column_names_what_to_call_it(tmp_path, corpus):
     with pytest.raises(InputError, match=r"s.xlsx, line 1: no transcript_id column \('transcript_id', 'Document', "
                                          r"'Document name', 'File', 'Media Title'\) \(first row: Code, Segment\)"):
         read_coded_segments(tmp_path / "s.xlsx", corpus)
+
+
+def test_semicolon_separated_coding(tmp_path, corpus):
+    p = write(tmp_path, "c.csv", "Document;Code;Segment\nP1;Access;six weeks\nP2;Cost;a few pounds, but\n")
+    assert spans(read_coded_segments(p, corpus)) == [("P1", *at(P1, "six weeks"), "Access", "coder1"),
+                                                     ("P2", *at(P2, "a few pounds, but"), "Cost", "coder1")]

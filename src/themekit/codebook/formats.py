@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..types import InputError, atomic_write
 from .code import _GUID, CODEBOOK_EXTENSIONS, QDC_NAMESPACE, Code, _clean, derived_id
-from .tables import TABLE_EXTENSIONS, Table, header_key
+from .tables import TABLE_EXTENSIONS, Table, _dialect, header_key
 from .tables import read_table as read_table_file
 
 if TYPE_CHECKING:
@@ -383,8 +383,8 @@ def read_table(path: Path) -> dict:
 def read_csv(text: str, path: Path | None) -> dict:
     from ..io.readers import csv_records
 
-    header, records = csv_records(text, path, empty="the codebook file is empty; add a header row and one row "
-                                  "per code")
+    header, records = csv_records(text, path, dialect=_dialect(text, ".csv"),
+                                  empty="the codebook file is empty; add a header row and one row per code")
     rows = [(line, cells, [len(c) - len(c.lstrip(" \t")) for c in cells]) for line, cells in records]
     return _read_codebook_table(Table([h.strip() for h in header], rows, str(path)), path)
 

@@ -9,6 +9,7 @@ workbook or Word file, the first sheet or table that has one. Each cell keeps it
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,13 +111,28 @@ def _grids(path: Path) -> list[tuple[str, list[tuple[int, list[str], list[int]]]
             cells = [re.sub(r"<br\s*/?>", "\n", c, flags=re.I) for c in cells]
             rows.append((i, [c.strip() for c in cells], [_indent(c) for c in cells]))
         return [(str(path), rows)]
-    dialect = "excel-tab" if ext == ".tsv" else "excel"
-    if ext == ".csv" and "\t" in text.split("\n", 1)[0] and "," not in text.split("\n", 1)[0]:
-        dialect = "excel-tab"  # a tab-separated export saved as .csv
-    header, records = csv_records(text, path, dialect=dialect)
+    header, records = csv_records(text, path, dialect=_dialect(text, ext))
     rows = [(1, header, [_indent(c) for c in header])]
     rows += [(line, cells, [_indent(c) for c in cells]) for line, cells in records]
     return [(str(path), rows)]
+
+
+class _Semicolon(csv.excel):
+    delimiter = ";"
+
+
+def _dialect(text: str, ext: str):
+    """Tab for .tsv; for .csv the separator of the first line outside quotes: ',' or, as Excel
+    writes CSV where the decimal mark is a comma, ';' (or a tab in a mislabelled export)."""
+    if ext == ".tsv":
+        return "excel-tab"
+    first = next((ln for ln in text.split("\n") if ln.strip()), "")
+    outside = re.sub(r'"[^"]*"', "", first)
+    counts = {sep: outside.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda k: counts[k])
+    if counts[best] == 0 or counts[best] == counts[","]:
+        return "excel"
+    return _Semicolon if best == ";" else "excel-tab"
 
 
 def read_table(path: Path, is_header: Callable[[list[str]], bool], what: str) -> Table:
