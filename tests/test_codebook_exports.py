@@ -290,3 +290,42 @@ def test_semicolon_and_tab_separated_csv(tmp_path):
     assert Codebook.from_csv("Code;Definition\nA;x, y\n").get("A").definition == "x, y"
     p = write(tmp_path, "tab.csv", "\ufeffCode\tDefinition\nAccess\tGetting in, or not\n")
     assert Codebook.load(p).get("Access").definition == "Getting in, or not"
+
+
+def test_word_one_table_per_code_and_one_table_per_theme(tmp_path):
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Study codebook", 0)
+    for code, theme, fields in (("Access barriers", "Barriers", [("Brief definition", "Trouble getting care"),
+                                                                 ("Full definition", "Any obstacle."),
+                                                                 ("When to use", "Waits"),
+                                                                 ("When not to use:", "Clinic waits"),
+                                                                 ("Example", "I waited six weeks")]),
+                                ("Family support", None, [("Brief definition", "Help from kin")])):
+        d.add_heading(code, 2)
+        t = d.add_table(rows=0, cols=2)
+        for k, v in [("Code", code)] + ([("Theme", theme)] if theme else []) + fields:
+            cells = t.add_row().cells
+            cells[0].text, cells[1].text = k, v
+    d.save(tmp_path / "macqueen.docx")
+    cb = Codebook.load(tmp_path / "macqueen.docx")
+    assert tree(cb) == [("Barriers", None, False), ("Access barriers", "Barriers", True), ("Family support", None, True)]
+    c = cb.get("Access barriers")
+    assert (c.definition, c.include, c.exclude, c.examples) == ("Trouble getting care\nAny obstacle.", "Waits",
+                                                                "Clinic waits", ("I waited six weeks",))
+
+    d = docx.Document()
+    d.add_heading("Codebook", 0)
+    for theme, rows in (("Access", [("Waiting times", "How long"), ("Chasing", "Calls")]), ("Support", [("Family", "Kin")])):
+        d.add_heading(theme, 1)
+        t = d.add_table(rows=1, cols=2)
+        t.rows[0].cells[0].text, t.rows[0].cells[1].text = "Code", "Definition"
+        for a, b in rows:
+            cells = t.add_row().cells
+            cells[0].text, cells[1].text = a, b
+    d.save(tmp_path / "themes.docx")
+    cb = Codebook.load(tmp_path / "themes.docx")
+    assert tree(cb) == [("Access", None, False), ("Waiting times", "Access", True), ("Chasing", "Access", True),
+                        ("Support", None, False), ("Family", "Support", True)]
+    assert cb.get("Chasing").definition == "Calls"

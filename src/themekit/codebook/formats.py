@@ -375,9 +375,97 @@ def _is_codebook_header(cells: list[str]) -> bool:
 
 
 def read_table(path: Path) -> dict:
-    """A codebook laid out as a table (.csv, .tsv, .xlsx, .docx, .md): one row per code."""
+    """A codebook laid out as a table (.csv, .tsv, .xlsx, .docx, .md): one row per code; a Word
+    file may also hold one table per theme or one two-column table per code (see _word_tables)."""
     what = "code column ('Code', 'Code name', 'Name', 'Theme'...)"
+    if path.suffix.lower() == ".docx":
+        table = _word_tables(path)
+        if table is not None:
+            return _read_codebook_table(table, path)
     return _read_codebook_table(read_table_file(path, _is_codebook_header, what), path)
+
+
+def _field_of(label: str) -> str | None:
+    """The codebook field a row label names ('Brief definition:' -> definition), or None."""
+    k = header_key(label)
+    if any(k in level for level in _LEVEL_COLUMNS):
+        return "code" if k in _LEVEL_COLUMNS[2] else k
+    return next((role for role, aliases in _TABLE_COLUMNS.items() if k in aliases), None)
+
+
+def _word_tables(path: Path) -> Table | None:
+    """Codebook tables of a Word file, in document order, as one table (None when it has only
+    one table with a header row, which the plain reader takes):
+
+    * several tables with a header row — one per theme: a heading just above each names its
+      theme when the tables have no theme column;
+    * two-column tables whose first column names the fields (``Code``, ``Brief definition``,
+      ``When to use``, ``Example``...) — one code per table, as MacQueen et al. lay them out.
+    Rows are numbered through the whole document."""
+    import docx
+    from docx.table import Table as DocxTable
+    from docx.text.paragraph import Paragraph
+
+    try:
+        doc = docx.Document(str(path))
+    except Exception as e:
+        raise InputError(path, f"cannot read this Word file ({type(e).__name__}: {e}); save it again as "
+                         ".docx") from None
+    heading = None
+    blocks = []  # (heading above, [rows of cell texts])
+    for el in doc.element.body.iterchildren():
+        tag = el.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            p = Paragraph(el, doc)
+            style = (p.style.name if p.style is not None else "") or ""
+            if p.text.strip() and (style.startswith("Heading") or style == "Title"):
+                heading = p.text.strip()
+        elif tag == "tbl":
+            rows = [[c.text for c in r.cells] for r in DocxTable(el, doc).rows]
+            rows = [r for r in rows if any(c.strip() for c in r)]
+            if rows:
+                blocks.append((heading, rows))
+                heading = None
+    def is_vertical(rows) -> bool:
+        labels = [_field_of(r[0]) for r in rows]
+        return (len(rows) >= 2 and all(len(r) >= 2 and len({c for c in r[1:] if c.strip()}) <= 1 for r in rows)
+                and "code" in labels and sum(x is not None for x in labels) >= 2)
+
+    vertical = [rows for _, rows in blocks if is_vertical(rows)]
+    horizontal = [(h, rows) for h, rows in blocks if not is_vertical(rows) and _is_codebook_header(rows[0])]
+    if vertical and not horizontal:
+        header: list[str] = []
+        records = []
+        for n, rows in enumerate(vertical, start=1):
+            rec: dict[str, str] = {}
+            for r in rows:
+                label, value = r[0].strip().rstrip(":"), next((c for c in r[1:] if c.strip()), "")
+                if label and label not in rec:
+                    rec[label] = value
+                    if label not in header:
+                        header.append(label)
+            records.append((n, rec))
+        return Table(header, [(n, [rec.get(h, "") for h in header], [0] * len(header)) for n, rec in records],
+                     str(path))
+    if len(horizontal) < 2:
+        return None
+    first = [h.strip() for h in horizontal[0][1][0]]
+    header = list(first)
+    for _, rows in horizontal[1:]:
+        header += [h.strip() for h in rows[0] if h.strip() and h.strip() not in header]
+    themed = (all(h for h, _ in horizontal) and len({h for h, _ in horizontal}) == len(horizontal)
+              and not any(k in _LEVEL_COLUMNS[0] for k in map(header_key, header)))
+    if themed:
+        header = ["Theme"] + header
+    out, line = [], 0
+    for h, rows in horizontal:
+        cols = [c.strip() for c in rows[0]]
+        for r in rows[1:]:
+            line += 1
+            rec = dict(zip(cols, r))
+            cells = ([h] if themed else []) + [rec.get(c, "") for c in header[1 if themed else 0:]]
+            out.append((line, cells, [0] * len(cells)))
+    return Table(header, out, str(path))
 
 
 def read_csv(text: str, path: Path | None) -> dict:
