@@ -329,3 +329,73 @@ def test_word_one_table_per_code_and_one_table_per_theme(tmp_path):
     assert tree(cb) == [("Access", None, False), ("Waiting times", "Access", True), ("Chasing", "Access", True),
                         ("Support", None, False), ("Family", "Support", True)]
     assert cb.get("Chasing").definition == "Calls"
+
+
+def test_markdown_outline_codebook(tmp_path):
+    p = write(tmp_path, "cb.md", """\
+        # NPT codebook v2
+
+        ## Theme 1: Access
+        How people get into the service.
+
+        ### Waiting times
+        **Definition:** Time from referral to first contact.
+        **When to use:** weeks or months of waiting
+        **When not to use:** waits in the clinic
+        - Example: I waited six weeks
+        - Example: Nobody called back
+
+        ### Chasing
+        Having to chase the service.
+
+        ## Support
+        - **Family**: help from relatives
+          - Inclusion criteria: partners, parents
+        - Peers — help from others with the condition
+          - Friends at group
+        """)
+    cb = Codebook.load(p)
+    assert tree(cb) == [("Access", None, False), ("Waiting times", "Access", True), ("Chasing", "Access", True),
+                        ("Support", None, False), ("Family", "Support", True), ("Peers", "Support", False),
+                        ("Friends at group", "Peers", True)]
+    c = cb.get("Waiting times")
+    assert (c.definition, c.include, c.exclude, c.examples) == (
+        "Time from referral to first contact.", "weeks or months of waiting", "waits in the clinic",
+        ("I waited six weeks", "Nobody called back"))
+    assert cb.get("Access").definition == "How people get into the service."
+    assert (cb.get("Family").definition, cb.get("Family").include) == ("help from relatives", "partners, parents")
+    assert cb.get("Peers").definition == "help from others with the condition"
+
+
+def test_word_outline_codebook(tmp_path):
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Codebook", 0)
+    d.add_heading("Access", 1)
+    d.add_paragraph("How people get into the service.")
+    d.add_heading("Waiting times", 2)
+    p = d.add_paragraph()
+    p.add_run("Definition:").bold = True
+    p.add_run(" Time from referral.")
+    d.add_paragraph("Example: I waited six weeks", style="List Bullet")
+    d.add_paragraph("Code: Chasing")
+    d.add_paragraph("Brief definition: Having to chase")
+    d.add_heading("Support", 1)
+    p = d.add_paragraph(style="List Bullet")
+    p.add_run("Family").bold = True
+    p.add_run(": help from relatives")
+    d.add_paragraph("When to use: partners, parents", style="List Bullet 2")
+    d.save(tmp_path / "cb.docx")
+    cb = Codebook.load(tmp_path / "cb.docx")
+    assert tree(cb) == [("Access", None, False), ("Waiting times", "Access", True), ("Chasing", "Access", True),
+                        ("Support", None, False), ("Family", "Support", True)]
+    assert [(c.name, c.definition, c.include, c.examples) for c in cb.codable()] == [
+        ("Waiting times", "Time from referral.", "", ("I waited six weeks",)), ("Chasing", "Having to chase", "", ()),
+        ("Family", "help from relatives", "partners, parents", ())]
+
+
+def test_a_document_without_codes_says_how_to_write_them(tmp_path):
+    p = write(tmp_path, "cb.md", "Some notes about the study.\nNothing else.\n")
+    with pytest.raises(InputError, match="cb.md: the file has no table; nor headings or bullets naming codes"):
+        Codebook.load(p)

@@ -378,11 +378,36 @@ def read_table(path: Path) -> dict:
     """A codebook laid out as a table (.csv, .tsv, .xlsx, .docx, .md): one row per code; a Word
     file may also hold one table per theme or one two-column table per code (see _word_tables)."""
     what = "code column ('Code', 'Code name', 'Name', 'Theme'...)"
-    if path.suffix.lower() == ".docx":
+    ext = path.suffix.lower()
+    if ext == ".docx":
         table = _word_tables(path)
         if table is not None:
             return _read_codebook_table(table, path)
-    return _read_codebook_table(read_table_file(path, _is_codebook_header, what), path)
+    try:
+        return _read_codebook_table(read_table_file(path, _is_codebook_header, what), path)
+    except InputError as e:
+        if ext not in (".md", ".docx") or not (e.problem.startswith("no code column")
+                                                 or e.problem == "the file has no table"):
+            raise
+        from .outline import markdown_lines, outline_table, word_lines
+
+        if ext == ".md":
+            from ..io.readers import decode_bytes
+            lines = markdown_lines(decode_bytes(path.read_bytes(), path))
+        else:
+            lines = word_lines(path)
+        table = outline_table(lines, str(path), _outline_field)
+        if table is None:
+            raise InputError(e.path, f"{e.problem}; nor headings or bullets naming codes: write one code per "
+                             "table row, or a heading or bullet per code with 'Definition:' lines",
+                             line=e.line) from None
+        return _read_codebook_table(table, path)
+
+
+def _outline_field(label: str) -> str | None:
+    f = _field_of(label)
+    return "definition" if f == "memo" else f if f in ("code", "definition", "include", "exclude",
+                                                           "close_but_no", "examples") else None
 
 
 def _field_of(label: str) -> str | None:
