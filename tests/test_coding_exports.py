@@ -180,3 +180,25 @@ def test_semicolon_separated_coding(tmp_path, corpus):
     p = write(tmp_path, "c.csv", "Document;Code;Segment\nP1;Access;six weeks\nP2;Cost;a few pounds, but\n")
     assert spans(read_coded_segments(p, corpus)) == [("P1", *at(P1, "six weeks"), "Access", "coder1"),
                                                      ("P2", *at(P2, "a few pounds, but"), "Cost", "coder1")]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from themekit.codebook.coding import _find_quote, _normal_view  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.sampled_from("ab ’'“\"–-…\n."), min_size=1, max_size=40), st.data())
+def test_property_a_quote_in_plain_typography_lands_on_its_text(text, data):
+    a = data.draw(st.integers(0, len(text) - 1))
+    b = data.draw(st.integers(a + 1, len(text)))
+    piece = text[a:b]
+    plain = " ".join(piece.replace("’", "'").replace("“", '"').replace("–", "-").replace("…", "...").split())
+    if not plain:
+        return
+    found = _find_quote(text, plain, 0)
+    assert found is not None
+    s, e, _ = found
+    assert 0 <= s < e <= len(text)
+    assert _normal_view(text[s:e])[0].strip() == _normal_view(plain)[0]
