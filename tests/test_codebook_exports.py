@@ -399,3 +399,13 @@ def test_a_document_without_codes_says_how_to_write_them(tmp_path):
     p = write(tmp_path, "cb.md", "Some notes about the study.\nNothing else.\n")
     with pytest.raises(InputError, match="cb.md: the file has no table; nor headings or bullets naming codes"):
         Codebook.load(p)
+
+
+def test_rows_without_a_code(tmp_path, caplog):
+    p = write(tmp_path, "cb.csv", "Name,Description,Files,References\nAccess,a,3,4\n,,3,4\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        assert Codebook.load(p).names == ("Access",)
+    assert "1 rows without a code skipped (line 3: only counts or notes)" in caplog.text
+    p = write(tmp_path, "cb2.csv", "Code,Definition\nAccess,a\n,orphan definition\n")
+    with pytest.raises(InputError, match="cb2.csv, line 3: empty code name \\(the row has a definition"):
+        Codebook.load(p)

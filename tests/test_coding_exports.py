@@ -202,3 +202,9 @@ def test_property_a_quote_in_plain_typography_lands_on_its_text(text, data):
     s, e, _ = found
     assert 0 <= s < e <= len(text)
     assert _normal_view(text[s:e])[0].strip() == _normal_view(plain)[0]
+
+
+def test_old_workbooks_are_named(tmp_path, corpus):
+    (tmp_path / "c.xls").write_bytes(b"\xd0\xcf\x11\xe0 old excel")
+    with pytest.raises(InputError, match="c.xls: .xls workbooks are not read; save the sheet as .xlsx or .csv"):
+        read_coded_segments(tmp_path / "c.xls", corpus)

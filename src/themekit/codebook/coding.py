@@ -498,9 +498,24 @@ def _find_quote(text: str, quote: str, after: int) -> tuple[int, int, str] | Non
     for how, pat in (("typography (quotes, dashes, '…')", re.escape(q)),
                      ("a speaker label between turns", _LABEL_GAP.join(re.escape(w) for w in q.split(" ")))):
         rx = re.compile(pat)
-        m = rx.search(norm, n_after) or rx.search(norm)
-        if m is not None and m.end() > m.start():
-            return idx[m.start()], idx[m.end() - 1] + 1, how
+        for begin in (n_after, 0):
+            m = _whole_search(rx, norm, idx, begin)
+            if m is not None:
+                return idx[m[0]], idx[m[1] - 1] + 1, how
+    return None
+
+
+def _whole_search(rx, norm: str, idx: list[int], pos: int) -> tuple[int, int] | None:
+    """The first match at/after ``pos`` that neither starts nor ends inside one character's
+    expansion (a '…' read as '...')."""
+    while pos <= len(norm):
+        m = rx.search(norm, pos)
+        if m is None:
+            return None
+        s, e = m.start(), m.end()
+        if e > s and (s == 0 or idx[s - 1] != idx[s]) and (e == len(norm) or idx[e] != idx[e - 1]):
+            return s, e
+        pos = s + 1
     return None
 
 

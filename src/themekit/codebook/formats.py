@@ -596,6 +596,7 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
     stack: list[str] = []  # names by depth, for indented names
 
     entries: list[tuple[list[str], dict, int, bool]] = []  # (path, fields, line, leaf row?)
+    no_code: list[int] = []
     for n, (line, row, _) in enumerate(rows):
         path_names: list[str] = []
         for j in range(len(levels)):
@@ -603,8 +604,12 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
             if v:
                 path_names += _code_path(v) if flat else [v]
         if not path_names:
+            if any(i < len(row) and row[i].strip() for k in ("definition", "include", "exclude", "examples")
+                   for i in cols.get(k, ())):
+                raise InputError(where, "empty code name (the row has a definition, criteria or examples but "
+                                 "no code); name the code or delete the row", line=line)
             if any(c.strip() for c in row):
-                raise InputError(where, "empty code name", line=line)
+                no_code.append(line)  # a totals row, counts without a code
             continue
         leaf_row = bool(level_values[-1][n])
         if parent_col is not None and parent_col < len(row) and row[parent_col].strip():
@@ -677,6 +682,9 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
             nested += 1
     if nested:
         notes.append(f"{nested} numbered codes placed under the code their number extends (1.2 under 1)")
+    if no_code:
+        notes.append(f"{len(no_code)} rows without a code skipped (line {', '.join(map(str, no_code[:5]))}"
+                     f"{', ...' if len(no_code) > 5 else ''}: only counts or notes)")
     if implicit:
         notes.append(f"{len(implicit)} parent codes named only in a path or a theme column added as "
                      "non-codable themes")

@@ -62,7 +62,9 @@ def _indent(s: str) -> int:
 def _grids(path: Path) -> list[tuple[str, list[tuple[int, list[str], list[int]]]]]:
     """(where, rows) for each sheet/table of the file, rows with their lines and indents."""
     ext = path.suffix.lower()
-    if ext == ".xlsx":
+    if ext in (".xls", ".ods", ".numbers"):
+        raise InputError(path, f"{ext} workbooks are not read; save the sheet as .xlsx or .csv")
+    if ext in (".xlsx", ".xlsm"):
         import openpyxl
 
         try:
