@@ -208,3 +208,31 @@ def test_old_workbooks_are_named(tmp_path, corpus):
     (tmp_path / "c.xls").write_bytes(b"\xd0\xcf\x11\xe0 old excel")
     with pytest.raises(InputError, match="c.xls: .xls workbooks are not read; save the sheet as .xlsx or .csv"):
         read_coded_segments(tmp_path / "c.xls", corpus)
+
+
+def test_nvivo_reference_reports_one_file_per_code_in_a_folder(tmp_path, corpus, book, caplog):
+    import docx
+
+    folder = tmp_path / "nodes"
+    folder.mkdir()
+    (folder / "Access.txt").write_text(
+        "Name: Codes\\\\Barriers\\Access\n\n"
+        "<Files\\\\P1> - § 2 references coded  [8.52% Coverage]\n\n"
+        "Reference 1 - 4.10% Coverage\n\nI waited six weeks – six! – before anyone called.\n\n"
+        "Reference 2 - 4.42% Coverage\n\nHow was\nit?\n\n"
+        "<Files\\\\P2> - § 1 reference coded  [1.20% Coverage]\n\n"
+        "Reference 1 - 1.20% Coverage\n\na few pounds\n", encoding="utf-8")
+    d = docx.Document()
+    for t in ("<Internals\\\\P2> - § 1 reference coded  [3.00% Coverage]", "Reference 1 - 3.00% Coverage",
+              "It's \"only\" a few pounds"):
+        d.add_paragraph(t)
+    d.save(folder / "Cost.docx")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        segs = read_coded_segments(folder, corpus, codebook=book)
+    assert spans(segs) == [("P1", *at(P1, WAIT), "Access", "coder1"), ("P1", *at(P1, "How was it?"), "Access", "coder1"),
+                           ("P2", *at(P2, "a few pounds"), "Access", "coder1"),
+                           ("P2", *at(P2, "It’s “only” a few pounds"), "Cost", "coder1")]
+    assert "Access.txt, line 9: quote found in transcript 'P1' only when ignoring whitespace" in caplog.text
+    with pytest.raises(InputError, match="no coded-segment files"):
+        (tmp_path / "empty").mkdir()
+        read_coded_segments(tmp_path / "empty", corpus)

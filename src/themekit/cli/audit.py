@@ -30,7 +30,7 @@ def register(sub) -> None:
                    help="a study folder (transcripts/, metadata.csv, codebook.csv, coded_segments.csv), "
                         "transcript files or folders, or a corpus .parquet")
     p.add_argument("--coded", metavar="FILE",
-                   help="coded segments, CSV/TSV or Excel (default: coded_segments.csv in the study folder)")
+                   help="coded segments: CSV/TSV, Excel, NVivo reference reports, or a folder of them (default: coded_segments.csv in the study folder)")
     p.add_argument("--codebook", metavar="FILE",
                    help="codebook (.yaml, .qdc, or a table: .csv, .tsv, .xlsx, .docx, .md; default: codebook.* in the study folder, if any)")
     p.add_argument("-o", "--output", default="audit", metavar="OUTDIR",

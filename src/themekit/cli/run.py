@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--codebook", metavar="FILE",
                    help="codebook (.yaml, .qdc, or a table: .csv, .tsv, .xlsx, .docx, .md); default: codebook.* in the study folder")
     p.add_argument("--coded", metavar="FILE",
-                   help="human-coded segments, CSV/TSV or Excel; default: coded_segments.csv in the study folder")
+                   help="human-coded segments: CSV/TSV, Excel, NVivo reference reports, or a folder of them; default: coded_segments.csv in the study folder")
     p.add_argument("--review", metavar="DECISIONS",
                    help="decisions.csv exported from the report's review view: accepted/recoded suggestions "
                         "become the reviewer's coding, rejected ones are not suggested again")

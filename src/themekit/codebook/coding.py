@@ -257,7 +257,9 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
     ``coder`` (``author``, ``created by``, ``excerpt creator``; default ``default_coder``), the
     quote (``text``, ``quote``, ``segment``, ``content``, ``quotation content``, ``excerpt
     copy``, ``coded text``) and ``order`` (``coded_at``, ``timestamp``, ``date``, ``created``...,
-    kept as given). Title rows above the header are skipped. The serdif/Taguette export
+    kept as given). Title rows above the header are skipped. NVivo's coded-reference reports
+    (``.txt``/``.docx``, one per code: ``<Files\\P01> - § 2 references coded``, ``Reference 1 -
+    2.10% Coverage``, the text) are read too, and ``path`` may be a folder of such files. The serdif/Taguette export
     ``segment_id,transcript,participant,start,end,text,codes`` reads as is, and so do MAXQDA's
     retrieved segments, ATLAS.ti's quotation and Dedoose's excerpt exports.
 
@@ -279,9 +281,19 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
     from .tables import header_key
 
     path = Path(path)
+    if path.is_dir():  # a folder of exports (NVivo writes one reference report per code)
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "~$"))
+                       and p.suffix.lower() in (".csv", ".tsv", ".xlsx", ".txt", ".docx"))
+        if not files:
+            raise InputError(path, "no coded-segment files (.csv, .tsv, .xlsx, or NVivo reference reports "
+                             ".txt/.docx) in this folder")
+        return [s for f in files for s in read_coded_segments(f, corpus, default_coder=default_coder,
+                                                             codebook=codebook)]
     if not path.is_file():
         raise InputError(path, "no such file")
-    table = _records(path)
+    from .nvivo_refs import is_reference_report, reference_table
+
+    table = reference_table(path) if is_reference_report(path) else _records(path)
     where, header = table.where, table.header
     lower = [header_key(h) for h in header]
     cols: dict[str, int] = {}
