@@ -185,7 +185,7 @@ def test_semicolon_separated_coding(tmp_path, corpus):
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from themekit.codebook.coding import _find_quote, _normal_view  # noqa: E402
+from themekit.codebook.quotes import find_quote, _normal_view  # noqa: E402
 
 
 @settings(max_examples=200, deadline=None)
@@ -197,7 +197,7 @@ def test_property_a_quote_in_plain_typography_lands_on_its_text(text, data):
     plain = " ".join(piece.replace("’", "'").replace("“", '"').replace("–", "-").replace("…", "...").split())
     if not plain:
         return
-    found = _find_quote(text, plain, 0)
+    found = find_quote(text, plain, 0)
     assert found is not None
     s, e, _ = found
     assert 0 <= s < e <= len(text)

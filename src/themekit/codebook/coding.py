@@ -18,6 +18,8 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from ..common.tables import is_missing
+from .code_names import split_codes, code_matcher
+from .quotes import find_quote, plain_quote
 from ..types import Corpus, InputError, Utterance, atomic_write
 
 __all__ = ["CodedSegment", "read_coded_segments", "write_coded_segments", "segments_to_pandas",
@@ -49,7 +51,6 @@ _COLUMNS = {  # header names as tables.header_key writes them; first match wins
               "excerpt_date", "creation_date", "created_on", "date_created"),
 }
 _MULTI_CODE_COLUMNS = ("codes", "tags", "labels", "nodes", "codes_applied", "applied_codes")  # may be ','-joined
-_CODE_SEP = re.compile(r"\s*[;|]\s*")  # code lists joined by ';' or '|' (or ',' when no other)
 _RANGE = re.compile(r"\s*(\d+)\s*(?:-|–|:|to)\s*(\d+)\s*")
 _TRUE = {"1", "true", "yes", "y", "x", "✓", "✔", "☑"}
 _FALSE = {"", "0", "false", "no", "n", "-"}
@@ -154,75 +155,6 @@ def _transcript_resolver(path, corpus: Corpus | None):
         raise InputError(path, f"unknown transcript {raw!r}; known transcript ids: {shown}", line=line)
 
     return resolve
-
-
-def code_matcher(codebook):
-    """A function from a code name as a coding export writes it to the codebook's name, or None.
-
-    Matches, in order: the exact name; the name ignoring case and spacing; a path
-    ('Barriers\\Access', 'Barriers > Access', NVivo's 'Codes\\\\Barriers\\Access') by its last
-    part; a numbered name ('1.2 Access barriers') without its number, either side."""
-    from .formats import _code_path
-
-    names = [c.name for c in codebook.codes]
-    exact = set(names)
-
-    def key(s: str) -> str:
-        return " ".join(s.casefold().split())
-
-    def bare(s: str) -> str:
-        return re.sub(r"^\d+(?:\.\d+)*\.?\s+", "", s)
-
-    by_key: dict[str, str] = {}
-    by_bare: dict[str, str | None] = {}
-    for n in names:
-        by_key.setdefault(key(n), n)
-        b = key(bare(n))
-        by_bare[b] = n if b not in by_bare else None  # ambiguous without the number
-
-    def match(raw: str) -> str | None:
-        raw = raw.strip()
-        if raw in exact:
-            return raw
-        tries = [raw]
-        parts = _code_path(raw)
-        if len(parts) > 1:
-            tries.append(parts[-1])
-        for t in tries:
-            k = key(t)
-            if k in by_key:
-                return by_key[k]
-            if by_bare.get(key(bare(t))):
-                return by_bare[key(bare(t))]
-        return None
-
-    return match
-
-
-def _split_codes(cell: str, plural: bool, match) -> list[str]:
-    """The codes in one cell: one a line (a code name is one line), or joined by ';' or '|'; by ','
-    only when the codebook knows every part, or in a codes/tags column read without a codebook.
-    A cell (or line) that is a code of the codebook stays whole."""
-    cell = cell.strip()
-    if not cell:
-        return []
-    out = []
-    for part in (p.strip() for p in cell.split("\n")):
-        if not part:
-            continue
-        if match is not None and match(part):
-            out.append(part)
-            continue
-        pieces = [c for c in _CODE_SEP.split(part) if c]
-        strong = len(pieces) > 1
-        if not strong:
-            pieces = [c.strip() for c in part.split(",") if c.strip()]
-        known = match is not None and all(match(c) for c in pieces)
-        if len(pieces) > 1 and (strong or known or (plural and match is None)):
-            out += pieces
-        else:
-            out.append(part)
-    return out
 
 
 def _code_columns(table, cols: dict[str, int], keys: list[str]) -> list[int]:
@@ -338,7 +270,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
         if wide:
             codes = [header[i].strip() for i in wide if row[i].strip().lower() not in _FALSE]
         else:
-            codes = _split_codes(get("code"), multi, match)
+            codes = split_codes(get("code"), multi, match)
         if match is not None:
             for n, c in enumerate(codes):
                 m = match(c)
@@ -361,7 +293,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
         else:
             s_raw, e_raw = get("start").strip(), get("end").strip()
         transcript = corpus.transcripts[tid].text if corpus is not None else None
-        quote = _plain_quote(given_text).strip()
+        quote = plain_quote(given_text).strip()
         start = end = None
         if s_raw and e_raw:
             start, end = _int(s_raw, "start", where, line), _int(e_raw, "end", where, line)
@@ -381,7 +313,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                     bad = (f"text {_short(given_text)} does not match transcript {tid!r} [{start}:{end}] "
                            f"which reads {_short(actual)}; fix the offsets or the text")
             if bad is not None:
-                found = (_find_quote(transcript, quote, last_start.get((tid, coder), 0))
+                found = (find_quote(transcript, quote, last_start.get((tid, coder), 0))
                          if transcript is not None and quote else None)
                 if found is None:
                     raise InputError(where, bad, line=line)
@@ -398,7 +330,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
             if transcript is None:
                 raise InputError(where, "no start/end offsets: pass the transcripts (corpus) so the quote "
                                  "can be located", line=line)
-            found = _find_quote(transcript, quote, last_start.get((tid, coder), 0))
+            found = find_quote(transcript, quote, last_start.get((tid, coder), 0))
             if found is None:
                 raise InputError(where, f"quote {_short(quote)} not found in transcript {tid!r}; it must be "
                                  "copied exactly from the transcript text", line=line)
@@ -443,92 +375,6 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
 def _lines(lines: Iterable[int], n: int = 5) -> str:
     lines = list(lines)
     return ", ".join(map(str, lines[:n])) + (", ..." if len(lines) > n else "")
-
-
-_TYPO = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'", "´": "'", "“": '"',
-                       "”": '"', "„": '"', "‟": '"', "″": '"', "«": '"', "»": '"', "–": "-", "—": "-",
-                       "‒": "-", "―": "-", "−": "-", "‐": "-", "‑": "-"})
-_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\ufeff", "\u00ad", "\u2060"}
-_HTML = re.compile(r"</?(?:p|span|br|b|i|u|em|strong|div|mark|a|font)\b[^>]*>", re.IGNORECASE)
-
-
-def _plain_quote(s: str) -> str:
-    """A quote as exported, without HTML markup (Taguette exports highlights as HTML)."""
-    if _HTML.search(s):
-        import html
-
-        s = html.unescape(_HTML.sub(" ", re.sub(r"<br\s*/?>|</p>", "\n", s, flags=re.IGNORECASE)))
-    return s
-
-
-def _normal_view(text: str) -> tuple[str, list[int]]:
-    """Text with spacing collapsed, typographic quotes and dashes plain, '…' as '...'; and for
-    each of its characters the offset in ``text`` it came from."""
-    out: list[str] = []
-    idx: list[int] = []
-    space = False
-    for i, ch in enumerate(text):
-        if ch in _INVISIBLE:
-            continue
-        if ch.isspace():
-            if not space:
-                out.append(" ")
-                idx.append(i)
-            space = True
-            continue
-        space = False
-        if ch == "…":
-            out += "..."
-            idx += [i, i, i]
-        else:
-            out.append(ch.translate(_TYPO))
-            idx.append(i)
-    return "".join(out), idx
-
-
-# a speaker label at the start of a turn, as an export may leave it out of a quote that spans turns
-_LABEL_GAP = r"(?: [\[(]?[\d:.,]*[\])]?)?(?: [A-Z][\w.'\-]*(?: [\w.'\-]+){0,3}(?: [\[(]?[\d:.,]+[\])]?)?:)? "
-
-
-def _find_quote(text: str, quote: str, after: int) -> tuple[int, int, str] | None:
-    """(start, end, how) of the quote: first match at/after ``after``, else the first. ``how`` is
-    'exact', or what had to be ignored to find it."""
-    i = text.find(quote, after)
-    if i < 0:
-        i = text.find(quote)
-    if i >= 0:
-        return i, i + len(quote), "exact"
-    pattern = re.compile(r"\s+".join(re.escape(w) for w in quote.split()))
-    m = pattern.search(text, after) or pattern.search(text)
-    if m is not None:
-        return m.start(), m.end(), "whitespace"
-    norm, idx = _normal_view(text)
-    q = _normal_view(quote)[0].strip()
-    if not q:
-        return None
-    n_after = bisect.bisect_left(idx, after)
-    for how, pat in (("typography (quotes, dashes, '…')", re.escape(q)),
-                     ("a speaker label between turns", _LABEL_GAP.join(re.escape(w) for w in q.split(" ")))):
-        rx = re.compile(pat)
-        for begin in (n_after, 0):
-            m = _whole_search(rx, norm, idx, begin)
-            if m is not None:
-                return idx[m[0]], idx[m[1] - 1] + 1, how
-    return None
-
-
-def _whole_search(rx, norm: str, idx: list[int], pos: int) -> tuple[int, int] | None:
-    """The first match at/after ``pos`` that neither starts nor ends inside one character's
-    expansion (a '…' read as '...')."""
-    while pos <= len(norm):
-        m = rx.search(norm, pos)
-        if m is None:
-            return None
-        s, e = m.start(), m.end()
-        if e > s and (s == 0 or idx[s - 1] != idx[s]) and (e == len(norm) or idx[e] != idx[e - 1]):
-            return s, e
-        pos = s + 1
-    return None
 
 
 def write_coded_segments(segments: Iterable[CodedSegment], path: str | os.PathLike) -> Path:
