@@ -236,3 +236,17 @@ def test_nvivo_reference_reports_one_file_per_code_in_a_folder(tmp_path, corpus,
     with pytest.raises(InputError, match="no coded-segment files"):
         (tmp_path / "empty").mkdir()
         read_coded_segments(tmp_path / "empty", corpus)
+
+
+def test_document_names_matched_loosely_when_one_transcript_fits(tmp_path, caplog):
+    corpus = Corpus([Transcript("interview_01", "P: I waited six weeks."), Transcript("interview_02", "P: Fine."),
+                     Transcript("Site A 1", "P: x"), Transcript("site_a_01", "P: y")], [])
+    p = write(tmp_path, "c.csv", "Document,Code,Segment\nInterview 1.docx,A,six weeks\nINTERVIEW-02,B,Fine\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        segs = read_coded_segments(p, corpus)
+    assert [(s.transcript_id, s.text) for s in segs] == [("interview_01", "six weeks"), ("interview_02", "Fine")]
+    assert ("2 document names matched to transcripts ignoring case, spacing, punctuation and leading zeros: "
+            "'Interview 1.docx' -> 'interview_01', 'INTERVIEW-02' -> 'interview_02'") in caplog.text
+    p = write(tmp_path, "d.csv", "Document,Code,Segment\nsite a 001,A,x\n")   # two transcripts fit: no guess
+    with pytest.raises(InputError, match="d.csv, line 2: unknown transcript 'site a 001'"):
+        read_coded_segments(p, corpus)

@@ -134,6 +134,10 @@ def _transcript_resolver(path, corpus: Corpus | None):
     from ..io.readers import SUPPORTED_EXTENSIONS
 
     folded = {} if corpus is None else {t.casefold(): t for t in corpus.transcripts}
+    loose_ids: dict[str, str | None] = {}
+    for t in (corpus.transcripts if corpus is not None else ()):
+        k = _loose_id(t)
+        loose_ids[k] = t if k not in loose_ids else None  # ambiguous: no loose match
 
     def resolve(raw: str, line: int) -> str:
         p = Path(raw.replace("\\", "/"))
@@ -150,11 +154,24 @@ def _transcript_resolver(path, corpus: Corpus | None):
         for c in candidates:
             if c.strip().casefold() in folded:
                 return folded[c.strip().casefold()]
+        for c in candidates:  # 'Interview 1' for interview_01: one transcript only
+            t = loose_ids.get(_loose_id(c))
+            if t is not None:
+                resolve.loose[raw] = t
+                return t
         known = sorted(corpus.transcripts)
         shown = ", ".join(known[:30]) + (f", ... ({len(known)} in all)" if len(known) > 30 else "")
         raise InputError(path, f"unknown transcript {raw!r}; known transcript ids: {shown}", line=line)
 
+    resolve.loose = {}  # type: ignore[attr-defined]
     return resolve
+
+
+def _loose_id(name: str) -> str:
+    """A transcript name without case, spaces, punctuation or leading zeros: 'Interview 01' ->
+    'interview1'."""
+    s = re.sub(r"[^0-9a-z]+", "", name.casefold())
+    return re.sub(r"\d+", lambda m: str(int(m.group())), s)
 
 
 def _code_columns(table, cols: dict[str, int], keys: list[str]) -> list[int]:
@@ -355,6 +372,11 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                     "numbers, as MAXQDA writes, or another version of the transcript); the quote was located in "
                     "the transcript instead", where, len(relocated),
                     ("line " if len(relocated) == 1 else "lines ") + _lines(relocated), names)
+    if resolve_tid.loose:
+        shown = ", ".join(f"{a!r} -> {b!r}" for a, b in list(resolve_tid.loose.items())[:5])
+        more = f" and {len(resolve_tid.loose) - 5} more" if len(resolve_tid.loose) > 5 else ""
+        log.warning("%s: %d document names matched to transcripts ignoring case, spacing, punctuation and "
+                    "leading zeros: %s%s", where, len(resolve_tid.loose), shown, more)
     if renamed:
         shown = ", ".join(f"{a!r} -> {b!r}" for (a, b), _ in renamed.most_common(5))
         more = f" and {len(renamed) - 5} more" if len(renamed) > 5 else ""
