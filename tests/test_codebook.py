@@ -406,7 +406,7 @@ def test_errors_name_file_and_line(tmp_path, name, text, match, line):
 
 
 def test_unknown_extension_and_missing_file(tmp_path):
-    with pytest.raises(InputError, match="unknown codebook format '.txt'; use one of .yaml, .yml, .csv, .qdc, .tsv, .xlsx, .docx, .md"):
+    with pytest.raises(InputError, match="unknown codebook format '.txt'; use one of .yaml, .yml, .csv, .qdc, .tsv, .xlsx, .docx, .md, .qdpx"):
         Codebook.load(write(tmp_path, "cb.txt", "A"))
     with pytest.raises(InputError, match="no such codebook file"):
         Codebook.load(tmp_path / "missing.csv")

@@ -250,3 +250,24 @@ def test_document_names_matched_loosely_when_one_transcript_fits(tmp_path, caplo
     p = write(tmp_path, "d.csv", "Document,Code,Segment\nsite a 001,A,x\n")   # two transcripts fit: no guess
     with pytest.raises(InputError, match="d.csv, line 2: unknown transcript 'site a 001'"):
         read_coded_segments(p, corpus)
+
+
+def test_refi_project_codings_placed_on_the_study_transcripts(tmp_path, corpus, book, caplog):
+    from themekit.codebook import CodedSegment, export_qdpx
+
+    # the program's copy: plain typography, no interviewer line, so offsets differ from ours
+    copy = "P1: I waited six weeks - six! - before anyone called.\n"
+    theirs = Corpus([Transcript("P1", copy)], [])
+    s = copy.index("I waited")
+    segs = [CodedSegment("P1", s, s + 18, "Access", "AH", copy[s:s + 18]),
+            CodedSegment("P1", s, len(copy) - 1, "Cost", "BK", copy[s:-1])]
+    theirs_book = Codebook([Code(None, "Barriers", is_codable=False), Code(None, "access", parent="Barriers"),
+                            Code(None, "Cost", parent="Barriers")])
+    segs[0] = CodedSegment("P1", s, s + 18, "access", "AH", copy[s:s + 18])
+    path = export_qdpx(tmp_path / "project.qdpx", theirs, theirs_book, segs)
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        got = read_coded_segments(path, corpus, codebook=book)
+    assert spans(got) == [("P1", *at(P1, "I waited six weeks"), "Access", "AH"), ("P1", *at(P1, WAIT), "Cost", "BK")]
+    assert got[1].text == WAIT
+    assert "2 codings placed on the transcripts by their text" in caplog.text
+    assert [c.name for c in Codebook.load(path).codes] == ["Barriers", "access", "Cost"]   # --codebook project.qdpx

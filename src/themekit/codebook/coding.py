@@ -11,14 +11,15 @@ from collections import Counter
 import logging
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
 
 from ..common.tables import is_missing
-from .code_names import split_codes, code_matcher
+from .code_names import code_matcher, split_codes
+from .segment import DEFAULT_CODER, CodedSegment
 from .quotes import find_quote, plain_quote
 from ..types import Corpus, InputError, Utterance, atomic_write
 
@@ -27,7 +28,6 @@ __all__ = ["CodedSegment", "read_coded_segments", "write_coded_segments", "segme
 
 log = logging.getLogger("themekit")
 
-DEFAULT_CODER = "coder1"
 _MAX_LOGGED = 5
 
 _COLUMNS = {  # header names as tables.header_key writes them; first match wins
@@ -58,27 +58,6 @@ _FALSE = {"", "0", "false", "no", "n", "-"}
 _NOT_CODE_COLUMN = re.compile(r".*(coverage|weight|score|number|count|length|page|paragraph|position|"
                               r"duration|index|id|age|area|words|characters|reference).*")
 _OUTPUT_COLUMNS = ["transcript_id", "start", "end", "code", "coder", "text", "order"]
-
-
-@dataclass(frozen=True)
-class CodedSegment:
-    """A span of a transcript that a coder tagged with one code.
-
-    ``order`` is when (or in which sequence) it was coded, as given in the file: a timestamp
-    string such as ``"2025-07-07T09:44:55"`` or a number; ``None`` when unknown.
-    """
-
-    transcript_id: str
-    start: int
-    end: int
-    code: str
-    coder: str = DEFAULT_CODER
-    text: str | None = None
-    order: str | int | float | None = None
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.start < self.end:
-            raise ValueError(f"segment offsets must satisfy 0 <= start < end (got {self.start}, {self.end})")
 
 
 def _int(value: str, what: str, path, line: int) -> int:
@@ -139,7 +118,7 @@ def _transcript_resolver(path, corpus: Corpus | None):
         k = _loose_id(t)
         loose_ids[k] = t if k not in loose_ids else None  # ambiguous: no loose match
 
-    def resolve(raw: str, line: int) -> str:
+    def resolve(raw: str, line: int | None) -> str:
         p = Path(raw.replace("\\", "/"))
         candidates = [raw, p.name, p.stem] if p.suffix else [raw, p.name]
         # ATLAS.ti numbers its documents: 'D3: P03.docx', '3: P03'
@@ -240,6 +219,8 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                                                              codebook=codebook)]
     if not path.is_file():
         raise InputError(path, "no such file")
+    if path.suffix.lower() == ".qdpx":
+        return _project_segments(path, corpus, codebook)
     from .nvivo_refs import is_reference_report, reference_table
 
     table = reference_table(path) if is_reference_report(path) else _records(path)
@@ -397,6 +378,42 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
 def _lines(lines: Iterable[int], n: int = 5) -> str:
     lines = list(lines)
     return ", ".join(map(str, lines[:n])) + (", ..." if len(lines) > n else "")
+
+
+def _project_segments(path: Path, corpus: Corpus | None, codebook) -> list[CodedSegment]:
+    """The codings of a REFI-QDA project (NVivo, ATLAS.ti, MAXQDA, QualCoder...) placed on the
+    study's transcripts: a source matched to its transcript by name, a coding kept where the
+    transcript reads the same text, else its text located there (the program's copy of a
+    transcript can differ in line ends, spacing or typography)."""
+    from .refi_import import import_qdpx
+
+    project = import_qdpx(path)
+    if corpus is None:
+        return list(project.segments)
+    resolve = _transcript_resolver(path, corpus)
+    match = code_matcher(codebook) if codebook is not None else None
+    out, moved, loose = [], 0, 0
+    for seg in project.segments:
+        tid = resolve(seg.transcript_id, None)
+        text = corpus.transcripts[tid].text
+        code = (match(seg.code) or seg.code) if match is not None else seg.code
+        if text[seg.start:seg.end] == seg.text:
+            out.append(replace(seg, transcript_id=tid, code=code))
+            continue
+        found = find_quote(text, seg.text or "", seg.start)
+        if found is None:
+            raise InputError(path, f"coding of {seg.code!r} in source {seg.transcript_id!r} reads "
+                             f"{_short(seg.text or '')}, which is not in transcript {tid!r}; is the transcript "
+                             "the same interview as the project's source?")
+        moved += 1
+        loose += found[2] != "exact"
+        out.append(replace(seg, transcript_id=tid, code=code, start=found[0], end=found[1],
+                           text=text[found[0]:found[1]]))
+    if moved:
+        log.warning("%s: %d codings placed on the transcripts by their text (the project's copy of the "
+                    "transcripts differs%s)", path, moved, f"; {loose} only when ignoring spacing or typography"
+                    if loose else "")
+    return out
 
 
 def write_coded_segments(segments: Iterable[CodedSegment], path: str | os.PathLike) -> Path:

@@ -61,6 +61,17 @@ def read_codebook(path: Path) -> dict:
         raise InputError(path, "the codebook file is empty; add codes (one per row or entry)")
     if ext == ".qdc":
         return read_qdc(data, path)
+    if ext == ".qdpx":  # a REFI-QDA project: its codebook
+        import zipfile
+
+        from .refi_common import find_qde
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                return read_qdc(z.read(find_qde(z, path)), path)
+        except zipfile.BadZipFile:
+            raise InputError(path, "not a REFI-QDA project: a .qdpx file is a zip archive and this is not "
+                             "one") from None
     if ext in TABLE_EXTENSIONS:
         return read_table(path)
     from ..io.readers import decode_bytes
