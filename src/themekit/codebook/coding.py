@@ -187,7 +187,8 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
     copy``, ``coded text``) and ``order`` (``coded_at``, ``timestamp``, ``date``, ``created``...,
     kept as given). Title rows above the header are skipped. NVivo's coded-reference reports
     (``.txt``/``.docx``, one per code: ``<Files\\P01> - § 2 references coded``, ``Reference 1 -
-    2.10% Coverage``, the text) are read too, and ``path`` may be a folder of such files. The serdif/Taguette export
+    2.10% Coverage``, the text) are read too, and ``path`` may be a folder of such files. A REFI-QDA
+    project (``.qdpx``) gives its codings, placed on the corpus's transcripts. The serdif/Taguette export
     ``segment_id,transcript,participant,start,end,text,codes`` reads as is, and so do MAXQDA's
     retrieved segments, ATLAS.ti's quotation and Dedoose's excerpt exports.
 
