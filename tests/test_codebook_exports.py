@@ -409,3 +409,13 @@ def test_rows_without_a_code(tmp_path, caplog):
     p = write(tmp_path, "cb2.csv", "Code,Definition\nAccess,a\n,orphan definition\n")
     with pytest.raises(InputError, match="cb2.csv, line 3: empty code name \\(the row has a definition"):
         Codebook.load(p)
+
+
+def test_a_code_in_several_groups_goes_under_the_first(tmp_path, caplog):
+    p = write(tmp_path, "atlas.csv", 'Code,Comment,Groups\nAccess,a,"Barriers\nSupport"\nFamily,f,Support\n')
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        cb = Codebook.load(p)
+    assert tree(cb) == [("Barriers", None, False), ("Access", "Barriers", True), ("Support", None, False),
+                        ("Family", "Support", True)]
+    assert "1 codes in several 'Groups' placed under the first" in caplog.text
+    assert Codebook.from_csv("code,id\nA\n").names == ("A",)   # a short row has no id

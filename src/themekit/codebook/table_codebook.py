@@ -282,16 +282,14 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
         return [row[i] if i < len(row) else "" for i in cols.get(role, ())]
 
     # a guid column of other ids (1, C01) is no guid: it may number the codes instead
-    if "id" in cols and any(_clean(r[1][cols["id"][0]]) and not _GUID.fullmatch(_clean(r[1][cols["id"][0]]))
-                            for r in rows):
+    if "id" in cols and any(not _GUID.fullmatch(i) for i in (_clean(x) for r in rows for x in cells(r[1], "id")) if i):
         if keys[cols["id"][0]] in _TABLE_COLUMNS["number"] and "number" not in cols:
             notes.append(f"column {table.header[cols['id'][0]]!r} holds no REFI-QDA guids; read as code "
                          "numbers (1, 1.2 nest)")
             cols["number"] = cols.pop("id")
         else:
-            bad = next(_clean(r[1][cols["id"][0]]) for r in rows
-                       if _clean(r[1][cols["id"][0]]) and not _GUID.fullmatch(_clean(r[1][cols["id"][0]])))
-            line = next(r[0] for r in rows if _clean(r[1][cols["id"][0]]) == bad)
+            line, bad = next((r[0], i) for r in rows for i in (_clean(x) for x in cells(r[1], "id"))
+                             if i and not _GUID.fullmatch(i))
             raise InputError(where, f"id {bad!r} is not a UUID (REFI-QDA guids look like "
                              "'1b4e28ba-2fa1-11d2-883f-0016d3cca427'); leave it out to have one generated",
                              line=line)
@@ -310,6 +308,15 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
     # a level column left of the code column whose names are each written once
     filled: set[int] = set()
     level_values = [[r[1][i].strip() if i < len(r[1]) else "" for r in rows] for i in levels]
+    several = 0  # a code in several groups (ATLAS.ti lists them one a line) goes under the first
+    for j in range(len(levels) - 1):
+        for n, v in enumerate(level_values[j]):
+            parts = [p.strip() for p in re.split(r"\n|;", v) if p.strip()]
+            if len(parts) > 1:
+                level_values[j][n] = parts[0]
+                several += 1
+    if several:
+        notes.append(f"{several} codes in several {table.header[levels[0]]!r} placed under the first")
     for j in range(len(levels) - 1):
         vals = [v for v in level_values[j] if v]
         if (not vals or len(set(vals)) != len(vals) or len(vals) == len(rows)
@@ -373,7 +380,10 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
         name = path_names[-1]
         for k, anc in enumerate(path_names[:-1]):
             if anc not in codes:
-                codes[anc] = Code(None, anc, parent=path_names[k - 1] if k else None, is_codable=False)
+                try:
+                    codes[anc] = Code(None, anc, parent=path_names[k - 1] if k else None, is_codable=False)
+                except ValueError as e:
+                    raise InputError(where, str(e), line=line) from None
                 order.append(anc)
                 lines[anc] = line
                 implicit.add(anc)
