@@ -65,9 +65,11 @@ def test_a_theme_column_right_of_the_code_keeps_blank_as_root(tmp_path):
     ["Barriers::Access", "Barriers::Cost"],
     ["Nodes\\\\Barriers\\Access", "Nodes\\\\Barriers\\Cost"],   # NVivo: folder\\parent\child
 ])
-def test_code_paths(tmp_path, names):
+def test_code_paths(tmp_path, names, caplog):
     p = write(tmp_path, "cb.csv", "Code,Description\n" + "".join(f'"{n}",d{i}\n' for i, n in enumerate(names)))
-    cb = Codebook.load(p)
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        cb = Codebook.load(p)
+    assert "1 parent codes named only in a path or a parent column added as non-codable themes" in caplog.text
     assert tree(cb) == [("Barriers", None, False), ("Access", "Barriers", True), ("Cost", "Barriers", True)]
     assert cb.get("Cost").definition == "d1"
 

@@ -437,8 +437,8 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
     if no_code:
         notes.append(f"{len(no_code)} rows without a code skipped (line {', '.join(map(str, no_code[:5]))}"
                      f"{', ...' if len(no_code) > 5 else ''}: only counts or notes)")
-    if implicit:
-        notes.append(f"{len(implicit)} parent codes named only in a path or a theme column added as "
+    if implicit and (flat or parent_col is not None):  # themes named in a theme column are expected
+        notes.append(f"{len(implicit)} parent codes named only in a path or a parent column added as "
                      "non-codable themes")
     if notes and path is not None:
         log.warning("%s: %s", table.where, "; ".join(notes))
