@@ -70,6 +70,8 @@ def split_codes(cell: str, plural: bool, match) -> list[str]:
             out.append(part)
             continue
         pieces = [c for c in _CODE_SEP.split(part) if c]
+        if not pieces:  # only separators
+            continue
         strong = len(pieces) > 1
         if not strong:
             pieces = [c.strip() for c in part.split(",") if c.strip()]

@@ -250,6 +250,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
     warnings: list[str] = []
     relocated: list[int] = []
     loose: dict[str, list[tuple[int, str]]] = {}  # how a quote was found -> (line, transcript)
+    uncoded: list[int] = []
     renamed: Counter = Counter()
     last_start: dict[tuple[str, str], int] = {}
     out: list[CodedSegment] = []
@@ -278,7 +279,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                     codes[n] = m
         codes = list(dict.fromkeys(c for c in codes if c))
         if not codes:
-            warn(line, "no code; row skipped")
+            uncoded.append(line)
             continue
         coder = get("coder").strip() or default_coder
         given_text = get("text") if "text" in cols else ""
@@ -367,6 +368,10 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
     if wide:
         log.info("%s: codes read from %d columns of 1/0 or true/false (one column per code): %s", where,
                  len(wide), ", ".join(header[i] for i in wide))
+    if len(uncoded) == 1:
+        log.warning("%s, line %d: no code; row skipped", where, uncoded[0])
+    elif uncoded:
+        log.warning("%s: %d rows without a code skipped (lines %s)", where, len(uncoded), _lines(uncoded))
     for w in warnings[:_MAX_LOGGED]:
         log.warning("%s", w)
     if len(warnings) > _MAX_LOGGED:
