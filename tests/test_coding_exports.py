@@ -274,7 +274,7 @@ def test_refi_project_codings_placed_on_the_study_transcripts(tmp_path, corpus, 
 
 
 def test_rows_without_a_code_are_counted_in_one_line(tmp_path, corpus, caplog):
-    p = write(tmp_path, "c.csv", "Document,Code,Segment\nP1,A,six weeks\nP1,,waited\nP1, ,six\nP2,;,cost\n")
+    p = write(tmp_path, "c.csv", "Document,Code,Segment\nP1,A,six weeks\nP1,,waited\nP1, ,six\nP2,;,cost\nP2,\" , \",cost\n")
     with caplog.at_level(logging.WARNING, logger="themekit"):
         assert [s.code for s in read_coded_segments(p, corpus)] == ["A"]
-    assert [r.getMessage() for r in caplog.records] == [f"{p}: 3 rows without a code skipped (lines 3, 4, 5)"]
+    assert [r.getMessage() for r in caplog.records] == [f"{p}: 4 rows without a code skipped (lines 3, 4, 5, 6)"]

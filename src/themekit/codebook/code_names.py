@@ -75,6 +75,8 @@ def split_codes(cell: str, plural: bool, match) -> list[str]:
         strong = len(pieces) > 1
         if not strong:
             pieces = [c.strip() for c in part.split(",") if c.strip()]
+            if not pieces:
+                continue
         known = match is not None and all(match(c) for c in pieces)
         if len(pieces) > 1 and (strong or known or (plural and match is None)):
             out += pieces
