@@ -382,7 +382,7 @@ def test_property_round_trip_yaml_qdc_yaml(tmp_path, cb):
      "'definition'\\?\\) in code 'A'", 2),
     ("bad.yaml", "codes: [a, b\n", "invalid YAML", None),
     ("dup.yaml", "themes:\n  - name: T\n    codes:\n      - name: T\n", "duplicate code name 'T'", 4),
-    ("guid.csv", "code,id\nA,C01\n", "id 'C01' is not a UUID", 2),
+    ("guid.csv", "code,guid\nA,C01\n", "id 'C01' is not a UUID", 2),
     ("color.csv", "code,color\nA,red\n", "colour 'red'", 2),
     ("nocol.csv", "label_text,definition\nA,x\n", "no code column", 1),
     ("header.csv", "code,definition\n", "no codes \\(only a header row\\)", None),
@@ -406,11 +406,11 @@ def test_errors_name_file_and_line(tmp_path, name, text, match, line):
 
 
 def test_unknown_extension_and_missing_file(tmp_path):
-    with pytest.raises(InputError, match="unknown codebook format '.txt'; use one of .yaml, .yml, .csv, .qdc"):
+    with pytest.raises(InputError, match="unknown codebook format '.txt'; use one of .yaml, .yml, .csv, .qdc, .tsv, .xlsx, .docx, .md, .qdpx"):
         Codebook.load(write(tmp_path, "cb.txt", "A"))
     with pytest.raises(InputError, match="no such codebook file"):
         Codebook.load(tmp_path / "missing.csv")
-    with pytest.raises(InputError, match="unknown codebook format '.json'"):
+    with pytest.raises(InputError, match="cannot write codebook format '.json'"):
         Codebook([Code(None, "A")]).save(tmp_path / "x.json")
 
 

@@ -170,6 +170,7 @@ def _run_study(
     on its workers; the results are the same as without it.
     """
     from .codebook import Codebook, read_coded_segments
+    from .codebook.code import CODEBOOK_FILE_NAMES, CODED_FILE_NAMES
     from .common.results import input_hash
     from .discover import discover
     from .embed import load_embedder
@@ -186,9 +187,9 @@ def _run_study(
     paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     folder = Path(paths[0]) if len(paths) == 1 and Path(paths[0]).is_dir() else None
     if codebook is None and folder is not None:
-        codebook = study_file(folder, ("codebook.yaml", "codebook.yml", "codebook.csv", "codebook.qdc"))
+        codebook = study_file(folder, CODEBOOK_FILE_NAMES)
     if coded is None and folder is not None:
-        coded = study_file(folder, ("coded_segments.csv",))
+        coded = study_file(folder, CODED_FILE_NAMES)
     if review is not None:  # fail before the long steps
         from .types import InputError
         if codebook is None:
@@ -253,7 +254,7 @@ def _run_study(
             from .mapping import CodeMapper
 
             cb = run.codebook = Codebook.load(codebook)
-            run.segments = read_coded_segments(coded, corpus) if coded is not None else None
+            run.segments = read_coded_segments(coded, corpus, codebook=cb) if coded is not None else None
             seeds, rejected = run.segments, None
             if review is not None:
                 seeds, rejected = _read_review(run, review, units)
@@ -287,7 +288,7 @@ def _run_study(
             from .audit import audit
 
             if run.segments is None:
-                run.segments = read_coded_segments(coded, corpus)
+                run.segments = read_coded_segments(coded, corpus, codebook=run.codebook)
 
             def audited():
                 res = audit(corpus, run.segments, codebook=run.codebook, embedder=embedder, mapper=run.mapper,

@@ -30,9 +30,9 @@ def register(sub) -> None:
                    help="a study folder (transcripts/, metadata.csv, codebook.csv, coded_segments.csv), "
                         "transcript files or folders, or a corpus .parquet")
     p.add_argument("--coded", metavar="FILE",
-                   help="coded segments CSV (default: coded_segments.csv in the study folder)")
+                   help="coded segments: CSV/TSV, Excel, NVivo reference reports, or a folder of them (default: coded_segments.csv in the study folder)")
     p.add_argument("--codebook", metavar="FILE",
-                   help="codebook (.yaml, .csv, .qdc; default: codebook.* in the study folder, if any)")
+                   help="codebook (.yaml, .qdc, or a table: .csv, .tsv, .xlsx, .docx, .md; default: codebook.* in the study folder, if any)")
     p.add_argument("-o", "--output", default="audit", metavar="OUTDIR",
                    help="folder for the tables and figures (default: %(default)s)")
     g = p.add_argument_group("audit")
@@ -93,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:   # --dask: reading and the drift permutations on its workers
         engine = mapper_from_client(client)
         corpus = load_corpus(args, engine)
-        segments = read_coded_segments(coded, corpus)
         codebook, cb_path = find_codebook(args, required=False)
+        segments = read_coded_segments(coded, corpus, codebook=codebook)
         embedder = embedder_from_args(args)
         mapper = None if args.model_coder == "none" else args.model_coder
         order: object = args.order

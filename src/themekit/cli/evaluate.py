@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     coded = find_coded(args)
     if coded is None:
         raise InputError(args.inputs[0], "no coded segments to evaluate against: pass --coded FILE")
-    segments = read_coded_segments(coded, corpus)
+    segments = read_coded_segments(coded, corpus, codebook=codebook)
     units = units_of(corpus, args)
     gold = {u: cs for u, cs in gold_from_aligned(_gold_for(units, segments, corpus)).items() if cs}
     names = {c.name for c in codebook.codable()}

@@ -15,9 +15,6 @@ from .models import add_embedding_options, embedder_from_args
 
 log = logging.getLogger("themekit")
 
-CODEBOOK_NAMES = ("codebook.yaml", "codebook.yml", "codebook.csv", "codebook.qdc")
-
-
 def _study_folder(paths) -> Path | None:
     p = Path(paths[0])
     return p if len(paths) == 1 and p.is_dir() else None
@@ -36,6 +33,7 @@ def find_codebook(args: argparse.Namespace, required: bool = True):
     """(Codebook, path) from --codebook or the study folder; (None, None) when there is none and
     it is not ``required``."""
     from ..codebook import Codebook
+    from ..codebook.code import CODEBOOK_FILE_NAMES as CODEBOOK_NAMES
 
     path = args.codebook
     if path is None:
@@ -45,17 +43,20 @@ def find_codebook(args: argparse.Namespace, required: bool = True):
             return None, None
         if not found:
             raise InputError(args.inputs[0], "no codebook given and none in the study folder; pass "
-                             "--codebook FILE (.yaml, .csv or .qdc)")
+                             "--codebook FILE (.yaml, .csv, .xlsx, .docx, .md or .qdc)")
         path = found[0]
     return Codebook.load(path), Path(path)
 
 
 def find_coded(args: argparse.Namespace) -> Path | None:
+    from ..codebook.code import CODED_FILE_NAMES
+
     if getattr(args, "coded", None):
         return Path(args.coded)
     folder = _study_folder(args.inputs)
-    if folder is not None and (folder / "coded_segments.csv").is_file():
-        return folder / "coded_segments.csv"
+    for name in CODED_FILE_NAMES if folder is not None else ():
+        if (folder / name).is_file():
+            return folder / name
     return None
 
 
@@ -138,7 +139,7 @@ def register(sub) -> None:
                     "and write suggestions to review, codebook coverage and what to code next.")
     p.add_argument("inputs", nargs="+", metavar="PATH",
                    help="study folder, transcript files/folders, or a corpus .parquet from `themekit ingest`")
-    p.add_argument("--codebook", metavar="FILE", help="codebook (.yaml, .csv, .qdc); default: the study folder's")
+    p.add_argument("--codebook", metavar="FILE", help="codebook (.yaml, .qdc, or a table: .csv, .tsv, .xlsx, .docx, .md); default: the study folder's")
     p.add_argument("--coded", metavar="FILE",
                    help="coded segments CSV to learn from; default: the study folder's coded_segments.csv")
     p.add_argument("--review", metavar="DECISIONS",
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         corpus = load_corpus(args, engine)
         codebook, cb_path = find_codebook(args)
         coded = None if args.zero_shot else find_coded(args)
-        seeds = read_coded_segments(coded, corpus) if coded is not None else None
+        seeds = read_coded_segments(coded, corpus, codebook=codebook) if coded is not None else None
         units = units_of(corpus, args)
         if seeds:  # coded interviewer turns and observations are mapped and used as seeds too
             from ..codebook.coding import coded_speech, coded_speech_line

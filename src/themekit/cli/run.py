@@ -26,9 +26,9 @@ def register(sub) -> None:
                         "or transcript files/folders")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the results")
     p.add_argument("--codebook", metavar="FILE",
-                   help="codebook (.yaml, .csv, .qdc); default: codebook.* in the study folder")
+                   help="codebook (.yaml, .qdc, or a table: .csv, .tsv, .xlsx, .docx, .md); default: codebook.* in the study folder")
     p.add_argument("--coded", metavar="FILE",
-                   help="human-coded segments CSV; default: coded_segments.csv in the study folder")
+                   help="human-coded segments: CSV/TSV, Excel, NVivo reference reports, or a folder of them; default: coded_segments.csv in the study folder")
     p.add_argument("--review", metavar="DECISIONS",
                    help="decisions.csv exported from the report's review view: accepted/recoded suggestions "
                         "become the reviewer's coding, rejected ones are not suggested again")

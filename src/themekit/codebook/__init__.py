@@ -1,12 +1,15 @@
 """Stage 3, codebook: the study's instrument and the human coding that applies it.
 
-Takes codebook files (YAML, CSV incl. Taguette/serdif layouts, REFI-QDA ``.qdc``), coded-segment
-tables (offsets or verbatim quotes) and REFI-QDA projects (``.qdpx``); gives :class:`Codebook`
+Takes codebook files (YAML, REFI-QDA ``.qdc``, tables and documents: CSV/TSV, Excel, Word,
+Markdown, as teams and CAQDAS programs write them), coded-segment exports (offsets or verbatim
+quotes; CSV/TSV, Excel, NVivo reference reports) and REFI-QDA projects (``.qdpx``); gives :class:`Codebook`
 (codes with definitions, criteria, examples, themes; ``diff`` between versions),
 :class:`CodedSegment` lists aligned to utterances, and ``.qdc``/``.qdpx`` files for NVivo,
 ATLAS.ti, MAXQDA and QualCoder. Modules: ``code`` (one code), ``model`` (the codebook),
-``formats`` (file formats), ``coding`` (coded segments), ``decisions``
-(review decisions as human coding), ``refi_*`` (project exchange).
+``formats`` (file formats; ``table_codebook``, ``outline`` and ``tables`` for codebooks as tables
+and documents), ``coding`` (coded segments; ``quotes``, ``code_names`` and ``nvivo_refs`` for
+exports from CAQDAS programs), ``decisions`` (review decisions as human coding), ``refi_*``
+(project exchange).
 Imports :mod:`themekit.io` (file decoding, segmentation of imported sources).
 """
 

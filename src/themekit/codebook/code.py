@@ -11,11 +11,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-__all__ = ["Code", "derived_id", "QDC_NAMESPACE", "CODEBOOK_EXTENSIONS"]
+__all__ = ["Code", "derived_id", "QDC_NAMESPACE", "CODEBOOK_EXTENSIONS", "CODEBOOK_FILE_NAMES", "CODED_FILE_NAMES"]
 
 # format constants live here, not in codebook_formats, so that module can import this one
 QDC_NAMESPACE = "urn:QDA-XML:codebook:1.0"
-CODEBOOK_EXTENSIONS = (".yaml", ".yml", ".csv", ".qdc")
+CODEBOOK_EXTENSIONS = (".yaml", ".yml", ".csv", ".qdc", ".tsv", ".xlsx", ".docx", ".md", ".qdpx")
+CODEBOOK_FILE_NAMES = tuple("codebook" + e for e in CODEBOOK_EXTENSIONS)  # looked for in a study folder
+CODED_FILE_NAMES = ("coded_segments.csv", "coded_segments.tsv", "coded_segments.xlsx")
 _GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://themekit.invalid/codebook/code")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID = re.compile(rf"{_UUID}|\{{{_UUID}\}}")

@@ -11,13 +11,16 @@ from collections import Counter
 import logging
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
 
 from ..common.tables import is_missing
+from .code_names import code_matcher, split_codes
+from .segment import DEFAULT_CODER, CodedSegment
+from .quotes import find_quote, plain_quote
 from ..types import Corpus, InputError, Utterance, atomic_write
 
 __all__ = ["CodedSegment", "read_coded_segments", "write_coded_segments", "segments_to_pandas",
@@ -25,42 +28,36 @@ __all__ = ["CodedSegment", "read_coded_segments", "write_coded_segments", "segme
 
 log = logging.getLogger("themekit")
 
-DEFAULT_CODER = "coder1"
 _MAX_LOGGED = 5
 
-_COLUMNS = {
+_COLUMNS = {  # header names as tables.header_key writes them; first match wins
     "transcript_id": ("transcript_id", "transcript", "document", "document_id", "document_name", "doc",
-                      "file", "filename", "file_name", "source", "interview", "interview_id"),
-    "start": ("start", "start_offset", "start_char", "start_position", "startposition", "begin"),
-    "end": ("end", "end_offset", "end_char", "end_position", "endposition", "stop"),
-    "code": ("code", "codes", "tag", "tags", "code_name", "label", "labels"),
-    "coder": ("coder", "coder_id", "annotator", "annotator_id", "rater", "user", "analyst"),
-    "text": ("text", "quote", "extract", "excerpt", "segment_text", "highlight", "selection"),
-    "order": ("coded_at", "timestamp", "date", "order", "sequence", "created_at", "created", "time"),
+                      "file", "filename", "file_name", "files", "source", "source_name", "interview",
+                      "interview_id", "media_title", "media", "document_title"),
+    "start": ("start", "start_offset", "start_char", "start_position", "startposition", "begin", "begin_offset",
+              "char_start", "start_index", "excerpt_start"),
+    "end": ("end", "end_offset", "end_char", "end_position", "endposition", "stop", "char_end", "end_index",
+            "excerpt_end"),
+    "range": ("excerpt_range", "range", "character_range", "char_range", "offsets"),
+    "code": ("code", "codes", "tag", "tags", "code_name", "label", "labels", "node", "nodes", "codes_applied",
+             "applied_codes", "code_path", "theme"),
+    "coder": ("coder", "coder_id", "annotator", "annotator_id", "rater", "user", "analyst", "author",
+              "excerpt_creator", "created_by", "creator", "coded_by", "coded_by_initials", "coder_initials",
+              "user_initials", "owner"),
+    "text": ("text", "quote", "extract", "excerpt", "segment_text", "highlight", "selection", "content",
+             "quotation_content", "quotation", "segment", "excerpt_copy", "coded_text", "reference_text",
+             "coded_segment", "coded_content", "passage", "snippet", "highlighted_text", "quote_text"),
+    "order": ("coded_at", "timestamp", "date", "order", "sequence", "created_at", "created", "time",
+              "excerpt_date", "creation_date", "created_on", "date_created"),
 }
-_MULTI_CODE_COLUMNS = ("codes", "tags", "labels")  # '|'-joined code lists
+_MULTI_CODE_COLUMNS = ("codes", "tags", "labels", "nodes", "codes_applied", "applied_codes")  # may be ','-joined
+_RANGE = re.compile(r"\s*(\d+)\s*(?:-|–|:|to)\s*(\d+)\s*")
+_TRUE = {"1", "true", "yes", "y", "x", "✓", "✔", "☑"}
+_FALSE = {"", "0", "false", "no", "n", "-"}
+# numbers CAQDAS exports add to a segment, which are not codes applied as columns
+_NOT_CODE_COLUMN = re.compile(r".*(coverage|weight|score|number|count|length|page|paragraph|position|"
+                              r"duration|index|id|age|area|words|characters|reference).*")
 _OUTPUT_COLUMNS = ["transcript_id", "start", "end", "code", "coder", "text", "order"]
-
-
-@dataclass(frozen=True)
-class CodedSegment:
-    """A span of a transcript that a coder tagged with one code.
-
-    ``order`` is when (or in which sequence) it was coded, as given in the file: a timestamp
-    string such as ``"2025-07-07T09:44:55"`` or a number; ``None`` when unknown.
-    """
-
-    transcript_id: str
-    start: int
-    end: int
-    code: str
-    coder: str = DEFAULT_CODER
-    text: str | None = None
-    order: str | int | float | None = None
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.start < self.end:
-            raise ValueError(f"segment offsets must satisfy 0 <= start < end (got {self.start}, {self.end})")
 
 
 def _int(value: str, what: str, path, line: int) -> int:
@@ -95,165 +92,334 @@ def _short(s: str, n: int = 60) -> str:
     return repr(s if len(s) <= n else s[: n - 1] + "…")
 
 
-def _records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    from ..io.readers import csv_records, decode_bytes
+def _is_coding_header(cells: list[str]) -> bool:
+    from .tables import header_key
 
-    data = path.read_bytes()
-    if not data.strip():
+    keys = {header_key(c) for c in cells}
+    return any(k in keys for k in _COLUMNS["transcript_id"])
+
+
+def _records(path: Path):
+    from .tables import read_table
+
+    if path.suffix.lower() in (".csv", ".tsv") and not path.read_bytes().strip():
         raise InputError(path, "the coded-segments file is empty; add a header row and one row per "
                          "coded segment")
-    text = decode_bytes(data, path)
-    dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
-    return csv_records(text, path, dialect=dialect, empty="the coded-segments file is empty")
+    return read_table(path, _is_coding_header, "transcript_id column ('transcript_id', 'Document', "
+                      "'Document name', 'File', 'Media Title')")
 
 
-def _transcript_resolver(path: Path, corpus: Corpus | None):
+def _transcript_resolver(path, corpus: Corpus | None):
     from ..io.readers import SUPPORTED_EXTENSIONS
 
-    def resolve(raw: str, line: int) -> str:
-        candidates = [raw]
+    folded = {} if corpus is None else {t.casefold(): t for t in corpus.transcripts}
+    loose_ids: dict[str, str | None] = {}
+    for t in (corpus.transcripts if corpus is not None else ()):
+        k = _loose_id(t)
+        loose_ids[k] = t if k not in loose_ids else None  # ambiguous: no loose match
+
+    def resolve(raw: str, line: int | None) -> str:
         p = Path(raw.replace("\\", "/"))
-        candidates += [p.name, p.stem] if p.suffix else [p.name]
+        candidates = [raw, p.name, p.stem] if p.suffix else [raw, p.name]
+        # ATLAS.ti numbers its documents: 'D3: P03.docx', '3: P03'
+        bare = re.sub(r"^D?\s*\d+\s*:\s*", "", p.name)
+        if bare != p.name:
+            candidates += [bare, Path(bare).stem]
         if corpus is None:
             return p.stem if p.suffix.lower() in SUPPORTED_EXTENSIONS else raw
         for c in candidates:
             if c in corpus.transcripts:
                 return c
+        for c in candidates:
+            if c.strip().casefold() in folded:
+                return folded[c.strip().casefold()]
+        for c in candidates:  # 'Interview 1' for interview_01: one transcript only
+            t = loose_ids.get(_loose_id(c))
+            if t is not None:
+                resolve.loose[raw] = t
+                return t
         known = sorted(corpus.transcripts)
         shown = ", ".join(known[:30]) + (f", ... ({len(known)} in all)" if len(known) > 30 else "")
         raise InputError(path, f"unknown transcript {raw!r}; known transcript ids: {shown}", line=line)
 
+    resolve.loose = {}  # type: ignore[attr-defined]
     return resolve
 
 
-def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *,
-                        default_coder: str = DEFAULT_CODER) -> list[CodedSegment]:
-    """Read coded segments from a CSV/TSV file, one :class:`CodedSegment` per (segment, code).
+def _loose_id(name: str) -> str:
+    """A transcript name without case, spaces, punctuation or leading zeros: 'Interview 01' ->
+    'interview1'."""
+    s = re.sub(r"[^0-9a-z]+", "", name.casefold())
+    return re.sub(r"\d+", lambda m: str(int(m.group())), s)
 
-    Columns (case-insensitive; first match wins): ``transcript_id`` (or ``transcript``,
-    ``document``; a file name such as ``P2.txt`` is matched to transcript ``P2``), ``start``,
-    ``end`` (character offsets into the transcript text), ``code`` (or ``codes``/``tags``:
-    ``|``-joined, one segment per code), ``coder`` (default ``default_coder``), ``text`` or
-    ``quote``, and ``order`` from ``coded_at``/``timestamp``/``date``/``order``/``sequence``
-    (kept as given: number or text). The serdif/Taguette export
-    ``segment_id,transcript,participant,start,end,text,codes`` reads as is.
+
+def _code_columns(table, cols: dict[str, int], keys: list[str]) -> list[int]:
+    """Codes applied as columns (Dedoose: one column per code, 1/0 or True/False or a weight)."""
+    from .tables import header_key
+
+    used = set(cols.values())
+    out = []
+    for i, h in enumerate(table.header):
+        k = header_key(h)
+        if i in used or not k or _NOT_CODE_COLUMN.fullmatch(k):
+            continue
+        vals = {r[1][i].strip().lower() for r in table.rows if i < len(r[1])}
+        if vals and vals <= (_TRUE | _FALSE | {v for v in vals if re.fullmatch(r"\d+(?:\.\d+)?", v)}) \
+                and vals - _FALSE:
+            out.append(i)
+    return out
+
+
+def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *,
+                        default_coder: str = DEFAULT_CODER, codebook=None) -> list[CodedSegment]:
+    """Read coded segments from a table (CSV/TSV, Excel ``.xlsx``), one :class:`CodedSegment`
+    per (segment, code).
+
+    Columns (case, spaces and punctuation ignored; first match wins): the transcript
+    (``transcript_id``, ``transcript``, ``document``, ``document name``, ``file``, ``media title``;
+    a file name such as ``P2.txt``, a path ``Files\\P2`` or ATLAS.ti's ``D2: P2.docx`` is matched to
+    transcript ``P2``, ignoring case), ``start``/``end`` (or ``begin``/``end``, or a ``range``
+    ``12-80``: character offsets into the transcript text), the code (``code``, ``codes``,
+    ``tags``, ``node``: several codes in a cell one a line or joined by ``;`` or ``|``, or by ``,``
+    in a plural column; Dedoose's one column per code with 1/0 or True/False is read too),
+    ``coder`` (``author``, ``created by``, ``excerpt creator``; default ``default_coder``), the
+    quote (``text``, ``quote``, ``segment``, ``content``, ``quotation content``, ``excerpt
+    copy``, ``coded text``) and ``order`` (``coded_at``, ``timestamp``, ``date``, ``created``...,
+    kept as given). Title rows above the header are skipped. NVivo's coded-reference reports
+    (``.txt``/``.docx``, one per code: ``<Files\\P01> - § 2 references coded``, ``Reference 1 -
+    2.10% Coverage``, the text) are read too, and ``path`` may be a folder of such files. A REFI-QDA
+    project (``.qdpx``) gives its codings, placed on the corpus's transcripts. The serdif/Taguette export
+    ``segment_id,transcript,participant,start,end,text,codes`` reads as is, and so do MAXQDA's
+    retrieved segments, ATLAS.ti's quotation and Dedoose's excerpt exports.
 
     When ``start``/``end`` are empty, the quote is located in the transcript text (``corpus``
     needed): the first occurrence at or after the previous segment of the same transcript and
-    coder (so a passage coded twice in a row resolves to the same place), else the first.
-    A quote found only when whitespace is ignored is used with a warning.
+    coder (so a passage coded twice in a row resolves to the same place), else the first. A
+    quote found only when spacing, typographic quotes and dashes, an ellipsis or HTML markup are
+    ignored, or across a speaker label the export left out, is used with a warning. Offsets that
+    do not point at the row's quote (MAXQDA's paragraph numbers, another version of the file) are
+    replaced by where the quote is, said in one summary line.
 
     With a ``corpus`` every segment is checked: known transcript, offsets within the text,
     and ``text`` equal to ``transcript[start:end]`` (whitespace-only differences warn). The
-    segment's ``text`` is then always the transcript's own text. Errors are
-    :class:`InputError` naming the file and line. Rows without a code are skipped with a warning.
+    segment's ``text`` is then always the transcript's own text. With a ``codebook``, code
+    names are matched to it ignoring case and spacing, paths and numbers (see
+    :func:`code_matcher`), said in one line. Errors are :class:`InputError` naming the file and
+    line. Rows without a code are skipped with a warning.
     """
+    from .tables import header_key
+
     path = Path(path)
+    if path.is_dir():  # a folder of exports (NVivo writes one reference report per code)
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "~$"))
+                       and p.suffix.lower() in (".csv", ".tsv", ".xlsx", ".txt", ".docx"))
+        if not files:
+            raise InputError(path, "no coded-segment files (.csv, .tsv, .xlsx, or NVivo reference reports "
+                             ".txt/.docx) in this folder")
+        return [s for f in files for s in read_coded_segments(f, corpus, default_coder=default_coder,
+                                                             codebook=codebook)]
     if not path.is_file():
         raise InputError(path, "no such file")
-    header, records = _records(path)
-    lower = [h.strip().lower().replace(" ", "_") for h in header]
+    if path.suffix.lower() == ".qdpx":
+        return _project_segments(path, corpus, codebook)
+    from .nvivo_refs import is_reference_report, reference_table
+
+    table = reference_table(path) if is_reference_report(path) else _records(path)
+    where, header = table.where, table.header
+    lower = [header_key(h) for h in header]
     cols: dict[str, int] = {}
     for key, guesses in _COLUMNS.items():
         for g in guesses:
             if g in lower and lower.index(g) not in cols.values():
                 cols[key] = lower.index(g)
                 break
-    missing = [k for k in ("transcript_id", "code") if k not in cols]
+    if "range" in cols and ("start" in cols or "end" in cols):
+        cols.pop("range")
+    wide = _code_columns(table, cols, lower) if "code" not in cols and "transcript_id" in cols else []
+    missing = [k for k in ("transcript_id", "code") if k not in cols and not (k == "code" and wide)]
     if missing:
-        raise InputError(path, f"no {' or '.join(missing)} column; expected columns transcript_id, start, "
-                         f"end, code, coder, quote (found: {', '.join(header)})", line=1)
-    if ("start" not in cols or "end" not in cols) and "text" not in cols:
-        raise InputError(path, "give start and end offsets, or a quote column with the exact coded text "
-                         f"(found: {', '.join(header)})", line=1)
-    multi = lower[cols["code"]] in _MULTI_CODE_COLUMNS
-    resolve_tid = _transcript_resolver(path, corpus)
+        raise InputError(where, f"no {' or '.join(missing)} column; expected columns transcript_id, start, "
+                         f"end, code, coder, quote (found: {', '.join(header)})", line=table.header_line)
+    has_offsets = ("start" in cols and "end" in cols) or "range" in cols
+    if not has_offsets and "text" not in cols:
+        raise InputError(where, "give start and end offsets, or a quote column with the exact coded text "
+                         f"(found: {', '.join(header)})", line=table.header_line)
+    multi = "code" in cols and lower[cols["code"]] in _MULTI_CODE_COLUMNS
+    match = code_matcher(codebook) if codebook is not None else None
+    resolve_tid = _transcript_resolver(where, corpus)
     warnings: list[str] = []
+    relocated: list[int] = []
+    loose: dict[str, list[tuple[int, str]]] = {}  # how a quote was found -> (line, transcript)
+    uncoded: list[int] = []
+    renamed: Counter = Counter()
     last_start: dict[tuple[str, str], int] = {}
     out: list[CodedSegment] = []
 
     def warn(line: int, msg: str) -> None:
-        warnings.append(f"{path}, line {line}: {msg}")
+        warnings.append(f"{where}, line {line}: {msg}")
 
-    for line, row in records:
+    for line, row, _ in table.rows:
         def get(key: str) -> str:
             i = cols.get(key)
             return row[i] if i is not None and i < len(row) else ""
 
         raw_tid = get("transcript_id").strip()
         if not raw_tid:
-            raise InputError(path, "empty transcript id", line=line)
+            raise InputError(where, "empty transcript id", line=line)
         tid = resolve_tid(raw_tid, line)
-        raw_code = get("code")
-        codes = [c.strip() for c in (raw_code.split("|") if multi else [raw_code])]
+        if wide:
+            codes = [header[i].strip() for i in wide if row[i].strip().lower() not in _FALSE]
+        else:
+            codes = split_codes(get("code"), multi, match)
+        if match is not None:
+            for n, c in enumerate(codes):
+                m = match(c)
+                if m is not None and m != c:
+                    renamed[(c, m)] += 1
+                    codes[n] = m
         codes = list(dict.fromkeys(c for c in codes if c))
         if not codes:
-            warn(line, "no code; row skipped")
+            uncoded.append(line)
             continue
         coder = get("coder").strip() or default_coder
         given_text = get("text") if "text" in cols else ""
-        s_raw, e_raw = get("start").strip(), get("end").strip()
+        if "range" in cols:
+            rng = get("range").strip()
+            m = _RANGE.fullmatch(rng)
+            if rng and m is None:
+                raise InputError(where, f"range {rng!r} is not two character offsets such as '120-245'",
+                                 line=line)
+            s_raw, e_raw = (m.group(1), m.group(2)) if m else ("", "")
+        else:
+            s_raw, e_raw = get("start").strip(), get("end").strip()
         transcript = corpus.transcripts[tid].text if corpus is not None else None
+        quote = plain_quote(given_text).strip()
+        start = end = None
         if s_raw and e_raw:
-            start, end = _int(s_raw, "start", path, line), _int(e_raw, "end", path, line)
+            start, end = _int(s_raw, "start", where, line), _int(e_raw, "end", where, line)
+            bad = None
             if start >= end:
-                raise InputError(path, f"start {start} is not before end {end}", line=line)
-            if start < 0:
-                raise InputError(path, f"start {start} is negative", line=line)
-            if transcript is not None:
-                if end > len(transcript):
-                    raise InputError(path, f"offsets {start}-{end} are beyond the end of transcript {tid!r} "
-                                     f"({len(transcript)} characters); were they computed on another "
-                                     "version of the file?", line=line)
+                bad = f"start {start} is not before end {end}"
+            elif start < 0:
+                bad = f"start {start} is negative"
+            elif transcript is not None and end > len(transcript):
+                bad = (f"offsets {start}-{end} are beyond the end of transcript {tid!r} ({len(transcript)} "
+                       "characters); were they computed on another version of the file?")
+            elif transcript is not None and given_text and given_text != transcript[start:end]:
                 actual = transcript[start:end]
-                if given_text and given_text != actual:
-                    if _squash(given_text) == _squash(actual):
-                        warn(line, f"text differs from transcript {tid!r} [{start}:{end}] in whitespace only")
-                    else:
-                        raise InputError(path, f"text {_short(given_text)} does not match transcript {tid!r} "
-                                         f"[{start}:{end}] which reads {_short(actual)}; fix the offsets or "
-                                         "the text", line=line)
+                if _squash(given_text) == _squash(actual):
+                    warn(line, f"text differs from transcript {tid!r} [{start}:{end}] in whitespace only")
+                else:
+                    bad = (f"text {_short(given_text)} does not match transcript {tid!r} [{start}:{end}] "
+                           f"which reads {_short(actual)}; fix the offsets or the text")
+            if bad is not None:
+                found = (find_quote(transcript, quote, last_start.get((tid, coder), 0))
+                         if transcript is not None and quote else None)
+                if found is None:
+                    raise InputError(where, bad, line=line)
+                start, end, how = found
+                relocated.append(line)
+                if how != "exact":
+                    loose.setdefault(how, []).append((line, tid))
         elif s_raw or e_raw:
-            raise InputError(path, "give both start and end, or neither (then the quote is located "
+            raise InputError(where, "give both start and end, or neither (then the quote is located "
                              "in the transcript)", line=line)
         else:
-            quote = given_text.strip()
             if not quote:
-                raise InputError(path, "no start/end offsets and no quote: give one or the other", line=line)
+                raise InputError(where, "no start/end offsets and no quote: give one or the other", line=line)
             if transcript is None:
-                raise InputError(path, "no start/end offsets: pass the transcripts (corpus) so the quote "
+                raise InputError(where, "no start/end offsets: pass the transcripts (corpus) so the quote "
                                  "can be located", line=line)
-            found = _find_quote(transcript, quote, last_start.get((tid, coder), 0))
+            found = find_quote(transcript, quote, last_start.get((tid, coder), 0))
             if found is None:
-                raise InputError(path, f"quote {_short(quote)} not found in transcript {tid!r}; it must be "
+                raise InputError(where, f"quote {_short(quote)} not found in transcript {tid!r}; it must be "
                                  "copied exactly from the transcript text", line=line)
-            start, end, exact = found
-            if not exact:
-                warn(line, f"quote found in transcript {tid!r} only when ignoring whitespace")
+            start, end, how = found
+            if how != "exact":
+                loose.setdefault(how, []).append((line, tid))
         text = transcript[start:end] if transcript is not None else (given_text or None)
         order = _order(get("order")) if "order" in cols else None
         last_start[(tid, coder)] = start
         out.extend(CodedSegment(tid, start, end, code, coder, text, order) for code in codes)
 
+    for how, rows in loose.items():  # one line per kind, not one per row
+        if len(rows) == 1:
+            log.warning("%s, line %d: quote found in transcript %r only when ignoring %s", where, rows[0][0],
+                        rows[0][1], how)
+        else:
+            log.warning("%s: %d quotes found in their transcript only when ignoring %s (lines %s)", where,
+                        len(rows), how, _lines(r[0] for r in rows))
+    if relocated:
+        names = "range" if "range" in cols else f"{header[cols['start']]!r}/{header[cols['end']]!r}"
+        log.warning("%s: in %d rows (%s) the offsets in %s do not point at the row's quote (paragraph "
+                    "numbers, as MAXQDA writes, or another version of the transcript); the quote was located in "
+                    "the transcript instead", where, len(relocated),
+                    ("line " if len(relocated) == 1 else "lines ") + _lines(relocated), names)
+    if resolve_tid.loose:
+        shown = ", ".join(f"{a!r} -> {b!r}" for a, b in list(resolve_tid.loose.items())[:5])
+        more = f" and {len(resolve_tid.loose) - 5} more" if len(resolve_tid.loose) > 5 else ""
+        log.warning("%s: %d document names matched to transcripts ignoring case, spacing, punctuation and "
+                    "leading zeros: %s%s", where, len(resolve_tid.loose), shown, more)
+    if renamed:
+        shown = ", ".join(f"{a!r} -> {b!r}" for (a, b), _ in renamed.most_common(5))
+        more = f" and {len(renamed) - 5} more" if len(renamed) > 5 else ""
+        log.warning("%s: %d code names matched to the codebook ignoring case, spacing, path or number: %s%s",
+                    where, len(renamed), shown, more)
+    if wide:
+        log.info("%s: codes read from %d columns of 1/0 or true/false (one column per code): %s", where,
+                 len(wide), ", ".join(header[i] for i in wide))
+    if len(uncoded) == 1:
+        log.warning("%s, line %d: no code; row skipped", where, uncoded[0])
+    elif uncoded:
+        log.warning("%s: %d rows without a code skipped (lines %s)", where, len(uncoded), _lines(uncoded))
     for w in warnings[:_MAX_LOGGED]:
         log.warning("%s", w)
     if len(warnings) > _MAX_LOGGED:
-        log.warning("%s: ... and %d more warnings like these", path, len(warnings) - _MAX_LOGGED)
+        log.warning("%s: ... and %d more warnings like these", where, len(warnings) - _MAX_LOGGED)
     if not out:
-        raise InputError(path, "no coded segments in the file")
+        raise InputError(where, "no coded segments in the file")
     return out
 
 
-def _find_quote(text: str, quote: str, after: int) -> tuple[int, int, bool] | None:
-    """(start, end, exact) of the quote: first match at/after ``after``, else the first."""
-    i = text.find(quote, after)
-    if i < 0:
-        i = text.find(quote)
-    if i >= 0:
-        return i, i + len(quote), True
-    pattern = re.compile(r"\s+".join(re.escape(w) for w in quote.split()))
-    m = pattern.search(text, after) or pattern.search(text)
-    return None if m is None else (m.start(), m.end(), False)
+def _lines(lines: Iterable[int], n: int = 5) -> str:
+    lines = list(lines)
+    return ", ".join(map(str, lines[:n])) + (", ..." if len(lines) > n else "")
+
+
+def _project_segments(path: Path, corpus: Corpus | None, codebook) -> list[CodedSegment]:
+    """The codings of a REFI-QDA project (NVivo, ATLAS.ti, MAXQDA, QualCoder...) placed on the
+    study's transcripts: a source matched to its transcript by name, a coding kept where the
+    transcript reads the same text, else its text located there (the program's copy of a
+    transcript can differ in line ends, spacing or typography)."""
+    from .refi_import import import_qdpx
+
+    project = import_qdpx(path)
+    if corpus is None:
+        return list(project.segments)
+    resolve = _transcript_resolver(path, corpus)
+    match = code_matcher(codebook) if codebook is not None else None
+    out, moved, loose = [], 0, 0
+    for seg in project.segments:
+        tid = resolve(seg.transcript_id, None)
+        text = corpus.transcripts[tid].text
+        code = (match(seg.code) or seg.code) if match is not None else seg.code
+        if text[seg.start:seg.end] == seg.text:
+            out.append(replace(seg, transcript_id=tid, code=code))
+            continue
+        found = find_quote(text, seg.text or "", seg.start)
+        if found is None:
+            raise InputError(path, f"coding of {seg.code!r} in source {seg.transcript_id!r} reads "
+                             f"{_short(seg.text or '')}, which is not in transcript {tid!r}; is the transcript "
+                             "the same interview as the project's source?")
+        moved += 1
+        loose += found[2] != "exact"
+        out.append(replace(seg, transcript_id=tid, code=code, start=found[0], end=found[1],
+                           text=text[found[0]:found[1]]))
+    if moved:
+        log.warning("%s: %d codings placed on the transcripts by their text (the project's copy of the "
+                    "transcripts differs%s)", path, moved, f"; {loose} only when ignoring spacing or typography"
+                    if loose else "")
+    return out
 
 
 def write_coded_segments(segments: Iterable[CodedSegment], path: str | os.PathLike) -> Path:

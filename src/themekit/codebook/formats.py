@@ -6,13 +6,15 @@
   items under ``codes:`` are codable unless ``codable: false``.
 * **CSV** (``.csv``) — ``code,theme,definition,include,exclude,examples`` (examples
   ``|``-separated, ``\\|`` for a literal bar). A theme named in ``theme`` without its own row
-  becomes a non-codable parent. Variants: ``name``/``tag`` for code, ``parent`` for theme,
-  ``description`` for definition (this reads the serdif/Taguette exports). Optional columns
-  ``id``, ``color``, ``codable`` are written only when needed.
+  becomes a non-codable parent. Optional columns ``id``, ``color``, ``codable`` are written
+  only when needed. Read: any codebook table (.csv/.tsv/.xlsx/.docx/.md) with the columns
+  teams and CAQDAS programs use (:mod:`themekit.codebook.table_codebook`).
 * **REFI-QDA Codebook Exchange** (``.qdc``, namespace ``urn:QDA-XML:codebook:1.0``), for NVivo,
   ATLAS.ti, MAXQDA, QualCoder. The ``<Description>`` holds the definition followed by
   ``Include: ...``, ``Exclude: ...`` and ``Example: ...`` lines, so criteria survive a round
-  trip and still read well in those programs.
+  trip and still read well in those programs (``Definition:``, ``When to use:``, ``When not to
+  use:``, ``Typical exemplar:`` lines from other programs are read into their fields too; code
+  sets become themes of a flat code list).
 
 Guids are written only where they came from a file (derived ones are recomputed on reading).
 Use these through :class:`~themekit.codebook.Codebook` (``load``/``save``, ``from_*``/``to_*``);
@@ -28,11 +30,14 @@ import io
 import json
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..types import InputError, atomic_write
 from .code import CODEBOOK_EXTENSIONS, QDC_NAMESPACE, Code, _clean, derived_id
+from .table_codebook import _TABLE_COLUMNS, _as_bool, _escape_bar, read_csv, read_table
+from .tables import TABLE_EXTENSIONS, header_key
 
 if TYPE_CHECKING:
     from .model import Codebook
@@ -44,7 +49,7 @@ log = logging.getLogger("themekit")
 
 
 def read_codebook(path: Path) -> dict:
-    """Read a codebook file by extension (.yaml/.yml, .csv, .qdc), without logging its warnings."""
+    """Read a codebook file by extension: .yaml/.yml, .qdc, or a table (.csv, .tsv, .xlsx, .docx, .md)."""
     ext = path.suffix.lower()
     if ext not in CODEBOOK_EXTENSIONS:
         raise InputError(path, f"unknown codebook format {path.suffix or '(no extension)'!r}; "
@@ -56,9 +61,21 @@ def read_codebook(path: Path) -> dict:
         raise InputError(path, "the codebook file is empty; add codes (one per row or entry)")
     if ext == ".qdc":
         return read_qdc(data, path)
+    if ext == ".qdpx":  # a REFI-QDA project: its codebook
+        import zipfile
+
+        from .refi_common import find_qde
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                return read_qdc(z.read(find_qde(z, path)), path)
+        except zipfile.BadZipFile:
+            raise InputError(path, "not a REFI-QDA project: a .qdpx file is a zip archive and this is not "
+                             "one") from None
+    if ext in TABLE_EXTENSIONS:
+        return read_table(path)
     from ..io.readers import decode_bytes
-    text = decode_bytes(data, path)
-    return read_csv(text, path) if ext == ".csv" else read_yaml(text, path)
+    return read_yaml(decode_bytes(data, path), path)
 
 
 def write_codebook(book: Codebook, path: Path) -> Path:
@@ -73,8 +90,8 @@ def write_codebook(book: Codebook, path: Path) -> Path:
     if ext == ".qdc":
         data = to_qdc(book)
         return atomic_write(path, lambda tmp: tmp.write_bytes(data))
-    raise InputError(path, f"unknown codebook format {path.suffix or '(no extension)'!r}; "
-                     f"use one of {', '.join(CODEBOOK_EXTENSIONS)}")
+    raise InputError(path, f"cannot write codebook format {path.suffix or '(no extension)'!r}; "
+                     "use one of .yaml, .yml, .csv, .qdc")
 
 
 def _explicit_id(book: Codebook, c: Code) -> str | None:
@@ -131,15 +148,18 @@ _ITEM_KEYS = {
 _ITEM_ALIAS = {alias: key for key, aliases in _ITEM_KEYS.items() for alias in aliases}
 
 
-def _as_bool(value: Any, path, line, what: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    s = str(value).strip().lower()
-    if s in ("true", "yes", "y", "1"):
-        return True
-    if s in ("false", "no", "n", "0"):
-        return False
-    raise InputError(path, f"{what}: {value!r} is not true or false", line=line)
+def _yaml_key(k: Any) -> str | None:
+    """The field a YAML key names: the keys above, or a codebook table's column names
+    ('Inclusion criteria', 'When not to use', 'Typical exemplar', 'Memo')."""
+    k = header_key(k)
+    if k in _ITEM_ALIAS:
+        return _ITEM_ALIAS[k]
+    if k in ("code_name", "code_label", "node_name"):
+        return "name"
+    for role in ("definition", "memo", "include", "exclude", "close_but_no", "examples", "parent"):
+        if k in _TABLE_COLUMNS[role]:
+            return {"memo": "definition", "close_but_no": "exclude"}.get(role, role)
+    return None
 
 
 def read_yaml(text: str, path: Path) -> dict:
@@ -179,12 +199,17 @@ def read_yaml(text: str, path: Path) -> dict:
         for k, v in entry.items():
             if k == "__line__":
                 continue
-            key = _ITEM_ALIAS.get(str(k).strip().lower())
+            key = _yaml_key(k)
             if key is None:
                 close = difflib.get_close_matches(str(k), list(_ITEM_ALIAS), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise InputError(path, f"unknown field {k!r}{hint} in code {entry.get('name', '?')!r}; "
                                  f"fields are {', '.join(_ITEM_KEYS)}", line=line)
+            if key in ("examples", "definition", "exclude") and key in d and v is not None:
+                # typical + atypical exemplar, brief + full definition, exclusion + close-but-no
+                prev = d[key] if isinstance(d[key], list) else [d[key]]
+                d[key] = [x for x in prev + (v if isinstance(v, list) else [v]) if x is not None]
+                continue
             if key in d:
                 raise InputError(path, f"field {key!r} given twice in code {entry.get('name', '?')!r}",
                                  line=line)
@@ -270,102 +295,7 @@ def to_yaml(book: Codebook) -> str:
                      default_flow_style=False)
 
 
-# -- CSV ----------------------------------------------------------------------------------------
-
-_CSV_COLUMNS = {
-    "code": ("code", "name", "tag", "code_name", "label"),
-    "theme": ("theme", "parent", "category", "parent_code", "group"),
-    "definition": ("definition", "description"),
-    "include": ("include", "inclusion", "inclusion_criteria", "when_to_use"),
-    "exclude": ("exclude", "exclusion", "exclusion_criteria", "when_not_to_use"),
-    "examples": ("examples", "example"),
-    "id": ("id", "guid", "uuid"),
-    "color": ("color", "colour"),
-    "codable": ("codable", "is_codable", "iscodable"),
-}
-
-
-def _escape_bar(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("|", "\\|")
-
-
-def _split_bar(s: str) -> tuple[str, ...]:
-    out, cur, i = [], [], 0
-    while i < len(s):
-        ch = s[i]
-        if ch == "\\" and i + 1 < len(s) and s[i + 1] in "\\|":
-            cur.append(s[i + 1])
-            i += 2
-            continue
-        if ch == "|":
-            out.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-        i += 1
-    out.append("".join(cur))
-    return tuple(x.strip() for x in out if x.strip())
-
-
-def _csv_records(text: str, path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """(header, [(line number where the record starts, fields)]) skipping blank records."""
-    from ..io.readers import csv_records
-
-    return csv_records(text, path, empty="the codebook file is empty; add a header row and one row per code")
-
-
-def read_csv(text: str, path: Path) -> dict:
-    header, records = _csv_records(text, path)
-    lower = [h.strip().lower().replace(" ", "_") for h in header]
-    cols: dict[str, int] = {}
-    for key, guesses in _CSV_COLUMNS.items():
-        for g in guesses:
-            if g in lower:
-                cols[key] = lower.index(g)
-                break
-    if "code" not in cols:
-        raise InputError(path, "no code column; name the column with code names 'code' "
-                         f"(columns: {', '.join(header)})", line=1)
-    used = set(cols.values())
-    ignored = [h for i, h in enumerate(header) if i not in used]
-    if ignored:
-        log.debug("%s: ignored columns %s", path, ", ".join(ignored))
-    if not records:
-        raise InputError(path, "the codebook has no codes (only a header row)")
-    codes: list[Code] = []
-    lines: list[int | None] = []
-    themes: dict[str, int] = {}
-    for line, row in records:
-        def get(key: str) -> str:
-            i = cols.get(key)
-            return row[i] if i is not None and i < len(row) else ""
-        name = _clean(get("code"))
-        if not name:
-            raise InputError(path, "empty code name", line=line)
-        codable = True if not get("codable").strip() else _as_bool(get("codable"), path, line,
-                                                                    f"code {name!r}, codable")
-        try:
-            code = Code(get("id"), name, get("definition"), get("include"), get("exclude"),
-                        _split_bar(get("examples")), get("theme"), get("color"), codable)
-        except ValueError as e:
-            raise InputError(path, str(e), line=line) from None
-        lines.append(line)
-        if code.parent is not None:
-            themes.setdefault(code.parent, line)
-        codes.append(code)
-    # a theme without its own row becomes a non-codable parent, placed where it is first named
-    own = {c.name for c in codes}
-    implicit = {t: Code(None, t, is_codable=False) for t in themes if t not in own}
-    ordered: list[Code] = []
-    ordered_lines: list[int | None] = []
-    for c, line in zip(codes, lines):
-        if c.parent in implicit:
-            ordered.append(implicit.pop(c.parent))
-            ordered_lines.append(line)
-        ordered.append(c)
-        ordered_lines.append(line)
-    return dict(codes=ordered, source=path, lines=ordered_lines)
-
+# -- CSV (written) ----------------------------------------------------------------------------
 
 def to_csv(book: Codebook) -> str:
     """``code,theme,definition,include,exclude,examples`` (+ ``id,color,codable`` if needed)."""
@@ -396,7 +326,11 @@ def to_csv(book: Codebook) -> str:
 
 # -- REFI-QDA .qdc --------------------------------------------------------------------------------
 
-_MARKER = r"(?:include|inclusion(?: criteria)?|exclude|exclusion(?: criteria)?|examples?)[ \t]*:"
+# section markers in a code's description: themekit's own, and those codebook templates use
+# (MacQueen et al.'s definition / when to use / when not to use / exemplars) in CAQDAS code memos
+_MARKER = (r"(?:include|inclusion(?: criteria)?|when to use|use when|exclude|exclusion(?: criteria)?|when not to use|"
+           r"do not use when|close but no|examples?|example quotes?|(?:a?typical )?exemplars?|anchor examples?|"
+           r"(?:brief |full )?definition)[ \t]*:")
 _SECTION = re.compile(rf"^(\\*)({_MARKER})[ \t]?(.*)$", re.IGNORECASE)
 
 
@@ -431,11 +365,15 @@ def _parse_description(text: str) -> dict[str, Any]:
         m = _SECTION.match(ln)
         if m and not m.group(1):
             kind = m.group(2).lower()
-            if kind.startswith("incl"):
+            if "definition" in kind:
+                current = out["definition"]
+                if current and any(x.strip() for x in current):
+                    current.append("")
+            elif kind.startswith(("incl", "when to", "use when")):
                 current = out["include"]
                 if current:
                     current.append("")
-            elif kind.startswith("excl"):
+            elif kind.startswith(("excl", "when not", "do not", "close")):
                 current = out["exclude"]
                 if current:
                     current.append("")
@@ -462,7 +400,9 @@ def read_qdc(data: bytes, path: Path) -> dict:
     def local(el) -> str:
         return etree.QName(el).localname if isinstance(el.tag, str) else ""
 
+    project = None
     if local(root) == "Project":  # a REFI project file: use its codebook
+        project = root
         root = next((el for el in root if local(el) == "CodeBook"), None)
         if root is None:
             raise InputError(path, "this REFI-QDA project has no CodeBook")
@@ -512,7 +452,47 @@ def read_qdc(data: bytes, path: Path) -> dict:
                 walk(el, None)
     if not codes:
         raise InputError(path, "the codebook has no <Code> elements")
+    _sets_as_themes(codes, lines, [el for top in (root, project) if top is not None for el in top
+                                   if local(el) == "Sets"], local, path)
     return dict(codes=codes, version=version, name=name, source=path, lines=lines)
+
+
+def _sets_as_themes(codes: list[Code], lines: list, sets_elements: list, local, path) -> None:
+    """Code sets (ATLAS.ti's code groups, MAXQDA's code sets) group a flat code list into themes:
+    each code goes under the first set it belongs to, as a non-codable parent. A nested codebook
+    keeps its own hierarchy."""
+    if any(c.parent for c in codes):
+        return
+    norm = lambda g: (g or "").strip().strip("{}").lower()  # noqa: E731
+    by_guid = {norm(c.id): i for i, c in enumerate(codes) if c.id}
+    names = {c.name for c in codes}
+    first: dict[int, str] = {}
+    several = 0
+    themes: list[tuple[str, int | None]] = []
+    for sets_el in sets_elements:
+        for st in sets_el:
+            sname = _clean(st.get("name")) if local(st) == "Set" else ""
+            if not sname or sname in names:
+                continue
+            members = [by_guid[norm(m.get("targetGUID") or m.get("guidTargetRef"))] for m in st
+                       if local(m) == "MemberCode" and norm(m.get("targetGUID") or m.get("guidTargetRef")) in by_guid]
+            for i in members:
+                if i in first:
+                    several += 1
+                else:
+                    first[i] = sname
+            if members and sname not in {t for t, _ in themes}:
+                themes.append((sname, st.sourceline))
+    if not first:
+        return
+    for i, sname in first.items():
+        codes[i] = replace(codes[i], parent=sname)
+    for sname, line in themes:
+        codes.append(Code(None, sname, is_codable=False))
+        lines.append(line)
+    more = f"; {several} codes in more than one set placed under the first" if several else ""
+    log.warning("%s: %d code sets read as themes of the codes in them (the codebook has no nesting)%s",
+                path, len(themes), more)
 
 
 def to_qdc(book: Codebook) -> bytes:

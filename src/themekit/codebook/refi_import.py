@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from .model import Codebook
-from .coding import CodedSegment
+from .segment import CodedSegment
 from ..io.readers import SUPPORTED_EXTENSIONS, ReaderOptions, parse_turns, role_settings
 from ..io.roles import NO_LABEL, decide_roles
 from .refi_common import PROJECT_NAMESPACE, SETTINGS_PI_TARGET, find_qde, local_name
