@@ -103,16 +103,27 @@ def decode_bytes(data: bytes, path: str | Path) -> str:
 # -- speaker labels --------------------------------------------------------------------------
 
 _TS = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
+# Spaces in labels: word processors put non-breaking and other Unicode spaces after "Name:".
+_SP = r"[^\S\n]"
+# Markdown emphasis around a label: **Interviewer:**, **Interviewer**:, __P04__:
+_EM = r"(?:\*{1,2}|_{1,2})?"
+# A qualifier after the name: "Interviewer (JD):", "Participant (P03, nurse):"
+_QUAL = r"(?:[^\S\n]*\((?![\d:.,]+\))[^()\n]{1,30}\))?"
+_NAME = rf"[A-Za-z][\w.'’\- \u00a0]{{0,38}}?{_QUAL}"
 # [00:01:23] Name:   |   Name (00:01:23):   |   Name [00:01:23]:   |   Name 00:01:23:  |  Name:
+# | Name: [00:01:23] text (Sonix) | **Name:** text
 _INLINE_LABEL = re.compile(
-    rf"^[ \t]*(?:[\[(]?(?P<ts1>{_TS})[\])]?[ \t]*[-–]?[ \t]*)?"
-    rf"(?P<label>[A-Za-z][\w.'’\- ]{{0,38}}?)"
-    rf"[ \t]*(?:[\[(](?P<ts2>{_TS})[\])]|(?P<ts3>{_TS}))?[ \t]*:[ \t]+(?=\S)"
+    rf"^{_SP}*{_EM}(?:[\[(]?(?P<ts1>{_TS})[\])]?{_SP}*[-–]?{_SP}*)?{_EM}"
+    rf"(?P<label>{_NAME})"
+    rf"{_SP}*(?:[\[(](?P<ts2>{_TS})[\])]|(?P<ts3>{_TS}))?{_SP}*{_EM}:{_EM}{_SP}+"
+    rf"(?:[\[(](?P<ts4>{_TS})[\])]{_SP}+)?(?=\S)"
 )
 # a label alone on its line:  INTERVIEWER  |  P04:  |  Speaker 1  00:01:23  |  Name (00:01)
+# | [Name] 10:02:15 (Zoom's saved transcript) | **Interviewer**
 _OWN_LINE_LABEL = re.compile(
-    rf"^[ \t]*(?:[\[(]?(?P<ts1>{_TS})[\])]?[ \t]*)?(?P<label>[A-Za-z][\w.'’\- ]{{0,38}}?)"
-    rf"[ \t]*(?:[\[(]?(?P<ts2>{_TS})[\])]?)?[ \t]*:?[ \t]*$"
+    rf"^{_SP}*{_EM}(?:[\[(]?(?P<ts1>{_TS})[\])]?{_SP}*)?{_EM}(?P<label>{_NAME})"
+    rf"{_SP}*(?:[\[(]?(?P<ts2>{_TS})[\])]?)?{_SP}*{_EM}:?{_EM}{_SP}*$"
+    rf"|^{_SP}*\[(?P<blabel>{_NAME})\]{_SP}+(?P<bts>{_TS}){_SP}*$"
 )
 # labels trusted even when they occur once: role words, ids, and the placeholders that
 # transcription tools write for voices they could not name ("Speaker 3", "Unknown Speaker")
@@ -137,8 +148,13 @@ def _parse_ts(ts: str | None) -> float | None:
     return seconds
 
 
+def _head(label: str) -> str:
+    """A label without its qualifier: ``Interviewer (JD)`` -> ``Interviewer``."""
+    return re.sub(r"\s*\([^()]*\)$", "", label).strip() or label.strip()
+
+
 def _plausible_label(label: str) -> bool:
-    label = label.strip()
+    label = _head(label)
     words = label.split()
     if not words or len(words) > 4:
         return False
@@ -148,6 +164,50 @@ def _plausible_label(label: str) -> bool:
                                   for w in words):
         return False
     return True
+
+
+def _label_of(m: re.Match) -> str:
+    """The speaker label a match found, its spaces normalised (a no-break space is a space)."""
+    g = m.groupdict()
+    return " ".join((g.get("label") or g.get("blabel") or "").split())
+
+
+def _time_of(m: re.Match) -> float | None:
+    g = m.groupdict()
+    return _parse_ts(next((g[k] for k in ("ts1", "ts2", "ts3", "ts4", "bts") if g.get(k)), None))
+
+
+# A line that is only a time or a time range ("0:0:3.120 --> 0:0:7.450" in Teams' older .docx,
+# "00:00:05" above a name): it dates the next turn and is not speech.
+_LOOSE_TS = r"\d{1,2}:\d{1,2}(?::\d{1,2})?(?:[.,]\d{1,3})?"
+_TIME_LINE = re.compile(
+    rf"^{_SP}*[\[(#]?(?P<a>{_LOOSE_TS})(?:-\d)?[\])#]?"
+    rf"(?:{_SP}*(?:-->|[-–—]|to){_SP}*[\[(]?{_LOOSE_TS}[\])]?)?{_SP}*$")
+# Lines that close a transcript or come from the tool, not from a speaker.
+_END_MARK = re.compile(
+    r"^\W*(?:end of (?:the )?(?:transcript(?:ion)?|interview|recording|audio|tape|session|file|document)"
+    r"|(?:transcript|interview|recording|audio) (?:ends|ended|stopped|finished)"
+    r"|transcribed by\W.{0,60}|transcription by\W.{0,60}"
+    r"|[^:]{1,60}\b(?:started|stopped) transcription)\W*$", re.IGNORECASE)
+# Keys of a header block ("Date: 12/03/2024", "Duration: 45 min") before the first turn.
+_META_LINE = re.compile(rf"^{_SP}*{_EM}(?P<key>[A-Za-z][A-Za-z ./'’-]{{0,30}}?){_SP}*{_EM}:{_EM}(?:{_SP}|$)")
+_META_KEYS = {
+    "date", "time", "duration", "length", "location", "place", "venue", "site", "setting", "title",
+    "project", "study", "file", "filename", "file name", "audio", "audio file", "recording",
+    "recording date", "recorded", "recorded on", "transcriber", "transcribed by", "transcription",
+    "transcript", "transcript id", "participants", "attendees", "speakers", "present", "mode",
+    "language", "wave", "pseudonym", "gender", "age", "occupation", "job title", "organisation",
+    "organization", "start time", "end time", "meeting title", "subject", "topic", "datum",
+    "dauer", "ort", "interview", "interviewdatum", "transkription",
+}
+
+
+def _meta_key(line: str) -> bool:
+    m = _META_LINE.match(line)
+    if not m:
+        return False
+    key = " ".join(m["key"].lower().split()).strip(" .")
+    return key in _META_KEYS or key.startswith(("interview ", "date of ", "name of "))
 
 
 def guess_role(label: str | None, options: ReaderOptions) -> str | None:
@@ -227,40 +287,57 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
     lines = _lines(text)
     inline: dict[int, re.Match] = {}
     own: dict[int, re.Match] = {}
+    times: dict[int, float | None] = {}   # lines that are only a time
+    ends: set[int] = set()                # "END OF TRANSCRIPT", "Transcribed by https://otter.ai"
     counts: Counter[str] = Counter()
     for i, ln in enumerate(lines):
         s = text[ln.start:ln.end]
         if not s.strip():
             continue
+        t = _TIME_LINE.match(s)
+        if t:
+            times[i] = _parse_ts(t["a"])
+            continue
+        if _END_MARK.match(s):
+            ends.add(i)
+            continue
         m = _INLINE_LABEL.match(s)
         if m and _plausible_label(m["label"]):
             inline[i] = m
-            counts[m["label"].strip()] += 1
+            counts[_label_of(m)] += 1
             continue
         m = _OWN_LINE_LABEL.match(s)
         nxt = next((j for j in range(i + 1, len(lines)) if lines[j].end > lines[j].start
                     and text[lines[j].start:lines[j].end].strip()), None)
-        if (m and nxt is not None and _plausible_label(m["label"]) and len(s.strip()) <= 40
-                and not m["label"].strip().endswith((".", "!", "?", ","))):
+        if (m and nxt is not None and _plausible_label(_label_of(m)) and len(s.strip()) <= 40
+                and not _label_of(m).endswith((".", "!", "?", ","))):
             own[i] = m
-            counts[m["label"].strip()] += 1
+            counts[_label_of(m)] += 1
 
     def trusted(label: str) -> bool:
-        label = label.strip()
-        return bool(_KNOWN_LABEL.match(label)) or counts[label] >= 2
+        return bool(_KNOWN_LABEL.match(_head(label))) or counts[label] >= 2
 
-    inline = {i: m for i, m in inline.items() if trusted(m["label"])}
+    def dated(i: int, m: re.Match) -> bool:  # a time on the label's line or on the line above
+        prev = next((j for j in range(i - 1, -1, -1) if text[lines[j].start:lines[j].end].strip()), None)
+        return _time_of(m) is not None or prev in times
+
+    inline = {i: m for i, m in inline.items() if trusted(_label_of(m))}
     # On its own line a word is more often a heading, so a plain name needs three occurrences;
-    # two when a timestamp follows it (Otter's "Name  0:05" layout).
-    own = {i: m for i, m in own.items() if trusted(m["label"])
-           and (m["label"].strip().isupper() or _KNOWN_LABEL.match(m["label"].strip())
-                or counts[m["label"].strip()] >= (2 if (m["ts1"] or m["ts2"]) else 3))}
+    # two when a timestamp goes with it (Otter's "Name  0:05", Teams' time line above a name).
+    own = {i: m for i, m in own.items() if trusted(_label_of(m))
+           and (_label_of(m).isupper() or _KNOWN_LABEL.match(_head(_label_of(m)))
+                or counts[_label_of(m)] >= (2 if dated(i, m) else 3))}
+    header = _header_lines(text, lines, inline, own)
+    inline = {i: m for i, m in inline.items() if i not in header}
+    own = {i: m for i, m in own.items() if i not in header}
     nonblank = sum(1 for ln in lines if text[ln.start:ln.end].strip())
     labelled = (len(inline) + 2 * len(own)) >= max(2, 0.2 * nonblank)
     prompt = re.compile(options.prompt_pattern) if options.prompt_pattern else None
 
     turns: list[Turn] = []
     cur: dict | None = None
+    resume: dict | None = None   # the speaker a time line interrupted, and the time
+    when: float | None = None     # a time line's time, for the next label
 
     def close():
         nonlocal cur
@@ -274,16 +351,32 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
 
     for i, ln in enumerate(lines):
         s = text[ln.start:ln.end]
-        if i in inline:
-            m = inline[i]
+        if i in header or i in ends:
             close()
-            cur = {"speaker": m["label"].strip(), "start": ln.start + m.end(), "end": ln.end,
-                   "time": _parse_ts(m["ts1"] or m["ts2"] or m["ts3"])}
-        elif i in own:
-            m = own[i]
+            resume = when = None
+            continue
+        if i in times:
+            if cur is not None and cur.get("pending") and cur["time"] is None:
+                cur["time"] = times[i]      # "Speaker 1" then "00:00:05" on the next line
+            elif labelled:
+                # a time inside a turn: the turn goes on after it, dated from here
+                resume = {"speaker": cur["speaker"], "time": times[i]} if cur is not None else None
+                close()
+                when = times[i]
+            else:
+                close()
+            continue
+        if i in inline or i in own:
+            m = inline.get(i) or own[i]
             close()
-            cur = {"speaker": m["label"].strip(), "start": ln.end, "end": ln.end,
-                   "time": _parse_ts(m["ts1"] or m["ts2"]), "pending": True}
+            resume = None
+            t = _time_of(m)
+            cur = {"speaker": _label_of(m), "time": when if t is None else t}
+            when = None
+            if i in inline:
+                cur.update(start=ln.start + m.end(), end=ln.end)
+            else:
+                cur.update(start=ln.end, end=ln.end, pending=True)
         elif not s.strip():
             if not labelled:
                 close()
@@ -291,6 +384,9 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
             if cur.pop("pending", False):
                 cur["start"] = ln.start
             cur["end"] = ln.end
+        elif labelled and resume is not None:
+            cur = {"speaker": resume["speaker"], "start": ln.start, "end": ln.end, "time": resume["time"]}
+            resume = when = None
         elif labelled:  # text before the first label (a title, a header): not speech
             continue
         else:
@@ -304,6 +400,44 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
     if not turns:
         raise InputError(path, "no transcript text found (only labels, headers or stage directions)")
     return turns
+
+
+def _header_lines(text: str, lines: list[_Line], inline: Mapping[int, re.Match],
+                  own: Mapping[int, re.Match]) -> set[int]:
+    """Lines of a header block before the first turn: a title, ``Date: ...``, ``Duration: ...``,
+    ``Interviewer: JD``, ``Participant: P03`` -- not speech, though some look like labels.
+
+    A header needs at least one line with a header key (date, duration, location...). It runs
+    from the top over short lines that do not end a sentence, up to the last line with a header
+    key and on to the end of that paragraph when the whole paragraph is header-like.
+    """
+    def headerish(i: int) -> bool:
+        raw = text[lines[i].start:lines[i].end]
+        s = raw.strip()
+        if i in own or len(s) > 100:
+            return False
+        if _meta_key(s):
+            return True
+        body = (raw[inline[i].end():] if i in inline else s).strip().rstrip("*_").strip()
+        return len(body.split()) <= 8 and not body.endswith((".", "?", "!", "…"))
+
+    run: list[int] = []
+    for i, ln in enumerate(lines):
+        s = text[ln.start:ln.end]
+        if not s.strip():
+            continue
+        if not headerish(i):
+            break
+        run.append(i)
+    keyed = [i for i in run if _meta_key(text[lines[i].start:lines[i].end].strip())]
+    if not keyed:
+        return set()
+    last = keyed[-1]
+    para_end = next((j for j in range(last + 1, len(lines)) if not text[lines[j].start:lines[j].end].strip()),
+                    len(lines))
+    if all(j in run for j in range(last + 1, para_end)):
+        last = para_end - 1
+    return set(range(0, last + 1))
 
 
 def read_text_file(path: Path, options: ReaderOptions, transcript_id: str | None = None, *,

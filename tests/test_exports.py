@@ -1,0 +1,161 @@
+"""Transcripts as transcription tools and researchers export them: exact speakers, roles, text
+and times on tiny hand-made copies of each shape, and exact offsets throughout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import themekit
+from themekit.io.readers import ReaderOptions, parse_labelled_text
+
+
+def turns_of(text: str, **kw):
+    """(speaker, role, text, start time) of each turn."""
+    out = []
+    for t in parse_labelled_text(text, ReaderOptions(**kw)):
+        out.append((t.speaker, t.role, text[t.start:t.end], t.times[0][1] if t.times else None))
+    return out
+
+
+def read(tmp_path: Path, name: str, data: bytes | str):
+    p = tmp_path / name
+    p.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    corpus = themekit.read_transcripts(p)
+    corpus.check_offsets()
+    for u in corpus:
+        assert corpus.transcript(u.transcript_id).text[u.start:u.end] == u.text
+    return [(u.speaker, u.role, u.text, u.start_time) for u in corpus]
+
+
+def test_no_break_space_after_a_label(tmp_path):
+    # Word puts a no-break space after "Interviewer:"; the turns were dropped as header text
+    text = ("\ufeffInterviewer:\u00a0What changed for you?\r\n\r\n"
+            "Participant:\u00a0The forms came first.\r\n\r\nInterviewer:\tAnd then?\r\n\r\n"
+            "Participant:\tThen the calls.\r\n\r\nWe got used to it.\r\n")
+    assert read(tmp_path, "p1.txt", text) == [
+        ("Interviewer", "interviewer", "What changed for you?", None),
+        ("Participant", "participant", "The forms came first.", None),
+        ("Interviewer", "interviewer", "And then?", None),
+        ("Participant", "participant", "Then the calls.", None),
+        ("Participant", "participant", "We got used to it.", None),
+    ]
+
+
+def test_bold_markdown_labels():
+    text = ("**Interviewer:** What changed for you?\n\n**P04**: The forms came first.\n\n"
+            "__Interviewer__: And then?\n\n**P04:** Then the calls.\n")
+    assert turns_of(text) == [
+        ("Interviewer", "interviewer", "What changed for you?", None),
+        ("P04", "participant", "The forms came first.", None),
+        ("Interviewer", "interviewer", "And then?", None),
+        ("P04", "participant", "Then the calls.", None),
+    ]
+
+
+def test_labels_with_a_qualifier_in_brackets():
+    text = ("Interviewer (JD): What changed for you?\nParticipant (P03): The forms came first.\n"
+            "Interviewer (JD): And then?\n")
+    assert turns_of(text) == [
+        ("Interviewer (JD)", "interviewer", "What changed for you?", None),
+        ("Participant (P03)", "participant", "The forms came first.", None),
+        ("Interviewer (JD)", "interviewer", "And then?", None),
+    ]
+
+
+def test_header_block_with_key_value_lines_is_not_speech():
+    text = ("Interview transcript - Project TRIAGE\nDate: 12/03/2024\nInterviewer: JD\n"
+            "Participant: P03\nDuration: 45 min\n\n"
+            "I: Thanks for taking part. What is your role?\nP: I am a practice nurse.\n"
+            "I: And the new system?\nP: It took a while.\n")
+    assert turns_of(text) == [
+        ("I", "interviewer", "Thanks for taking part. What is your role?", None),
+        ("P", "participant", "I am a practice nurse.", None),
+        ("I", "interviewer", "And the new system?", None),
+        ("P", "participant", "It took a while.", None),
+    ]
+
+
+def test_header_runs_only_to_the_first_turn_without_a_blank_line():
+    text = ("Date: 12/03/2024\nInterviewer: Thanks for coming in today.\n"
+            "Participant: You're welcome.\nInterviewer: What is your role?\nParticipant: Nurse\n")
+    assert [t[:3] for t in turns_of(text)] == [
+        ("Interviewer", "interviewer", "Thanks for coming in today."),
+        ("Participant", "participant", "You're welcome."),
+        ("Interviewer", "interviewer", "What is your role?"),
+        ("Participant", "participant", "Nurse"),
+    ]
+
+
+def test_a_header_needs_a_header_key():
+    # short turns at the top without "Date:"/"Duration:" keys are speech
+    text = "Interviewer: Hello\nParticipant: Hi\nInterviewer: Shall we start?\nParticipant: Yes\n"
+    assert [t[2] for t in turns_of(text)] == ["Hello", "Hi", "Shall we start?", "Yes"]
+
+
+def test_end_markers_and_tool_credits_are_not_speech():
+    text = ("Jane Doe started transcription\n\nJane Doe  0:03\nWhat changed for you?\n\n"
+            "Sam Patel  0:12\nThe forms came first.\n\nJane Doe  0:20\nAnd then?\n\n"
+            "Sam Patel  0:24\nThe calls.\n\nEND OF TRANSCRIPT\n\n"
+            "Transcribed by https://otter.ai\n")
+    assert turns_of(text) == [
+        ("Jane Doe", "interviewer", "What changed for you?", 3.0),
+        ("Sam Patel", "participant", "The forms came first.", 12.0),
+        ("Jane Doe", "interviewer", "And then?", 20.0),
+        ("Sam Patel", "participant", "The calls.", 24.0),
+    ]
+    text = "I: What changed?\nR: The forms.\n[end of recording]\nSam Patel stopped transcription\n"
+    assert turns_of(text) == [("I", "interviewer", "What changed?", None),
+                              ("R", "participant", "The forms.", None)]
+
+
+def test_timestamp_after_the_label_is_the_start_time():
+    # Sonix: "Name: [00:00:05] text"
+    text = ("Jane Doe: [00:00:05] What changed for you?\n\nSam Patel: [00:01:12] The forms came first.\n\n"
+            "Jane Doe: [00:02:25] And then?\n\nSam Patel: [00:02:31] The calls.\n")
+    assert turns_of(text) == [
+        ("Jane Doe", "interviewer", "What changed for you?", 5.0),
+        ("Sam Patel", "participant", "The forms came first.", 72.0),
+        ("Jane Doe", "interviewer", "And then?", 145.0),
+        ("Sam Patel", "participant", "The calls.", 151.0),
+    ]
+
+
+def test_zoom_saved_transcript_bracketed_name_and_clock_time():
+    text = ("[Jane Doe] 10:02:15\nWhat changed for you?\n[Sam Patel] 10:02:22\nThe forms came first.\n"
+            "[Jane Doe] 10:02:35\nAnd then?\n[Sam Patel] 10:02:41\nThe calls.\n")
+    assert turns_of(text) == [
+        ("Jane Doe", "interviewer", "What changed for you?", 36135.0),
+        ("Sam Patel", "participant", "The forms came first.", 36142.0),
+        ("Jane Doe", "interviewer", "And then?", 36155.0),
+        ("Sam Patel", "participant", "The calls.", 36161.0),
+    ]
+
+
+def test_time_lines_date_the_next_turn_and_are_not_speech():
+    # Teams' older .docx: a cue timing line, the name, the text; Happy Scribe: time then name
+    text = ("0:0:3.120 --> 0:0:7.450\nJane Doe\nWhat changed for you?\n\n"
+            "0:0:12.0 --> 0:0:18.0\nSam Patel\nThe forms came first.\n\n"
+            "0:0:25.0 --> 0:0:29.0\nJane Doe\nAnd then?\n\n0:0:31.0 --> 0:0:40.0\nSam Patel\nThe calls.\n")
+    assert turns_of(text) == [
+        ("Jane Doe", "interviewer", "What changed for you?", 3.12),
+        ("Sam Patel", "participant", "The forms came first.", 12.0),
+        ("Jane Doe", "interviewer", "And then?", 25.0),
+        ("Sam Patel", "participant", "The calls.", 31.0),
+    ]
+
+
+def test_a_time_line_inside_a_turn_dates_the_rest_of_it():
+    text = ("Interviewer: What changed for you?\nParticipant: The forms came first.\n"
+            "00:05:00\nThen the calls.\nInterviewer: And then?\n")
+    assert turns_of(text) == [
+        ("Interviewer", "interviewer", "What changed for you?", None),
+        ("Participant", "participant", "The forms came first.", None),
+        ("Participant", "participant", "Then the calls.", 300.0),
+        ("Interviewer", "interviewer", "And then?", None),
+    ]
+
+
+def test_time_lines_in_unlabelled_text_are_not_blocks():
+    text = "00:00:05\nI opened the page and looked for the form.\n00:00:40\nThen I scrolled down.\n"
+    assert [t[2] for t in turns_of(text)] == ["I opened the page and looked for the form.",
+                                             "Then I scrolled down."]
