@@ -159,3 +159,83 @@ def test_time_lines_in_unlabelled_text_are_not_blocks():
     text = "00:00:05\nI opened the page and looked for the form.\n00:00:40\nThen I scrolled down.\n"
     assert [t[2] for t in turns_of(text)] == ["I opened the page and looked for the form.",
                                              "Then I scrolled down."]
+
+
+def test_f4_time_marks_stay_out_of_utterances(tmp_path):
+    # f4/f5 transcripts (German qualitative research, imported into MAXQDA/ATLAS.ti)
+    text = ("I: Wie hat das neue System Ihre Arbeit verändert? #00:00:05-2#\n\n"
+            "B: Am Anfang war es schwierig. #00:00:19-8# Wir haben den Formularen nicht vertraut. #00:00:41-3#\n\n"
+            "I: Und heute? #00:00:45-0#\n\nB: Heute geht es gut. #00:00:50-1#\n")
+    got = read(tmp_path, "B03.txt", text)
+    assert got == [
+        ("I", "interviewer", "Wie hat das neue System Ihre Arbeit verändert?", None),
+        ("B", "participant", "Am Anfang war es schwierig. #00:00:19-8# Wir haben den Formularen nicht vertraut.",
+         None),
+        ("I", "interviewer", "Und heute?", None),
+        ("B", "participant", "Heute geht es gut.", None),
+    ]
+    corpus = themekit.read_transcripts(tmp_path / "B03.txt")
+    assert corpus.utterances[1].content == "Am Anfang war es schwierig. Wir haben den Formularen nicht vertraut."
+
+
+def test_srt_cue_without_a_name_goes_on_with_the_speaker_before(tmp_path):
+    # Otter names the speaker on the first cue of a turn only
+    srt = ("1\n00:00:03,000 --> 00:00:07,500\nJane Doe: Could you tell me\n\n"
+           "2\n00:00:07,500 --> 00:00:10,000\nabout your role at the practice?\n\n"
+           "3\n00:00:12,000 --> 00:00:18,000\nSam Patel: I have been a practice nurse for six years.\n\n"
+           "4\n00:00:18,000 --> 00:00:21,000\nMostly doing chronic disease reviews.\n")
+    assert read(tmp_path, "P09.srt", srt) == [
+        ("Jane Doe", "interviewer", "Could you tell me about your role at the practice?", 3.0),
+        ("Sam Patel", "participant",
+         "I have been a practice nurse for six years. Mostly doing chronic disease reviews.", 12.0),
+    ]
+
+
+def test_vtt_header_lines_after_webvtt(tmp_path):
+    vtt = ("WEBVTT\nKind: captions\nLanguage: en\n\n00:00:01.000 --> 00:00:04.000 align:start position:0%\n"
+           "<v Interviewer>Is it easy to use?</v>\n\n00:00:04.500 --> 00:00:09.000\n"
+           "<v P06>Mostly, once you have logged in twice.</v>\n")
+    assert read(tmp_path, "P06.vtt", vtt) == [
+        ("Interviewer", "interviewer", "Is it easy to use?", 1.0),
+        ("P06", "participant", "Mostly, once you have logged in twice.", 4.5),
+    ]
+
+
+NVIVO_ROWS = [("1", "0:00.0 - 0:07.4", "What changed for you?", "Interviewer"),
+              ("2", "0:12.0 - 0:18.0", "The forms came first.", "P03"),
+              ("3", "1:02:05.5 - 1:02:09.0", "And then?", "Interviewer")]
+
+
+def test_nvivo_transcript_table_in_word(tmp_path):
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("P03 interview")
+    table = d.add_table(rows=1, cols=4)
+    for c, h in zip(table.rows[0].cells, ["#", "Timespan", "Content", "Speaker"]):
+        c.text = h
+    for row in NVIVO_ROWS:
+        for c, v in zip(table.add_row().cells, row):
+            c.text = v
+    d.save(tmp_path / "P03.docx")
+    assert read(tmp_path, "P03.docx", (tmp_path / "P03.docx").read_bytes()) == [
+        ("Interviewer", "interviewer", "What changed for you?", 0.0),
+        ("P03", "participant", "The forms came first.", 12.0),
+        ("Interviewer", "interviewer", "And then?", 3725.5),
+    ]
+
+
+def test_nvivo_transcript_csv_timespan(tmp_path):
+    rows = "\n".join(",".join(r) for r in [("#", "Timespan", "Content", "Speaker"), *NVIVO_ROWS])
+    corpus = themekit.read_transcripts(_write(tmp_path, "P03.csv", "\ufeff" + rows + "\n"))
+    assert [(u.speaker, u.role, u.text, u.start_time, u.end_time) for u in corpus] == [
+        ("Interviewer", "interviewer", "What changed for you?", 0.0, 7.4),
+        ("P03", "participant", "The forms came first.", 12.0, 18.0),
+        ("Interviewer", "interviewer", "And then?", 3725.5, 3729.0),
+    ]
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p

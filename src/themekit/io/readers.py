@@ -474,8 +474,11 @@ def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None
         raise InputError(path, "a WebVTT file must start with 'WEBVTT'; is this an SRT file "
                          "with the wrong extension?", line=1)
     cues: list[tuple[int, float, float, str | None, str]] = []  # line, t0, t1, speaker, text
-    i = 1 if is_vtt else 0
     n = len(lines)
+    i = 0
+    if is_vtt:  # the header runs to the first blank line ("Kind: captions", "Language: en")
+        while i < n and lines[i].strip():
+            i += 1
     while i < n:
         line = lines[i]
         if not line.strip():
@@ -516,6 +519,13 @@ def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None
         i = j
     if not cues:
         raise InputError(path, "no cues with text found; is the file a complete export?")
+    if any(c[3] for c in cues):
+        # Otter and others name the speaker on the first cue of a turn only: an unnamed cue
+        # goes on with the speaker before it
+        named: list[tuple[int, float, float, str | None, str]] = []
+        for c in cues:
+            named.append(c if c[3] or not named else (*c[:3], named[-1][3], c[4]))
+        cues = named
 
     # Render: one paragraph per merged turn, "Speaker: cue text cue text ...".
     parts: list[str] = []
@@ -570,7 +580,13 @@ def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = No
             lines.append(docx.text.paragraph.Paragraph(child, document).text)
         elif tag == "tbl":
             table = docx.table.Table(child, document)
-            for row in table.rows:
+            rows = table.rows
+            columns = _docx_table_columns([c.text.strip() for c in rows[0].cells]) if len(rows) else None
+            if columns is not None:  # a header row names the columns: NVivo's Timespan | Content | Speaker
+                lines.extend(_docx_table_line([c.text.strip() for c in row.cells], columns)
+                             for row in list(rows)[1:])
+                continue
+            for row in rows:
                 cells = [c.text.strip() for c in row.cells]
                 cells = [c for k, c in enumerate(cells) if c and c not in cells[:k]]
                 if len(cells) >= 2:
@@ -586,6 +602,33 @@ def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = No
     return transcript, (resolve_alone(transcript, turns, options) if resolve else turns)
 
 
+def _docx_table_columns(header: list[str]) -> dict[str, int] | None:
+    """Column positions when a Word table's first row names its columns, else None."""
+    if not header or any(len(h) > 30 for h in header):
+        return None
+    names = [re.sub(r"[^0-9a-z]+", "_", h.lower()).strip("_") for h in header]
+    columns = {}
+    for key in ("text", "speaker", "start_time"):
+        for g in _COLUMN_GUESSES[key]:
+            if g in names:
+                columns[key] = names.index(g)
+                break
+    return columns if "text" in columns and len(columns) >= 2 else None
+
+
+def _docx_table_line(cells: list[str], columns: Mapping[str, int]) -> str:
+    """One row as a transcript line: ``[0:05.3] Speaker: text``."""
+    def cell(key):
+        k = columns.get(key)
+        return " ".join(cells[k].split()) if k is not None and k < len(cells) else ""
+    body = cell("text").strip()
+    if not body:
+        return ""
+    t = re.match(_TS, cell("start_time"))
+    speaker = cell("speaker")
+    return (f"[{t.group()}] " if t else "") + (f"{speaker}: " if speaker else "") + body
+
+
 # -- tables of utterances ------------------------------------------------------------------------
 
 _COLUMN_GUESSES = {
@@ -595,8 +638,8 @@ _COLUMN_GUESSES = {
                 "participant_id", "respondent", "respondent_id", "name"),
     "text": ("text", "utterance", "utterance_text", "sentence", "response", "content", "answer",
              "transcription", "caption"),
-    "start_time": ("start_time", "start", "timestamp", "time", "begin"),
-    "end_time": ("end_time", "end", "stop"),
+    "start_time": ("start_time", "start", "timestamp", "time", "begin", "timespan", "time_span", "time_range"),
+    "end_time": ("end_time", "end", "stop", "timespan", "time_span", "time_range"),
     "role": ("role",),
 }
 
@@ -712,7 +755,7 @@ def read_table(path: Path, options: ReaderOptions, *, resolve: bool = True
             start = pos + len(label)
             end = start + len(body)
             t0 = _time_value(row.get(cols["start_time"]), path, n) if "start_time" in cols else None
-            t1 = _time_value(row.get(cols["end_time"]), path, n) if "end_time" in cols else None
+            t1 = _time_value(row.get(cols["end_time"]), path, n, end=True) if "end_time" in cols else None
             role = None
             if "role" in cols and row.get(cols["role"]):
                 role = str(row[cols["role"]]).strip().lower()
@@ -733,10 +776,14 @@ def read_table(path: Path, options: ReaderOptions, *, resolve: bool = True
     return out
 
 
-def _time_value(value, path: Path, line: int) -> float | None:
+def _time_value(value, path: Path, line: int, end: bool = False) -> float | None:
+    """Seconds of a time cell; of a span such as NVivo's ``0:00.0 - 0:07.4``, its start (or end)."""
     if value is None or str(value).strip() == "":
         return None
     s = str(value).strip()
+    span = re.fullmatch(rf"({_TS})\s*(?:-|–|-->|to)\s*({_TS})", s)
+    if span:
+        return _parse_ts(span[2] if end else span[1])
     try:
         return float(s)
     except ValueError:
