@@ -239,3 +239,35 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     p = tmp_path / name
     p.write_text(text, encoding="utf-8")
     return p
+
+
+def test_tab_separated_time_name_text_lines(tmp_path):
+    text = ("00:00:05\tJane Doe\tWhat changed for you?\n00:00:12\tSam Patel\tThe forms came first.\n"
+            "00:00:25\tJane Doe\tAnd then?\n00:00:31\tSam Patel\tThe calls.\n")
+    assert read(tmp_path, "P10.txt", text) == [
+        ("Jane Doe", "interviewer", "What changed for you?", 5.0),
+        ("Sam Patel", "participant", "The forms came first.", 12.0),
+        ("Jane Doe", "interviewer", "And then?", 25.0),
+        ("Sam Patel", "participant", "The calls.", 31.0),
+    ]
+    assert [t[:3] for t in turns_of("Interviewer\tWhat changed?\nP10\tThe forms.\n")] == [
+        ("Interviewer", "interviewer", "What changed?"), ("P10", "participant", "The forms.")]
+
+
+def test_role_words_with_a_qualifier_and_german_labels_are_certain(tmp_path):
+    (tmp_path / "T1.txt").write_text("Interviewer (JD): What changed?\nParticipant (P03): The forms.\n"
+                                     "Interviewer (JD): And then?\nParticipant (P03): The calls.\n")
+    (tmp_path / "T2.txt").write_text("IV: Was hat sich geändert?\nIE: Die Formulare.\nIV: Und dann?\n"
+                                     "IE: Die Anrufe.\n")
+    (tmp_path / "T3.txt").write_text("I: Was hat sich geändert?\nBefragte: Die Formulare.\nI: Und dann?\n"
+                                     "Befragte: Die Anrufe.\n")
+    (tmp_path / "P07.txt").write_text("Dana (JD): What changed?\nSam (P07): The forms.\nDana (JD): And then?\n"
+                                      "Sam (P07): The calls.\n")
+    corpus = themekit.read_transcripts(tmp_path)
+    roles = {(d["transcript_id"], d["label"]): (d["role"], d["confidence"]) for d in corpus.settings["roles"]}
+    assert roles == {
+        ("T1", "Interviewer (JD)"): ("interviewer", "high"), ("T1", "Participant (P03)"): ("participant", "high"),
+        ("T2", "IV"): ("interviewer", "high"), ("T2", "IE"): ("participant", "high"),
+        ("T3", "I"): ("interviewer", "high"), ("T3", "Befragte"): ("participant", "high"),
+        ("P07", "Sam (P07)"): ("participant", "high"), ("P07", "Dana (JD)"): ("interviewer", "medium"),
+    }

@@ -111,11 +111,11 @@ _EM = r"(?:\*{1,2}|_{1,2})?"
 _QUAL = r"(?:[^\S\n]*\((?![\d:.,]+\))[^()\n]{1,30}\))?"
 _NAME = rf"[A-Za-z][\w.'’\- \u00a0]{{0,38}}?{_QUAL}"
 # [00:01:23] Name:   |   Name (00:01:23):   |   Name [00:01:23]:   |   Name 00:01:23:  |  Name:
-# | Name: [00:01:23] text (Sonix) | **Name:** text
+# | Name: [00:01:23] text (Sonix) | **Name:** text | 00:01:23<TAB>Name<TAB>text (tab-separated)
 _INLINE_LABEL = re.compile(
     rf"^{_SP}*{_EM}(?:[\[(]?(?P<ts1>{_TS})[\])]?{_SP}*[-–]?{_SP}*)?{_EM}"
     rf"(?P<label>{_NAME})"
-    rf"{_SP}*(?:[\[(](?P<ts2>{_TS})[\])]|(?P<ts3>{_TS}))?{_SP}*{_EM}:{_EM}{_SP}+"
+    rf"{_SP}*(?:[\[(](?P<ts2>{_TS})[\])]|(?P<ts3>{_TS}))?(?:{_SP}*{_EM}:{_EM}{_SP}+|\t+)"
     rf"(?:[\[(](?P<ts4>{_TS})[\])]{_SP}+)?(?=\S)"
 )
 # a label alone on its line:  INTERVIEWER  |  P04:  |  Speaker 1  00:01:23  |  Name (00:01)
