@@ -271,3 +271,55 @@ def test_role_words_with_a_qualifier_and_german_labels_are_certain(tmp_path):
         ("T3", "I"): ("interviewer", "high"), ("T3", "Befragte"): ("participant", "high"),
         ("P07", "Sam (P07)"): ("participant", "high"), ("P07", "Dana (JD)"): ("interviewer", "medium"),
     }
+
+
+def test_vtt_entities_are_unescaped(tmp_path):
+    vtt = ("WEBVTT\n\n1\n00:00:01.000 --> 00:00:04.000\n<v Interviewer>Did R&amp;D help?</v>\n\n"
+           "2\n00:00:04.500 --> 00:00:09.000\n<v P06>Yes &lt;laughs&gt; a lot.</v>\n")
+    assert [u[2] for u in read(tmp_path, "P06.vtt", vtt)] == ["Did R&D help?", "Yes <laughs> a lot."]
+
+
+def _tracked_docx(path: Path):
+    """A Word file corrected with Track Changes on, one turn inside a content control."""
+    import docx
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    def run(text, tag="w:t"):
+        r, t = OxmlElement("w:r"), OxmlElement(tag)
+        t.text = text
+        t.set(qn("xml:space"), "preserve")
+        r.append(t)
+        return r
+
+    d = docx.Document()
+    p = d.add_paragraph("Interviewer: What changed ")
+    ins = OxmlElement("w:ins")
+    ins.set(qn("w:id"), "1")
+    ins.set(qn("w:author"), "JD")
+    ins.append(run("for you"))
+    deleted = OxmlElement("w:del")
+    deleted.set(qn("w:id"), "2")
+    deleted.set(qn("w:author"), "JD")
+    deleted.append(run(" for ya", "w:delText"))
+    p._p.append(ins)
+    p._p.append(deleted)
+    p._p.append(run("?"))
+    d.add_paragraph("P11: The forms came first.")
+    sdt, content = OxmlElement("w:sdt"), OxmlElement("w:sdtContent")
+    inner = d.add_paragraph("Interviewer: And then?")._p
+    content.append(inner)
+    sdt.append(content)
+    d.element.body.insert(len(d.element.body) - 1, sdt)
+    d.add_paragraph("P11: The calls.")
+    d.save(path)
+
+
+def test_docx_tracked_insertions_and_content_controls_are_read(tmp_path):
+    _tracked_docx(tmp_path / "P11.docx")
+    assert read(tmp_path, "P11.docx", (tmp_path / "P11.docx").read_bytes()) == [
+        ("Interviewer", "interviewer", "What changed for you?", None),
+        ("P11", "participant", "The forms came first.", None),
+        ("Interviewer", "interviewer", "And then?", None),
+        ("P11", "participant", "The calls.", None),
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import html
 import io
 import json
 import re
@@ -509,6 +510,8 @@ def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None
         if v:
             speaker = v.group(1).strip()
         content = _TAG.sub("", content).strip()
+        if is_vtt:  # WebVTT escapes & < > as &amp; &lt; &gt; (R&amp;D)
+            content = html.unescape(content)
         if speaker is None:
             p = _PREFIX.match(content)
             if p and _plausible_label(p["label"]):
@@ -573,26 +576,22 @@ def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = No
         raise InputError(path, f"not a readable Word .docx file ({e.__class__.__name__}); "
                          "open it in Word and save it again as .docx") from None
     lines: list[str] = []
-    body = document.element.body
-    for child in body.iterchildren():
-        tag = child.tag.rsplit("}", 1)[-1]
-        if tag == "p":
-            lines.append(docx.text.paragraph.Paragraph(child, document).text)
-        elif tag == "tbl":
-            table = docx.table.Table(child, document)
-            rows = table.rows
-            columns = _docx_table_columns([c.text.strip() for c in rows[0].cells]) if len(rows) else None
-            if columns is not None:  # a header row names the columns: NVivo's Timespan | Content | Speaker
-                lines.extend(_docx_table_line([c.text.strip() for c in row.cells], columns)
-                             for row in list(rows)[1:])
-                continue
-            for row in rows:
-                cells = [c.text.strip() for c in row.cells]
-                cells = [c for k, c in enumerate(cells) if c and c not in cells[:k]]
-                if len(cells) >= 2:
-                    lines.append(f"{' '.join(cells[:-1])}: {cells[-1]}")
-                elif cells:
-                    lines.append(cells[0])
+    for block in _docx_blocks(document.element.body):
+        if block.tag == _W + "p":
+            lines.append(_docx_text(block))
+            continue
+        table = docx.table.Table(block, document)
+        rows = [[_docx_cell_text(c) for c in row.cells] for row in table.rows]
+        columns = _docx_table_columns(rows[0]) if rows else None
+        if columns is not None:  # a header row names the columns: NVivo's Timespan | Content | Speaker
+            lines.extend(_docx_table_line(row, columns) for row in rows[1:])
+            continue
+        for cells in rows:
+            cells = [c for k, c in enumerate(cells) if c and c not in cells[:k]]
+            if len(cells) >= 2:
+                lines.append(f"{' '.join(cells[:-1])}: {cells[-1]}")
+            elif cells:
+                lines.append(cells[0])
     text = "\n".join(line.replace("\r", " ").replace("\x0b", " ") for line in lines)
     if not text.strip():
         raise InputError(path, "the Word document has no text")
@@ -600,6 +599,51 @@ def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = No
     transcript = Transcript(tid, text, str(path), "docx")
     turns = _parse_labelled(text, options, path)
     return transcript, (resolve_alone(transcript, turns, options) if resolve else turns)
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+# Word XML that holds no visible text of the paragraph: deleted or moved-away text (tracked
+# changes), text boxes (paragraphs of their own), the fallback copy of drawings, properties.
+_DOCX_SKIP = {_W + "del", _W + "moveFrom", _W + "txbxContent", _W + "pPr", _W + "rPr",
+              "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"}
+
+
+def _docx_blocks(element):
+    """Paragraphs and tables of the body in order, also inside content controls (w:sdt)."""
+    for child in element.iterchildren():
+        if child.tag in (_W + "p", _W + "tbl"):
+            yield child
+        elif child.tag in (_W + "sdt", _W + "sdtContent", _W + "customXml"):
+            yield from _docx_blocks(child)
+
+
+def _docx_text(p) -> str:
+    """A paragraph's text as Word shows it: tracked insertions, hyperlinks, smart tags and
+    content controls included (python-docx's ``Paragraph.text`` reads direct runs only), tracked
+    deletions left out."""
+    out: list[str] = []
+
+    def walk(el):
+        for child in el.iterchildren():
+            tag = child.tag
+            if tag in _DOCX_SKIP:
+                continue
+            if tag == _W + "t":
+                out.append(child.text or "")
+            elif tag == _W + "tab":
+                out.append("\t")
+            elif tag in (_W + "br", _W + "cr"):
+                out.append("\n")
+            elif tag == _W + "noBreakHyphen":
+                out.append("-")
+            else:
+                walk(child)
+    walk(p)
+    return "".join(out)
+
+
+def _docx_cell_text(cell) -> str:
+    return "\n".join(_docx_text(p) for p in _docx_blocks(cell._tc) if p.tag == _W + "p").strip()
 
 
 def _docx_table_columns(header: list[str]) -> dict[str, int] | None:
