@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import themekit
 from themekit.io.readers import ReaderOptions, parse_labelled_text
+from themekit.types import InputError
 
 
 def turns_of(text: str, **kw):
@@ -323,3 +326,20 @@ def test_docx_tracked_insertions_and_content_controls_are_read(tmp_path):
         ("Interviewer", "interviewer", "And then?", None),
         ("P11", "participant", "The calls.", None),
     ]
+
+
+def test_a_few_unreadable_times_in_a_table_are_left_empty_and_said_once(tmp_path, caplog):
+    rows = ["transcript_id,speaker,timestamp,text", "T1,Interviewer,00:00:13,What changed?",
+            "T1,P1,00:09:025,The forms.", "T1,Interviewer,00:00:20,And then?", "T1,P1,00:00:24,The calls."]
+    with caplog.at_level("WARNING", logger="themekit"):
+        corpus = themekit.read_transcripts(_write(tmp_path, "t.csv", "\n".join(rows) + "\n"))
+    assert [u.start_time for u in corpus] == [13.0, None, 20.0, 24.0]
+    assert [r.getMessage() for r in caplog.records if "time cell" in r.getMessage()] == [
+        f"{tmp_path / 't.csv'}: 1 time cell(s) could not be read (first: line 3, cannot read time "
+        "'00:09:025'); those utterances have no time"]
+
+
+def test_a_column_of_mostly_unreadable_times_is_an_error(tmp_path):
+    rows = ["transcript_id,speaker,time,text", "T1,Interviewer,morning,What changed?", "T1,P1,noon,The forms."]
+    with pytest.raises(InputError, match="line 2.*cannot read time 'morning'"):
+        themekit.read_transcripts(_write(tmp_path, "t.csv", "\n".join(rows) + "\n"))

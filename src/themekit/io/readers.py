@@ -14,6 +14,7 @@ import csv
 import html
 import io
 import json
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ __all__ = [
     "SUBTITLE_EXTENSIONS", "TABLE_EXTENSIONS", "SUPPORTED_EXTENSIONS", "guess_role", "parse_turns",
     "role_settings",
 ]
+
+log = logging.getLogger("themekit")
 
 TEXT_EXTENSIONS = (".txt", ".text", ".md")
 SUBTITLE_EXTENSIONS = (".vtt", ".srt")
@@ -786,6 +789,7 @@ def read_table(path: Path, options: ReaderOptions, *, resolve: bool = True
             raise InputError(path, f"empty transcript id in column {cols['transcript']!r}", line=n)
         grouped.setdefault(tid, []).append((n, row))
     out = []
+    times = _TimeCells(path, cols)
     for tid, items in grouped.items():
         parts, turns, pos = [], [], 0
         for n, row in items:
@@ -798,8 +802,8 @@ def read_table(path: Path, options: ReaderOptions, *, resolve: bool = True
             label = f"{speaker}: " if speaker else ""
             start = pos + len(label)
             end = start + len(body)
-            t0 = _time_value(row.get(cols["start_time"]), path, n) if "start_time" in cols else None
-            t1 = _time_value(row.get(cols["end_time"]), path, n, end=True) if "end_time" in cols else None
+            t0 = times.read(row, "start_time", n)
+            t1 = times.read(row, "end_time", n)
             role = None
             if "role" in cols and row.get(cols["role"]):
                 role = str(row[cols["role"]]).strip().lower()
@@ -815,9 +819,41 @@ def read_table(path: Path, options: ReaderOptions, *, resolve: bool = True
             raise InputError(path, f"transcript {tid!r} has no utterance text")
         text = "".join(parts)
         out.append((Transcript(tid, text, str(path), "table"), turns))
+    times.check()
     if resolve:
         out = [(t, resolve_alone(t, turns, options)) for t, turns in out]
     return out
+
+
+class _TimeCells:
+    """Times of a table's rows. A few unreadable cells in a long export (a typo such as
+    ``00:09:025``) leave those times empty, said once; a column mostly unreadable is not a time
+    column: an error naming it."""
+
+    def __init__(self, path: Path, cols: Mapping[str, str]):
+        self.path, self.cols = path, cols
+        self.read_ok = 0
+        self.bad: list[tuple[int, InputError]] = []
+
+    def read(self, row: Mapping, key: str, line: int) -> float | None:
+        if key not in self.cols:
+            return None
+        try:
+            t = _time_value(row.get(self.cols[key]), self.path, line, end=key == "end_time")
+        except InputError as e:
+            self.bad.append((line, e))
+            return None
+        self.read_ok += t is not None
+        return t
+
+    def check(self) -> None:
+        if not self.bad:
+            return
+        if len(self.bad) > self.read_ok:
+            raise self.bad[0][1]
+        line, e = self.bad[0]
+        log.warning("%s: %d time cell(s) could not be read (first: line %d, %s); those utterances "
+                    "have no time", self.path, len(self.bad), line, e.problem.split(";")[0])
 
 
 def _time_value(value, path: Path, line: int, end: bool = False) -> float | None:
