@@ -343,3 +343,34 @@ def test_a_column_of_mostly_unreadable_times_is_an_error(tmp_path):
     rows = ["transcript_id,speaker,time,text", "T1,Interviewer,morning,What changed?", "T1,P1,noon,The forms."]
     with pytest.raises(InputError, match="line 2.*cannot read time 'morning'"):
         themekit.read_transcripts(_write(tmp_path, "t.csv", "\n".join(rows) + "\n"))
+
+
+def test_names_in_any_script_and_in_directory_order():
+    # Teams shows directory names as "Doe, Jane"; names start with any letter (Émilie, Łukasz)
+    text = ("Doe, Jane   0:03\nWhat changed for you?\n\nÉmilie Dubois (Guest)   0:12\nThe forms came first.\n\n"
+            "Doe, Jane   0:25\nAnd then?\n\nÉmilie Dubois (Guest)   1:02:31\nThe calls.\n")
+    assert turns_of(text) == [
+        ("Doe, Jane", "interviewer", "What changed for you?", 3.0),
+        ("Émilie Dubois (Guest)", "participant", "The forms came first.", 12.0),
+        ("Doe, Jane", "interviewer", "And then?", 25.0),
+        ("Émilie Dubois (Guest)", "participant", "The calls.", 3751.0),
+    ]
+
+
+def test_zoom_vtt_prefix_with_a_name_in_any_script(tmp_path):
+    vtt = ("WEBVTT\n\n1\n00:00:01.000 --> 00:00:04.000\nDoe, Jane: Is it easy to use?\n\n"
+           "2\n00:00:04.500 --> 00:00:09.000\nŁukasz Nowak: Mostly, once you have logged in twice.\n")
+    assert [u[:3] for u in read(tmp_path, "P13.vtt", vtt)] == [
+        ("Doe, Jane", "interviewer", "Is it easy to use?"),
+        ("Łukasz Nowak", "participant", "Mostly, once you have logged in twice."),
+    ]
+
+
+def test_a_comma_inside_speech_is_no_label():
+    text = ("Interviewer: What changed?\nParticipant: Well, honestly: the forms.\n"
+            "Well, honestly: the calls too.\nInterviewer: And then?\n")
+    assert [t[:3] for t in turns_of(text)] == [
+        ("Interviewer", "interviewer", "What changed?"),
+        ("Participant", "participant", "Well, honestly: the forms.\nWell, honestly: the calls too."),
+        ("Interviewer", "interviewer", "And then?"),
+    ]

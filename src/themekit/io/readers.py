@@ -113,7 +113,9 @@ _SP = r"[^\S\n]"
 _EM = r"(?:\*{1,2}|_{1,2})?"
 # A qualifier after the name: "Interviewer (JD):", "Participant (P03, nurse):"
 _QUAL = r"(?:[^\S\n]*\((?![\d:.,]+\))[^()\n]{1,30}\))?"
-_NAME = rf"[A-Za-z][\w.'’\- \u00a0]{{0,38}}?{_QUAL}"
+# a name starts with a letter of any script (Émilie, Łukasz); "Doe, Jane" is how Teams shows
+# directory names
+_NAME = rf"[^\W\d_][\w.,'’\- \u00a0]{{0,38}}?{_QUAL}"
 # [00:01:23] Name:   |   Name (00:01:23):   |   Name [00:01:23]:   |   Name 00:01:23:  |  Name:
 # | Name: [00:01:23] text (Sonix) | **Name:** text | 00:01:23<TAB>Name<TAB>text (tab-separated)
 _INLINE_LABEL = re.compile(
@@ -160,7 +162,7 @@ def _head(label: str) -> str:
 def _plausible_label(label: str) -> bool:
     label = _head(label)
     words = label.split()
-    if not words or len(words) > 4:
+    if not words or len(words) > 4 or label.endswith(",") or label.count(",") > 1:
         return False
     # Sentences that happen to contain a colon ("So the thing is: ...") are not labels; names
     # are: each word has a capital ("Sam’s iPhone", "McDonald") or a digit, or is a particle.
@@ -462,7 +464,7 @@ _CUE_TIME = re.compile(
 )
 _VOICE = re.compile(r"<v(?:\.[\w.]+)?\s+([^>]+)>")
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-_PREFIX = re.compile(r"^\s*(?P<label>[A-Za-z][\w.'’\- ]{0,38}?)\s*:\s+(?=\S)")
+_PREFIX = re.compile(rf"^\s*(?P<label>{_NAME})\s*:\s+(?=\S)")
 
 
 def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None = None, *,
