@@ -374,3 +374,26 @@ def test_a_comma_inside_speech_is_no_label():
         ("Participant", "participant", "Well, honestly: the forms.\nWell, honestly: the calls too."),
         ("Interviewer", "interviewer", "And then?"),
     ]
+
+
+def test_whisperx_bracketed_speaker_ids(tmp_path):
+    srt = ("1\n00:00:00,000 --> 00:00:04,000\n[SPEAKER_00]: What changed for you?\n\n"
+           "2\n00:00:04,500 --> 00:00:09,000\n[SPEAKER_01]: The forms came first, then the calls.\n")
+    assert read(tmp_path, "P14.srt", srt) == [
+        ("SPEAKER_00", "interviewer", "What changed for you?", 0.0),
+        ("SPEAKER_01", "participant", "The forms came first, then the calls.", 4.5),
+    ]
+    text = ("[SPEAKER_00]: What changed for you?\n[SPEAKER_01]: The forms came first.\n"
+            "[SPEAKER_00]: And then?\n[SPEAKER_01]: The calls.\n")
+    assert [t[:3] for t in turns_of(text)] == [
+        ("SPEAKER_00", "interviewer", "What changed for you?"), ("SPEAKER_01", "participant", "The forms came first."),
+        ("SPEAKER_00", "interviewer", "And then?"), ("SPEAKER_01", "participant", "The calls.")]
+
+
+def test_a_vtt_cue_with_two_voices(tmp_path):
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Interviewer>Is it easy to use?\n<v P15>Mostly.\n\n"
+           "00:00:04.500 --> 00:00:09.000\n<v P15>Once you have logged in twice, it is.</v>\n")
+    assert read(tmp_path, "P15.vtt", vtt) == [
+        ("Interviewer", "interviewer", "Is it easy to use?", 1.0),
+        ("P15", "participant", "Mostly. Once you have logged in twice, it is.", 1.0),
+    ]

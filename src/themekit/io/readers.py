@@ -118,9 +118,10 @@ _QUAL = r"(?:[^\S\n]*\((?![\d:.,]+\))[^()\n]{1,30}\))?"
 _NAME = rf"[^\W\d_][\w.,'’\- \u00a0]{{0,38}}?{_QUAL}"
 # [00:01:23] Name:   |   Name (00:01:23):   |   Name [00:01:23]:   |   Name 00:01:23:  |  Name:
 # | Name: [00:01:23] text (Sonix) | **Name:** text | 00:01:23<TAB>Name<TAB>text (tab-separated)
+# | [SPEAKER_00]: text (WhisperX)
 _INLINE_LABEL = re.compile(
     rf"^{_SP}*{_EM}(?:[\[(]?(?P<ts1>{_TS})[\])]?{_SP}*[-–]?{_SP}*)?{_EM}"
-    rf"(?P<label>{_NAME})"
+    rf"(?:\[(?P<ilabel>{_NAME})\]|(?P<label>{_NAME}))"
     rf"{_SP}*(?:[\[(](?P<ts2>{_TS})[\])]|(?P<ts3>{_TS}))?(?:{_SP}*{_EM}:{_EM}{_SP}+|\t+)"
     rf"(?:[\[(](?P<ts4>{_TS})[\])]{_SP}+)?(?=\S)"
 )
@@ -175,7 +176,7 @@ def _plausible_label(label: str) -> bool:
 def _label_of(m: re.Match) -> str:
     """The speaker label a match found, its spaces normalised (a no-break space is a space)."""
     g = m.groupdict()
-    return " ".join((g.get("label") or g.get("blabel") or "").split())
+    return " ".join((g.get("label") or g.get("blabel") or g.get("ilabel") or "").split())
 
 
 def _time_of(m: re.Match) -> float | None:
@@ -308,7 +309,7 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
             ends.add(i)
             continue
         m = _INLINE_LABEL.match(s)
-        if m and _plausible_label(m["label"]):
+        if m and _plausible_label(_label_of(m)):
             inline[i] = m
             counts[_label_of(m)] += 1
             continue
@@ -464,7 +465,7 @@ _CUE_TIME = re.compile(
 )
 _VOICE = re.compile(r"<v(?:\.[\w.]+)?\s+([^>]+)>")
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-_PREFIX = re.compile(rf"^\s*(?P<label>{_NAME})\s*:\s+(?=\S)")
+_PREFIX = re.compile(rf"^\s*(?:\[(?P<blabel>{_NAME})\]|(?P<label>{_NAME}))\s*:\s+(?=\S)")  # [SPEAKER_00]: WhisperX
 
 
 def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None = None, *,
@@ -510,20 +511,23 @@ def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None
             body.append(lines[j].strip())
             j += 1
         content = " ".join(body)
-        speaker = None
-        v = _VOICE.search(content)
-        if v:
-            speaker = v.group(1).strip()
-        content = _TAG.sub("", content).strip()
-        if is_vtt:  # WebVTT escapes & < > as &amp; &lt; &gt; (R&amp;D)
-            content = html.unescape(content)
-        if speaker is None:
-            p = _PREFIX.match(content)
-            if p and _plausible_label(p["label"]):
-                speaker = p["label"].strip()
-                content = content[p.end():]
-        if content:
-            cues.append((i + 1, t0, t1, speaker, content))
+        # a cue may hold several voices: "<v Roger>Hi\n<v Neil>Hello" (the WebVTT spec's example)
+        voices = list(_VOICE.finditer(content))
+        pieces = ([(v.group(1).strip(), content[v.start():voices[k + 1].start() if k + 1 < len(voices) else None])
+                   for k, v in enumerate(voices)] if voices else [(None, content)])
+        if voices and content[:voices[0].start()].strip():
+            pieces.insert(0, (None, content[:voices[0].start()]))
+        for speaker, piece in pieces:
+            piece = _TAG.sub("", piece).strip()
+            if is_vtt:  # WebVTT escapes & < > as &amp; &lt; &gt; (R&amp;D)
+                piece = html.unescape(piece)
+            if speaker is None:
+                p = _PREFIX.match(piece)
+                if p and _plausible_label(_label_of(p)):
+                    speaker = _label_of(p)
+                    piece = piece[p.end():]
+            if piece:
+                cues.append((i + 1, t0, t1, speaker, piece))
         i = j
     if not cues:
         raise InputError(path, "no cues with text found; is the file a complete export?")
