@@ -397,3 +397,20 @@ def test_a_vtt_cue_with_two_voices(tmp_path):
         ("Interviewer", "interviewer", "Is it easy to use?", 1.0),
         ("P15", "participant", "Mostly. Once you have logged in twice, it is.", 1.0),
     ]
+
+
+def test_word_table_with_a_speaker_transcript_header_row(tmp_path):
+    import docx
+
+    d = docx.Document()
+    table = d.add_table(rows=1, cols=3)
+    for c, h in zip(table.rows[0].cells, ["Timecode", "Speaker", "Transcript"]):
+        c.text = h
+    for row in [("00:00:03", "Interviewer", "What changed for you?"), ("00:00:09", "P16", "The forms came first.")]:
+        for c, v in zip(table.add_row().cells, row):
+            c.text = v
+    d.save(tmp_path / "P16.docx")
+    assert read(tmp_path, "P16.docx", (tmp_path / "P16.docx").read_bytes()) == [
+        ("Interviewer", "interviewer", "What changed for you?", 3.0),
+        ("P16", "participant", "The forms came first.", 9.0),
+    ]

@@ -655,6 +655,11 @@ def _docx_cell_text(cell) -> str:
     return "\n".join(_docx_text(p) for p in _docx_blocks(cell._tc) if p.tag == _W + "p").strip()
 
 
+# a Word table's header row names its text column in words a table file would not use for it
+_DOCX_COLUMN_GUESSES = {"text": ("transcript", "transcription", "dialogue", "speech", "words", "verbatim"),
+                        "start_time": ("timecode", "time_code", "tc")}
+
+
 def _docx_table_columns(header: list[str]) -> dict[str, int] | None:
     """Column positions when a Word table's first row names its columns, else None."""
     if not header or any(len(h) > 30 for h in header):
@@ -662,7 +667,7 @@ def _docx_table_columns(header: list[str]) -> dict[str, int] | None:
     names = [re.sub(r"[^0-9a-z]+", "_", h.lower()).strip("_") for h in header]
     columns = {}
     for key in ("text", "speaker", "start_time"):
-        for g in _COLUMN_GUESSES[key]:
+        for g in _COLUMN_GUESSES[key] + _DOCX_COLUMN_GUESSES.get(key, ()):
             if g in names:
                 columns[key] = names.index(g)
                 break
