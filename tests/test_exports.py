@@ -414,3 +414,29 @@ def test_word_table_with_a_speaker_transcript_header_row(tmp_path):
         ("Interviewer", "interviewer", "What changed for you?", 3.0),
         ("P16", "participant", "The forms came first.", 9.0),
     ]
+
+
+def test_one_speaker_however_the_label_is_typed():
+    text = ("INTERVIEWER: What changed for you?\nP7: The forms came first.\nInterviewer: And then?\n"
+            "P07: The calls.\nInterviwer: Anything else?\nP07: No.\nInterviewer: Thanks.\n")
+    assert [t[:3] for t in turns_of(text)] == [
+        ("Interviewer", "interviewer", "What changed for you?"), ("P07", "participant", "The forms came first."),
+        ("Interviewer", "interviewer", "And then?"), ("P07", "participant", "The calls."),
+        ("Interviewer", "interviewer", "Anything else?"), ("P07", "participant", "No."),
+        ("Interviewer", "interviewer", "Thanks."),
+    ]
+
+
+def test_numbered_and_short_labels_are_never_merged_as_typos():
+    text = ("Speaker 1: What changed?\nSpeaker 2: The forms.\nSpeaker 1: And then?\nSpeaker 3: The calls.\n"
+            "Maria: Yes.\nMario: No.\nMaria: Maybe.\nMario: Never.\nMaria: Fine.\nMario: Good.\n")
+    assert [t[0] for t in turns_of(text)] == ["Speaker 1", "Speaker 2", "Speaker 1", "Speaker 3",
+                                             "Maria", "Mario", "Maria", "Mario", "Maria", "Mario"]
+
+
+def test_names_in_other_scripts_stay_apart(tmp_path):
+    # the full-width colon of Chinese and Japanese text
+    text = "李明：你觉得新系统怎么样？\n王芳：一开始很难。\n李明: 后来呢？\n王芳: 后来习惯了。\n"
+    got = read(tmp_path, "C1.txt", text)
+    assert [(s, r) for s, r, _, _ in got] == [("李明", "interviewer"), ("王芳", "participant"),
+                                             ("李明", "interviewer"), ("王芳", "participant")]

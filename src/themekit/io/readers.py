@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ..types import InputError, Transcript, strip_directions
-from .roles import INTERVIEWER_LABELS, PARTICIPANT_LABELS, decide_roles
+from .roles import INTERVIEWER_LABELS, PARTICIPANT_LABELS, _norm, decide_roles
 
 __all__ = [
     "Turn", "ReaderOptions", "decode_bytes", "read_text_file", "parse_labelled_text",
@@ -122,7 +122,7 @@ _NAME = rf"[^\W\d_][\w.,'’\- \u00a0]{{0,38}}?{_QUAL}"
 _INLINE_LABEL = re.compile(
     rf"^{_SP}*{_EM}(?:[\[(]?(?P<ts1>{_TS})[\])]?{_SP}*[-–]?{_SP}*)?{_EM}"
     rf"(?:\[(?P<ilabel>{_NAME})\]|(?P<label>{_NAME}))"
-    rf"{_SP}*(?:[\[(](?P<ts2>{_TS})[\])]|(?P<ts3>{_TS}))?(?:{_SP}*{_EM}:{_EM}{_SP}+|\t+)"
+    rf"{_SP}*(?:[\[(](?P<ts2>{_TS})[\])]|(?P<ts3>{_TS}))?(?:{_SP}*{_EM}:{_EM}{_SP}+|{_SP}*{_EM}：{_EM}{_SP}*|\t+)"
     rf"(?:[\[(](?P<ts4>{_TS})[\])]{_SP}+)?(?=\S)"
 )
 # a label alone on its line:  INTERVIEWER  |  P04:  |  Speaker 1  00:01:23  |  Name (00:01)
@@ -321,8 +321,15 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
             own[i] = m
             counts[_label_of(m)] += 1
 
+    # one speaker however the label is typed: "INTERVIEWER"/"Interviewer", "P7"/"P07", and a
+    # one-off typo of a frequent name ("Interviwer")
+    spelling = _spellings(counts)
+    group: Counter[str] = Counter()
+    for label, n in counts.items():
+        group[spelling[label]] += n
+
     def trusted(label: str) -> bool:
-        return bool(_KNOWN_LABEL.match(_head(label))) or counts[label] >= 2
+        return bool(_KNOWN_LABEL.match(_head(label))) or group[spelling[label]] >= 2
 
     def dated(i: int, m: re.Match) -> bool:  # a time on the label's line or on the line above
         prev = next((j for j in range(i - 1, -1, -1) if text[lines[j].start:lines[j].end].strip()), None)
@@ -333,7 +340,7 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
     # two when a timestamp goes with it (Otter's "Name  0:05", Teams' time line above a name).
     own = {i: m for i, m in own.items() if trusted(_label_of(m))
            and (_label_of(m).isupper() or _KNOWN_LABEL.match(_head(_label_of(m)))
-                or counts[_label_of(m)] >= (2 if dated(i, m) else 3))}
+                or group[spelling[_label_of(m)]] >= (2 if dated(i, m) else 3))}
     header = _header_lines(text, lines, inline, own)
     inline = {i: m for i, m in inline.items() if i not in header}
     own = {i: m for i, m in own.items() if i not in header}
@@ -378,7 +385,7 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
             close()
             resume = None
             t = _time_of(m)
-            cur = {"speaker": _label_of(m), "time": when if t is None else t}
+            cur = {"speaker": spelling[_label_of(m)], "time": when if t is None else t}
             when = None
             if i in inline:
                 cur.update(start=ln.start + m.end(), end=ln.end)
@@ -407,6 +414,46 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
     if not turns:
         raise InputError(path, "no transcript text found (only labels, headers or stage directions)")
     return turns
+
+
+def _spellings(counts: Mapping[str, int]) -> dict[str, str]:
+    """Each label's spelling in the transcript: the most frequent of those that differ only in
+    case, spaces, punctuation or leading zeros; a label said once that is one typo away from a
+    frequent name (five letters or more, no digits: ``P01``/``P02`` are different people) is
+    that name."""
+    by_key: dict[str, list[str]] = {}
+    for label in counts:
+        by_key.setdefault(_norm(label), []).append(label)
+    spelling = {}
+    total = Counter()
+    for labels in by_key.values():
+        best = max(labels, key=lambda x: counts[x])   # ties: the first seen
+        for label in labels:
+            spelling[label] = best
+        total[best] = sum(counts[x] for x in labels)
+    frequent = [x for x, n in total.items() if n >= 3 and len(x) >= 5 and not any(c.isdigit() for c in x)]
+    for label, best in list(spelling.items()):
+        if total[best] != 1 or len(label) < 5 or any(c.isdigit() for c in label):
+            continue
+        near = [f for f in frequent if _edits(label.casefold(), f.casefold(), 1 if len(f) < 9 else 2)]
+        if len(near) == 1:
+            spelling[label] = near[0]
+    return spelling
+
+
+def _edits(a: str, b: str, limit: int) -> bool:
+    """Whether ``a`` is at most ``limit`` edits (insert, delete, substitute) from ``b``."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return False
+        prev = cur
+    return prev[-1] <= limit
 
 
 def _header_lines(text: str, lines: list[_Line], inline: Mapping[int, re.Match],

@@ -134,8 +134,9 @@ def _qualifier(label: str) -> str:
 
 
 def _norm(label: str) -> str:
-    """``P07`` == ``p 7`` == ``P-7``: casefolded, alphanumerics only, no leading zeros."""
-    s = re.sub(r"[^0-9a-z]", "", str(label).casefold())
+    """``P07`` == ``p 7`` == ``P-7``: casefolded, letters (of any script: 李明, Émilie) and digits
+    only, no leading zeros."""
+    s = re.sub(r"[\W_]", "", str(label).casefold())
     return re.sub(r"(?<![0-9])0+(?=[0-9])", "", s)
 
 
