@@ -440,3 +440,24 @@ def test_names_in_other_scripts_stay_apart(tmp_path):
     got = read(tmp_path, "C1.txt", text)
     assert [(s, r) for s, r, _, _ in got] == [("李明", "interviewer"), ("王芳", "participant"),
                                              ("李明", "interviewer"), ("王芳", "participant")]
+
+
+@pytest.mark.parametrize("text", [
+    "[00:00:05] - Speaker 1\nWhat changed?\n\n[00:00:12] - Speaker 2\nThe forms.\n",
+    "Speaker 1: [00:00:05]\nWhat changed?\n\nSpeaker 2: [00:00:12]\nThe forms.\n",
+    "### Speaker 1 (00:05)\nWhat changed?\n\n### Speaker 2 (00:12)\nThe forms.\n",
+    "- Speaker 1 [00:00:05]: What changed?\n- Speaker 2 [00:00:12]: The forms.\n",
+])
+def test_more_label_shapes_of_export_tools_and_notes(text):
+    assert turns_of(text) == [("Speaker 1", "interviewer", "What changed?", 5.0),
+                              ("Speaker 2", "participant", "The forms.", 12.0)]
+
+
+def test_a_dash_after_a_role_word_but_not_after_a_word_of_speech():
+    text = ("Interviewer - What changed for you?\nParticipant – The forms came first.\n"
+            "I - I mean, the calls too.\nInterviewer - And then?\n")
+    assert [t[:3] for t in turns_of(text)] == [
+        ("Interviewer", "interviewer", "What changed for you?"),
+        ("Participant", "participant", "The forms came first.\nI - I mean, the calls too."),
+        ("Interviewer", "interviewer", "And then?"),
+    ]

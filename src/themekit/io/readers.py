@@ -116,20 +116,27 @@ _QUAL = r"(?:[^\S\n]*\((?![\d:.,]+\))[^()\n]{1,30}\))?"
 # a name starts with a letter of any script (Émilie, Łukasz); "Doe, Jane" is how Teams shows
 # directory names
 _NAME = rf"[^\W\d_][\w.,'’\- \u00a0]{{0,38}}?{_QUAL}"
+# a list bullet before a label (notes apps, Markdown): "- Interviewer: ..."
+_BUL = rf"(?:[-*•]{_SP}+)?"
 # [00:01:23] Name:   |   Name (00:01:23):   |   Name [00:01:23]:   |   Name 00:01:23:  |  Name:
 # | Name: [00:01:23] text (Sonix) | **Name:** text | 00:01:23<TAB>Name<TAB>text (tab-separated)
-# | [SPEAKER_00]: text (WhisperX)
+# | [SPEAKER_00]: text (WhisperX) | 李明：text
 _INLINE_LABEL = re.compile(
-    rf"^{_SP}*{_EM}(?:[\[(]?(?P<ts1>{_TS})[\])]?{_SP}*[-–]?{_SP}*)?{_EM}"
+    rf"^{_SP}*{_BUL}{_EM}(?:[\[(]?(?P<ts1>{_TS})[\])]?{_SP}*[-–]?{_SP}*)?{_EM}"
     rf"(?:\[(?P<ilabel>{_NAME})\]|(?P<label>{_NAME}))"
     rf"{_SP}*(?:[\[(](?P<ts2>{_TS})[\])]|(?P<ts3>{_TS}))?(?:{_SP}*{_EM}:{_EM}{_SP}+|{_SP}*{_EM}：{_EM}{_SP}*|\t+)"
+    rf"(?![\[(]?{_TS}[\])]?{_SP}*$)"  # "Name: [00:00:05]" alone: a label on its own line
     rf"(?:[\[(](?P<ts4>{_TS})[\])]{_SP}+)?(?=\S)"
 )
+# "Interviewer - text", "INT – text": a dash after a label, for role words and ids of two
+# letters or more only (a dash after a word is common in speech: "I - I mean")
+_DASH_LABEL = re.compile(rf"^{_SP}*{_BUL}{_EM}(?P<label>{_NAME}){_EM}{_SP}+[-–—]{_SP}+(?=\S)")
 # a label alone on its line:  INTERVIEWER  |  P04:  |  Speaker 1  00:01:23  |  Name (00:01)
-# | [Name] 10:02:15 (Zoom's saved transcript) | **Interviewer**
+# | [Name] 10:02:15 (Zoom's saved transcript) | **Interviewer** | ### P03 | [00:00:05] - Speaker 1
+# | Name: [00:00:05]
 _OWN_LINE_LABEL = re.compile(
-    rf"^{_SP}*{_EM}(?:[\[(]?(?P<ts1>{_TS})[\])]?{_SP}*)?{_EM}(?P<label>{_NAME})"
-    rf"{_SP}*(?:[\[(]?(?P<ts2>{_TS})[\])]?)?{_SP}*{_EM}:?{_EM}{_SP}*$"
+    rf"^{_SP}*(?:#{{1,6}}{_SP}+)?{_BUL}{_EM}(?:[\[(]?(?P<ts1>{_TS})[\])]?{_SP}*(?:[-–]{_SP}*)?)?{_EM}(?P<label>{_NAME})"
+    rf"{_SP}*(?:[\[(]?(?P<ts2>{_TS})[\])]?)?{_SP}*{_EM}:?{_EM}{_SP}*(?:[\[(]?(?P<ts4>{_TS})[\])]?{_SP}*)?$"
     rf"|^{_SP}*\[(?P<blabel>{_NAME})\]{_SP}+(?P<bts>{_TS}){_SP}*$"
 )
 # labels trusted even when they occur once: role words, ids, and the placeholders that
@@ -309,6 +316,10 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
             ends.add(i)
             continue
         m = _INLINE_LABEL.match(s)
+        if not (m and _plausible_label(_label_of(m))):
+            m = _DASH_LABEL.match(s)
+            # not one letter: "I - I mean" is speech
+            m = m if m and len(_head(_label_of(m))) > 1 and _KNOWN_LABEL.match(_head(_label_of(m))) else None
         if m and _plausible_label(_label_of(m)):
             inline[i] = m
             counts[_label_of(m)] += 1
