@@ -461,3 +461,9 @@ def test_a_dash_after_a_role_word_but_not_after_a_word_of_speech():
         ("Participant", "participant", "The forms came first.\nI - I mean, the calls too."),
         ("Interviewer", "interviewer", "And then?"),
     ]
+
+
+def test_speech_about_transcription_stays_speech():
+    text = "I: What did you do then?\nR: Then we stopped transcription.\nI: And then?\nR: Nothing.\n"
+    assert [t[2] for t in turns_of(text)] == ["What did you do then?", "Then we stopped transcription.",
+                                             "And then?", "Nothing."]

@@ -201,8 +201,9 @@ _TIME_LINE = re.compile(
 _END_MARK = re.compile(
     r"^\W*(?:end of (?:the )?(?:transcript(?:ion)?|interview|recording|audio|tape|session|file|document)"
     r"|(?:transcript|interview|recording|audio) (?:ends|ended|stopped|finished)"
-    r"|transcribed by\W.{0,60}|transcription by\W.{0,60}"
-    r"|[^:]{1,60}\b(?:started|stopped) transcription)\W*$", re.IGNORECASE)
+    r"|transcribed by\W.{0,60}|transcription by\W.{0,60})\W*$"
+    # Teams: "Jane Doe started transcription" (no full stop: "we stopped transcription." is speech)
+    r"|^[^\W\d_][^:.!?\n]{0,60}\b(?:started|stopped) transcription\s*$", re.IGNORECASE)
 # Keys of a header block ("Date: 12/03/2024", "Duration: 45 min") before the first turn.
 _META_LINE = re.compile(rf"^{_SP}*{_EM}(?P<key>[A-Za-z][A-Za-z ./'’-]{{0,30}}?){_SP}*{_EM}:{_EM}(?:{_SP}|$)")
 _META_KEYS = {
