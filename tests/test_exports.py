@@ -467,3 +467,18 @@ def test_speech_about_transcription_stays_speech():
     text = "I: What did you do then?\nR: Then we stopped transcription.\nI: And then?\nR: Nothing.\n"
     assert [t[2] for t in turns_of(text)] == ["What did you do then?", "Then we stopped transcription.",
                                              "And then?", "Nothing."]
+
+
+def test_markdown_transcripts_in_a_transcripts_folder_are_read(tmp_path, caplog):
+    (tmp_path / "transcripts").mkdir()
+    (tmp_path / "transcripts" / "P17.md").write_text("**Interviewer:** What changed?\n\n**P17:** The forms.\n")
+    assert [(u.speaker, u.text) for u in themekit.read_transcripts(tmp_path)] == [
+        ("Interviewer", "What changed?"), ("P17", "The forms.")]
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "P18.txt").write_text("Interviewer: What changed?\nP18: The forms.\n")
+    (flat / "notes.md").write_text("# Notes\nP18 was tired.\n")
+    with caplog.at_level("WARNING", logger="themekit"):
+        corpus = themekit.read_transcripts(flat)
+    assert list(corpus.transcripts) == ["P18"]
+    assert any("1 Markdown file(s) not read as transcripts (notes.md)" in r.getMessage() for r in caplog.records)
