@@ -482,3 +482,9 @@ def test_markdown_transcripts_in_a_transcripts_folder_are_read(tmp_path, caplog)
         corpus = themekit.read_transcripts(flat)
     assert list(corpus.transcripts) == ["P18"]
     assert any("1 Markdown file(s) not read as transcripts (notes.md)" in r.getMessage() for r in caplog.records)
+
+
+def test_vtt_without_the_blank_line_after_its_header(tmp_path):
+    vtt = "WEBVTT\n00:00:01.000 --> 00:00:04.000\nInterviewer: Is it easy?\n\n00:00:05.000 --> 00:00:07.000\nP19: Mostly.\n"
+    assert [u[:3] for u in read(tmp_path, "P19.vtt", vtt)] == [("Interviewer", "interviewer", "Is it easy?"),
+                                                              ("P19", "participant", "Mostly.")]

@@ -543,7 +543,9 @@ def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None
     n = len(lines)
     i = 0
     if is_vtt:  # the header runs to the first blank line ("Kind: captions", "Language: en")
-        while i < n and lines[i].strip():
+        i = 1
+        while (i < n and lines[i].strip() and not _CUE_TIME.match(lines[i])
+               and not (i + 1 < n and _CUE_TIME.match(lines[i + 1]))):
             i += 1
     while i < n:
         line = lines[i]
