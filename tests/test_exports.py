@@ -488,3 +488,43 @@ def test_vtt_without_the_blank_line_after_its_header(tmp_path):
     vtt = "WEBVTT\n00:00:01.000 --> 00:00:04.000\nInterviewer: Is it easy?\n\n00:00:05.000 --> 00:00:07.000\nP19: Mostly.\n"
     assert [u[:3] for u in read(tmp_path, "P19.vtt", vtt)] == [("Interviewer", "interviewer", "Is it easy?"),
                                                               ("P19", "participant", "Mostly.")]
+
+
+def test_whisper_tsv_times_in_milliseconds(tmp_path, caplog):
+    tsv = ("start\tend\ttext\n0\t4200\tWhat changed for you?\n4600\t9100\tThe forms came first, then the calls.\n"
+           "9500\t11000\tAnd then?\n")
+    with caplog.at_level("WARNING", logger="themekit"):
+        corpus = themekit.read_transcripts(_write(tmp_path, "P20.tsv", tsv))
+    assert [(u.text, u.start_time, u.end_time) for u in corpus] == [
+        ("What changed for you?", 0.0, 4.2), ("The forms came first, then the calls.", 4.6, 9.1),
+        ("And then?", 9.5, 11.0)]
+    assert any("read as milliseconds" in r.getMessage() for r in caplog.records)
+    # a column named in milliseconds
+    csv_text = "speaker,start_ms,text\nInterviewer,5,What changed?\nP20,12,The forms.\n"
+    assert [u.start_time for u in themekit.read_transcripts(_write(tmp_path, "P24.csv", csv_text))] == [0.005, 0.012]
+    # whole seconds a few apart stay seconds
+    csv_text = "speaker,start,text\nInterviewer,5,What changed?\nP20,12,The forms.\nInterviewer,25,And then?\n"
+    assert [u.start_time for u in themekit.read_transcripts(_write(tmp_path, "P21.csv", csv_text))] == [5.0, 12.0, 25.0]
+
+
+def test_whisperx_and_assemblyai_json(tmp_path):
+    import json
+
+    whisperx = {"segments": [
+        {"start": 0.0, "end": 4.2, "text": " What changed for you?", "speaker": "SPEAKER_00", "words": []},
+        {"start": 4.6, "end": 9.1, "text": " The forms came first, then the calls.", "speaker": "SPEAKER_01"}],
+        "word_segments": []}
+    corpus = themekit.read_transcripts(_write(tmp_path, "P22.json", json.dumps(whisperx)))
+    assert [(u.speaker, u.role, u.text, u.start_time, u.end_time) for u in corpus] == [
+        ("SPEAKER_00", "interviewer", "What changed for you?", 0.0, 4.2),
+        ("SPEAKER_01", "participant", "The forms came first, then the calls.", 4.6, 9.1)]
+    assembly = {"text": "...", "utterances": [
+        {"speaker": "A", "start": 250, "end": 4200, "text": "What changed for you?", "confidence": 0.9},
+        {"speaker": "B", "start": 4600, "end": 9100, "text": "The forms came first, then the calls."},
+        {"speaker": "A", "start": 9500, "end": 11000, "text": "And then?"}]}
+    corpus = themekit.read_transcripts(_write(tmp_path, "P23.json", json.dumps(assembly)))
+    assert [(u.speaker, u.text, u.start_time) for u in corpus] == [
+        ("A", "What changed for you?", 0.25), ("B", "The forms came first, then the calls.", 4.6),
+        ("A", "And then?", 9.5)]
+    with pytest.raises(InputError, match="'segments' or 'utterances'"):
+        themekit.read_transcripts(_write(tmp_path, "x.json", json.dumps({"results": {}})))

@@ -35,7 +35,7 @@ log = logging.getLogger("themekit")
 
 TEXT_EXTENSIONS = (".txt", ".text", ".md")
 SUBTITLE_EXTENSIONS = (".vtt", ".srt")
-TABLE_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson")
+TABLE_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
 SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS + SUBTITLE_EXTENSIONS + (".docx",) + TABLE_EXTENSIONS
 
 
@@ -757,8 +757,9 @@ _COLUMN_GUESSES = {
                 "participant_id", "respondent", "respondent_id", "name"),
     "text": ("text", "utterance", "utterance_text", "sentence", "response", "content", "answer",
              "transcription", "caption"),
-    "start_time": ("start_time", "start", "timestamp", "time", "begin", "timespan", "time_span", "time_range"),
-    "end_time": ("end_time", "end", "stop", "timespan", "time_span", "time_range"),
+    "start_time": ("start_time", "start", "timestamp", "time", "begin", "timespan", "time_span", "time_range",
+                   "start_ms"),
+    "end_time": ("end_time", "end", "stop", "timespan", "time_span", "time_range", "end_ms"),
     "role": ("role",),
 }
 
@@ -831,6 +832,8 @@ def _table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
                     columns.append(k)
             rows.append((n, obj))
         return columns, rows
+    if path.suffix.lower() == ".json":
+        return _json_rows(text, path)
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     if not reader.fieldnames:
@@ -842,6 +845,25 @@ def _table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     except csv.Error as e:
         raise InputError(path, f"malformed CSV ({e})", line=reader.line_num) from None
     return list(reader.fieldnames), rows
+
+
+def _json_rows(text: str, path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """A JSON transcript: a list of utterance objects, or an object holding one under
+    ``segments`` (Whisper, WhisperX) or ``utterances`` (AssemblyAI)."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"invalid JSON ({e.msg})", line=e.lineno) from None
+    if isinstance(obj, dict):
+        obj = next((obj[k] for k in ("segments", "utterances") if isinstance(obj.get(k), list)), None)
+    if not isinstance(obj, list) or not all(isinstance(x, dict) for x in obj):
+        raise InputError(path, "expected a list of utterance objects, or an object with a "
+                         "'segments' or 'utterances' list (Whisper, WhisperX, AssemblyAI)")
+    columns: list[str] = []
+    for row in obj:
+        columns.extend(k for k in row if k not in columns)
+    # rows are numbered from 1 (there are no useful line numbers in a JSON document)
+    return columns, [(k, row) for k, row in enumerate(obj, start=1)]
 
 
 def read_table(path: Path, options: ReaderOptions, *, resolve: bool = True
@@ -861,7 +883,7 @@ def read_table(path: Path, options: ReaderOptions, *, resolve: bool = True
             raise InputError(path, f"empty transcript id in column {cols['transcript']!r}", line=n)
         grouped.setdefault(tid, []).append((n, row))
     out = []
-    times = _TimeCells(path, cols)
+    times = _TimeCells(path, cols, rows)
     for tid, items in grouped.items():
         parts, turns, pos = [], [], 0
         for n, row in items:
@@ -902,10 +924,15 @@ class _TimeCells:
     ``00:09:025``) leave those times empty, said once; a column mostly unreadable is not a time
     column: an error naming it."""
 
-    def __init__(self, path: Path, cols: Mapping[str, str]):
+    def __init__(self, path: Path, cols: Mapping[str, str], rows: Sequence[tuple[int, Mapping]] = ()):
         self.path, self.cols = path, cols
         self.read_ok = 0
         self.bad: list[tuple[int, InputError]] = []
+        self.scale = {key: 1000.0 if _in_milliseconds(cols[key], [r.get(cols[key]) for _, r in rows]) else 1.0
+                      for key in ("start_time", "end_time") if key in cols}
+        ms = sorted({cols[k] for k, v in self.scale.items() if v == 1000.0})
+        if ms:
+            log.warning("%s: times in column(s) %s read as milliseconds", path, ", ".join(map(repr, ms)))
 
     def read(self, row: Mapping, key: str, line: int) -> float | None:
         if key not in self.cols:
@@ -916,7 +943,7 @@ class _TimeCells:
             self.bad.append((line, e))
             return None
         self.read_ok += t is not None
-        return t
+        return None if t is None else t / self.scale[key]
 
     def check(self) -> None:
         if not self.bad:
@@ -926,6 +953,23 @@ class _TimeCells:
         line, e = self.bad[0]
         log.warning("%s: %d time cell(s) could not be read (first: line %d, %s); those utterances "
                     "have no time", self.path, len(self.bad), line, e.problem.split(";")[0])
+
+
+def _in_milliseconds(column: str, values: Sequence) -> bool:
+    """Whether a time column counts milliseconds: its name says so (``start_ms``), or it holds
+    whole numbers that grow by 100 or more from row to row (Whisper's .tsv, AssemblyAI's JSON;
+    in seconds, utterances are a few apart)."""
+    if re.search(r"(?:^|[^a-z])(?:ms|msec|millis|milliseconds)(?:[^a-z]|$)", column.lower()):
+        return True
+    nums = []
+    for v in values:
+        if v is None or str(v).strip() == "":
+            continue
+        if not re.fullmatch(r"\d+", str(v).strip()):
+            return False
+        nums.append(int(str(v).strip()))
+    steps = sorted(b - a for a, b in zip(nums, nums[1:]) if b > a)
+    return len(steps) >= 2 and steps[len(steps) // 2] >= 100
 
 
 def _time_value(value, path: Path, line: int, end: bool = False) -> float | None:
