@@ -528,3 +528,12 @@ def test_whisperx_and_assemblyai_json(tmp_path):
         ("A", "And then?", 9.5)]
     with pytest.raises(InputError, match="'segments' or 'utterances'"):
         themekit.read_transcripts(_write(tmp_path, "x.json", json.dumps({"results": {}})))
+
+
+def test_a_transcript_column_of_sentences_is_the_text(tmp_path):
+    rows = "Speaker,Start Time,Transcript\nInterviewer,00:00:03,What changed for you?\nP25,00:00:09,The forms came first.\n"
+    corpus = themekit.read_transcripts(_write(tmp_path, "P25.csv", rows))
+    assert [(u.transcript_id, u.speaker, u.text, u.start_time) for u in corpus] == [
+        ("P25", "Interviewer", "What changed for you?", 3.0), ("P25", "P25", "The forms came first.", 9.0)]
+    ids = "transcript,speaker,text\nT1,Interviewer,What changed?\nT2,P2,The forms.\n"
+    assert sorted(themekit.read_transcripts(_write(tmp_path, "t.csv", ids)).transcripts) == ["T1", "T2"]

@@ -764,7 +764,8 @@ _COLUMN_GUESSES = {
 }
 
 
-def _map_columns(columns: Sequence[str], given: Mapping[str, str], path: Path) -> dict[str, str]:
+def _map_columns(columns: Sequence[str], given: Mapping[str, str], path: Path,
+                 rows: Sequence[tuple[int, Mapping]] = ()) -> dict[str, str]:
     # exports name columns "Start Time", "speaker-name", "TEXT": compare them in one spelling
     lower = {}
     for c in columns:
@@ -781,6 +782,11 @@ def _map_columns(columns: Sequence[str], given: Mapping[str, str], path: Path) -
             if g in lower:
                 mapping[key] = lower[g]
                 break
+    if "text" not in mapping and "transcript" in mapping and "transcript" not in given:
+        # "Speaker | Transcript": a column named "Transcript" that holds sentences is the text
+        values = [str(r.get(mapping["transcript"]) or "") for _, r in rows[:200]]
+        if values and sum(len(v.split()) >= 3 for v in values) >= 0.5 * len(values):
+            mapping["text"] = mapping.pop("transcript")
     if "text" not in mapping:
         raise InputError(path, "cannot tell which column holds the utterance text; name it with "
                          f"--column text=NAME (columns: {', '.join(columns)})")
@@ -875,7 +881,7 @@ def read_table(path: Path, options: ReaderOptions, *, resolve: bool = True
     columns, rows = _table_rows(path)
     if not rows:
         raise InputError(path, "the table has no rows")
-    cols = _map_columns(columns, options.table_columns, path)
+    cols = _map_columns(columns, options.table_columns, path, rows)
     grouped: dict[str, list[tuple[int, dict]]] = {}
     for n, row in rows:
         tid = str(row.get(cols["transcript"], "") if "transcript" in cols else path.stem).strip()
