@@ -537,3 +537,36 @@ def test_a_transcript_column_of_sentences_is_the_text(tmp_path):
         ("P25", "Interviewer", "What changed for you?", 3.0), ("P25", "P25", "The forms came first.", 9.0)]
     ids = "transcript,speaker,text\nT1,Interviewer,What changed?\nT2,P2,The forms.\n"
     assert sorted(themekit.read_transcripts(_write(tmp_path, "t.csv", ids)).transcripts) == ["T1", "T2"]
+
+
+def test_word_transcript_with_the_questions_in_bold_and_no_labels(tmp_path):
+    import docx
+
+    d = docx.Document()
+    for text, bold in [("What changed for you when the forms came in?", True),
+                       ("The forms came first, and the calls changed after that.", False),
+                       ("(The participant shows the form)", True),
+                       ("And how did patients take it?", True),
+                       ("Some rang us instead. Most got used to it.", False),
+                       ("It took a few months.", False)]:
+        d.add_paragraph().add_run(text).bold = bold
+    d.save(tmp_path / "P26.docx")
+    assert read(tmp_path, "P26.docx", (tmp_path / "P26.docx").read_bytes()) == [
+        (None, "interviewer", "What changed for you when the forms came in?", None),
+        (None, "participant", "The forms came first, and the calls changed after that.", None),
+        (None, "other", "(The participant shows the form)", None),
+        (None, "interviewer", "And how did patients take it?", None),
+        (None, "participant", "Some rang us instead. Most got used to it.", None),
+        (None, "participant", "It took a few months.", None),
+    ]
+
+
+def test_bold_statements_are_not_taken_for_questions(tmp_path):
+    import docx
+
+    d = docx.Document()
+    for text, bold in [("Interview notes", True), ("The forms came first.", False),
+                       ("Key point: patients rang instead.", True), ("It took a few months.", False)]:
+        d.add_paragraph().add_run(text).bold = bold
+    d.save(tmp_path / "P27.docx")
+    assert {r for _, r, _, _ in read(tmp_path, "P27.docx", (tmp_path / "P27.docx").read_bytes())} == {"participant"}

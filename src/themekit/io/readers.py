@@ -297,8 +297,12 @@ def parse_turns(text: str, options: ReaderOptions = ReaderOptions(), path: str |
     return _parse_labelled(text, options, path)
 
 
-def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None = None) -> list[Turn]:
-    """Speaker turns, roles only where the text itself says (prompts, observations)."""
+def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None = None,
+                    asked: set[int] = frozenset()) -> list[Turn]:
+    """Speaker turns, roles only where the text itself says (prompts, observations).
+
+    ``asked``: line numbers (0-based) that are the interviewer's in a transcript without labels
+    (a Word layout: questions in bold)."""
     lines = _lines(text)
     inline: dict[int, re.Match] = {}
     own: dict[int, re.Match] = {}
@@ -417,7 +421,7 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
             continue
         else:
             close()
-            is_prompt = bool(prompt and prompt.match(s))
+            is_prompt = bool(prompt and prompt.match(s)) or i in asked
             cur = {"speaker": None, "start": ln.start, "end": ln.end, "time": None,
                    "role": "interviewer" if is_prompt else None}
             if not is_prompt and _FULL_LINE_DIRECTION.match(s):
@@ -646,8 +650,12 @@ def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = No
         raise InputError(path, f"not a readable Word .docx file ({e.__class__.__name__}); "
                          "open it in Word and save it again as .docx") from None
     lines: list[str] = []
+    emphasised: set[int] = set()   # line numbers (0-based) of paragraphs wholly in bold or italics
     for block in _docx_blocks(document.element.body):
         if block.tag == _W + "p":
+            if _docx_emphasised(block):
+                n = sum(x.count("\n") + 1 for x in lines)
+                emphasised.update(range(n, n + _docx_text(block).count("\n") + 1))
             lines.append(_docx_text(block))
             continue
         table = docx.table.Table(block, document)
@@ -667,7 +675,7 @@ def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = No
         raise InputError(path, "the Word document has no text")
     tid = transcript_id or path.stem
     transcript = Transcript(tid, text, str(path), "docx")
-    turns = _parse_labelled(text, options, path)
+    turns = _parse_labelled(text, options, path, asked=_emphasised_questions(text, emphasised))
     return transcript, (resolve_alone(transcript, turns, options) if resolve else turns)
 
 
@@ -710,6 +718,34 @@ def _docx_text(p) -> str:
                 walk(child)
     walk(p)
     return "".join(out)
+
+
+def _docx_emphasised(p) -> bool:
+    """Whether all the text of a paragraph is in bold or italics (direct formatting)."""
+    seen = False
+    for r in p.iter(_W + "r"):
+        if not "".join(t.text or "" for t in r.iter(_W + "t")).strip():
+            continue
+        props = r.find(_W + "rPr")
+        on = [e for e in (props.find(_W + "b"), props.find(_W + "i")) if e is not None] if props is not None else []
+        if not any(e.get(_W + "val", "true").lower() not in ("0", "false", "off") for e in on):
+            return False
+        seen = True
+    return seen
+
+
+def _emphasised_questions(text: str, emphasised: set[int]) -> set[int]:
+    """Lines of an unlabelled Word transcript that are the interviewer's: a common layout sets
+    the questions in bold (or italics) and the answers plain. Taken so when between a tenth and
+    seven tenths of the lines are emphasised and most of those ask something."""
+    lines = text.split("\n")
+    nonblank = [i for i, s in enumerate(lines) if s.strip()]
+    marked = [i for i in nonblank if i in emphasised and not _FULL_LINE_DIRECTION.match(lines[i])]
+    if not (0.1 * len(nonblank) <= len(marked) <= 0.7 * len(nonblank)):
+        return set()
+    if sum("?" in lines[i] for i in marked) < 0.6 * len(marked):
+        return set()
+    return set(marked)
 
 
 def _docx_cell_text(cell) -> str:
