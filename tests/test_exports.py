@@ -570,3 +570,21 @@ def test_bold_statements_are_not_taken_for_questions(tmp_path):
         d.add_paragraph().add_run(text).bold = bold
     d.save(tmp_path / "P27.docx")
     assert {r for _, r, _, _ in read(tmp_path, "P27.docx", (tmp_path / "P27.docx").read_bytes())} == {"participant"}
+
+
+def test_listed_speakers_are_speakers_even_when_they_speak_once():
+    text = ("Focus group 2\nParticipants: Jane Doe (Moderator), Sam, Ali and Bea\n\n"
+            "Jane Doe: Welcome everyone.\nSam: Thanks.\nAli: Hi.\nJane Doe: Let's start.\n")
+    assert [t[0] for t in turns_of(text)] == ["Jane Doe", "Sam", "Ali", "Jane Doe"]
+    otter = ("SPEAKERS\nJane Doe, Sam Patel, Ali\n\nJane Doe  0:03\nWelcome.\n\nSam Patel  0:05\nThanks.\n\n"
+             "Ali  0:07\nHi there.\n\nJane Doe  0:09\nLet's start.\n")
+    assert [(t[0], t[2], t[3]) for t in turns_of(otter)] == [
+        ("Jane Doe", "Welcome.", 3.0), ("Sam Patel", "Thanks.", 5.0), ("Ali", "Hi there.", 7.0),
+        ("Jane Doe", "Let's start.", 9.0)]
+
+
+def test_a_header_label_said_only_there_is_not_speech():
+    text = "Date: 12/03/2024\nInterviewer: JD\nI: Thanks for taking part. What is your role?\nP: A nurse.\nI: OK.\n"
+    assert [t[:3] for t in turns_of(text)] == [
+        ("I", "interviewer", "Thanks for taking part. What is your role?"), ("P", "participant", "A nurse."),
+        ("I", "interviewer", "OK.")]

@@ -344,8 +344,11 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
     for label, n in counts.items():
         group[spelling[label]] += n
 
+    listed = _listed_speakers(text, lines)
+
     def trusted(label: str) -> bool:
-        return bool(_KNOWN_LABEL.match(_head(label))) or group[spelling[label]] >= 2
+        return (bool(_KNOWN_LABEL.match(_head(label))) or group[spelling[label]] >= 2
+                or _norm(_head(label)) in listed)
 
     def dated(i: int, m: re.Match) -> bool:  # a time on the label's line or on the line above
         prev = next((j for j in range(i - 1, -1, -1) if text[lines[j].start:lines[j].end].strip()), None)
@@ -356,8 +359,10 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
     # two when a timestamp goes with it (Otter's "Name  0:05", Teams' time line above a name).
     own = {i: m for i, m in own.items() if trusted(_label_of(m))
            and (_label_of(m).isupper() or _KNOWN_LABEL.match(_head(_label_of(m)))
+                or _norm(_head(_label_of(m))) in listed
                 or group[spelling[_label_of(m)]] >= (2 if dated(i, m) else 3))}
-    header = _header_lines(text, lines, inline, own)
+    header = _header_lines(text, lines, inline, own, once={i for i, m in inline.items()
+                                                           if group[spelling[_label_of(m)]] == 1})
     inline = {i: m for i, m in inline.items() if i not in header}
     own = {i: m for i, m in own.items() if i not in header}
     nonblank = sum(1 for ln in lines if text[ln.start:ln.end].strip())
@@ -472,14 +477,40 @@ def _edits(a: str, b: str, limit: int) -> bool:
     return prev[-1] <= limit
 
 
+_SPEAKER_LIST_KEYS = {"speakers", "participants", "attendees", "present", "interviewees", "teilnehmende",
+                      "sprecher"}
+
+
+def _listed_speakers(text: str, lines: list[_Line]) -> set[str]:
+    """Names listed near the top ("SPEAKERS" then "Jane Doe, Sam Patel" in Otter's exports;
+    "Participants: Jane Doe (Moderator), Sam, Ali"), as label keys: a listed name is a speaker
+    even when it speaks once."""
+    out: set[str] = set()
+    top = [text[ln.start:ln.end].strip() for ln in lines[:40]]
+    for k, s in enumerate(top):
+        m = _META_LINE.match(s)
+        if m and " ".join(m["key"].lower().split()) in _SPEAKER_LIST_KEYS:
+            items = s[m.end():]
+        elif s.strip("*_#: ").lower() in _SPEAKER_LIST_KEYS:
+            items = next((x for x in top[k + 1:] if x), "")
+        else:
+            continue
+        for part in re.split(r"[,;&]|\band\b|\bund\b", items):
+            key = _norm(_head(part.strip().strip("*_")))
+            if key:
+                out.add(key)
+    return out
+
+
 def _header_lines(text: str, lines: list[_Line], inline: Mapping[int, re.Match],
-                  own: Mapping[int, re.Match]) -> set[int]:
+                  own: Mapping[int, re.Match], once: set[int] = frozenset()) -> set[int]:
     """Lines of a header block before the first turn: a title, ``Date: ...``, ``Duration: ...``,
     ``Interviewer: JD``, ``Participant: P03`` -- not speech, though some look like labels.
 
     A header needs at least one line with a header key (date, duration, location...). It runs
     from the top over short lines that do not end a sentence, up to the last line with a header
-    key and on to the end of that paragraph when the whole paragraph is header-like.
+    key, on over lines whose label is said nowhere else (``once``), and to the end of that
+    paragraph when the whole paragraph is header-like.
     """
     def headerish(i: int) -> bool:
         raw = text[lines[i].start:lines[i].end]
@@ -503,6 +534,9 @@ def _header_lines(text: str, lines: list[_Line], inline: Mapping[int, re.Match],
     if not keyed:
         return set()
     last = keyed[-1]
+    # on over labels said only here ("Interviewer: JD" above turns labelled "I:")
+    while last + 1 in run and last + 1 in once:
+        last += 1
     para_end = next((j for j in range(last + 1, len(lines)) if not text[lines[j].start:lines[j].end].strip()),
                     len(lines))
     if all(j in run for j in range(last + 1, para_end)):
