@@ -684,12 +684,11 @@ def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = No
         raise InputError(path, f"not a readable Word .docx file ({e.__class__.__name__}); "
                          "open it in Word and save it again as .docx") from None
     lines: list[str] = []
-    emphasised: set[int] = set()   # line numbers (0-based) of paragraphs wholly in bold or italics
+    bold: set[int] = set()   # entries of ``lines`` that are paragraphs wholly in bold or italics
     for block in _docx_blocks(document.element.body):
         if block.tag == _W + "p":
             if _docx_emphasised(block):
-                n = sum(x.count("\n") + 1 for x in lines)
-                emphasised.update(range(n, n + _docx_text(block).count("\n") + 1))
+                bold.add(len(lines))
             lines.append(_docx_text(block))
             continue
         table = docx.table.Table(block, document)
@@ -707,6 +706,11 @@ def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = No
     text = "\n".join(line.replace("\r", " ").replace("\x0b", " ") for line in lines)
     if not text.strip():
         raise InputError(path, "the Word document has no text")
+    emphasised, n = set(), 0   # line numbers (0-based) of the emphasised paragraphs
+    for k, line in enumerate(lines):
+        if k in bold:
+            emphasised.update(range(n, n + line.count("\n") + 1))
+        n += line.count("\n") + 1
     tid = transcript_id or path.stem
     transcript = Transcript(tid, text, str(path), "docx")
     turns = _parse_labelled(text, options, path, asked=_emphasised_questions(text, emphasised))
