@@ -23,7 +23,8 @@ ROLES = ("interviewer", "participant", "other")
 
 # Non-speech inserted by transcribers: (laughs), [inaudible], [00:01:23], (The participant reads
 # the task) ... Nobody speaks in brackets, so any short bracketed aside is the transcriber's.
-_DIRECTION = re.compile(r"\[[^\[\]\n]{0,100}\]|\([^()\n]{1,100}\)")
+# f4/f5 transcript (German qualitative research, read by MAXQDA/ATLAS.ti) times: #00:01:23-4#
+_DIRECTION = re.compile(r"\[[^\[\]\n]{0,100}\]|\([^()\n]{1,100}\)|#\d{1,2}:\d{2}:\d{2}(?:[-.,]\d{1,3})?#")
 
 
 class ThemekitError(Exception):

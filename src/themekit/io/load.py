@@ -46,8 +46,17 @@ def _transcript_files(path: Path) -> tuple[list[Path], Path | None]:
     meta = path / "metadata.csv" if (path / "metadata.csv").is_file() else None
     files = [p for p in iter_transcript_files(folder)
              if p.name.lower() not in STUDY_FILES and not p.name.upper().startswith(("README", "LICENSE"))
-             and p.suffix.lower() not in (".py", ".md")]
-    if folder != path:
+             and p.suffix.lower() != ".py"]
+    if folder == path:
+        # Markdown beside the transcripts is more often notes or a codebook; in transcripts/ it is
+        # a transcript (notes apps, MacWhisper)
+        notes = [p for p in files if p.suffix.lower() == ".md"]
+        if notes:
+            files = [p for p in files if p.suffix.lower() != ".md"]
+            log.warning("%s: %d Markdown file(s) not read as transcripts (%s); put transcripts in a "
+                        "transcripts/ folder to read Markdown ones", path, len(notes),
+                        ", ".join(p.name for p in notes[:3]) + (", ..." if len(notes) > 3 else ""))
+    else:
         files = [p for p in files if p.parent == folder or folder in p.parents]
     if not files:
         raise InputError(path, f"no transcript files found (looked for {', '.join(SUPPORTED_EXTENSIONS)})")

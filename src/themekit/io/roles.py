@@ -9,11 +9,12 @@ order; the first step that settles a label wins:
    ``interviewer`` column of ``metadata.csv`` (the research-team label(s) of that transcript,
    separated by ``;``; every other named label there is a participant) and ``--interviewer``
    labels.
-2. **Role words in the label**: ``Interviewer``, ``I``, ``Q``, ``INT1``, ``Moderator``,
+2. **Role words in the label**: ``Interviewer``, ``I``, ``IV``, ``Q``, ``INT1``, ``Moderator``,
    ``Facilitator``, ``Researcher``, ``Note-taker`` are the team; ``Participant``,
-   ``Interviewee``, ``Respondent``, ``R``, ``A`` (of Q/A), ``P3`` are participants.
-3. **The participant's id**: a label equal to the transcript id or to the transcript's
-   participant id in the metadata (``participant_id`` column; ``P7`` matches ``P07``) is that
+   ``Interviewee``, ``IE``, ``Befragte(r)``, ``Respondent``, ``R``, ``A`` (of Q/A), ``P3`` are
+   participants. A qualifier in brackets is set aside: ``Interviewer (JD)`` is the team.
+3. **The participant's id**: a label (or its bracketed qualifier, ``Sam (P03)``) equal to the
+   transcript id or to the transcript's participant id in the metadata (``participant_id`` column; ``P7`` matches ``P07``) is that
    participant.
 4. **Recurrence across the study**: a (non-placeholder) label speaking in at least half of the
    transcripts (two or more) is the research team (researchers run most interviews; a
@@ -60,12 +61,12 @@ __all__ = ["RoleDecision", "decide_roles", "roles_table", "read_role_overrides",
 
 #: labels that name the research team (full match, case-insensitive)
 INTERVIEWER_LABELS = (
-    r"(?:interviewer|int|i|q|moderator|mod|co-?moderator|facilitator|co-?facilitator|researcher|"
+    r"(?:interviewer|interviewerin|int|iv|i|q|moderator|mod|co-?moderator|facilitator|co-?facilitator|researcher|"
     r"fieldworker|host|note[- ]?taker|notetaker|observer|scribe)(?:[ _-]?\d{1,2})?"
 )
 #: labels that name a participant. ``R``/``A`` alone only: ``R1``/``A1`` are often team ids.
 PARTICIPANT_LABELS = (
-    r"(?:participant|interviewee|respondent|informant|pt|p|client|patient|student|pupil|customer|"
+    r"(?:participant|interviewee|respondent|informant|pt|p|ie|befragte[rn]?|client|patient|student|pupil|customer|"
     r"caller|user|service[ _-]?user)(?:[ _-]?\d{1,4})?s?|r|a|s|ss|resp"
 )
 # Unresolved voices from automatic transcription. "Speaker N" is a real speaker whose name is
@@ -121,9 +122,21 @@ def is_placeholder(label: str | None) -> bool:
     return label is not None and bool(_NUMBERED.match(label.strip()) or _UNKNOWN.match(label.strip()))
 
 
+def _head(label: str) -> str:
+    """A label without a bracketed qualifier: ``Interviewer (JD)`` -> ``Interviewer``."""
+    return re.sub(r"\s*\([^()]*\)$", "", label.strip()).strip() or label.strip()
+
+
+def _qualifier(label: str) -> str:
+    """The bracketed qualifier of a label: ``Sam (P03)`` -> ``P03``; else ''."""
+    m = re.search(r"\(([^()]*)\)$", label.strip())
+    return m.group(1).strip() if m else ""
+
+
 def _norm(label: str) -> str:
-    """``P07`` == ``p 7`` == ``P-7``: casefolded, alphanumerics only, no leading zeros."""
-    s = re.sub(r"[^0-9a-z]", "", str(label).casefold())
+    """``P07`` == ``p 7`` == ``P-7``: casefolded, letters (of any script: 李明, Émilie) and digits
+    only, no leading zeros."""
+    s = re.sub(r"[\W_]", "", str(label).casefold())
     return re.sub(r"(?<![0-9])0+(?=[0-9])", "", s)
 
 
@@ -268,6 +281,7 @@ def decide_roles(
             lb.protocol += bool(_PROTOCOL.search(body))
         meta_team = {_norm(x) for x in _split_labels(meta_value(tid, int_col))}
         pid = pids.get(tid)
+        own_ids = {_norm(tid)} | ({_norm(pid)} if pid else set())
 
         def settle(lb, role, conf, why):
             lb.role, lb.confidence, lb.evidence = role, conf, why
@@ -294,11 +308,11 @@ def decide_roles(
                 settle(lb, "interviewer", "high", "named with --interviewer")
             elif ph:
                 continue
-            elif int_re.fullmatch(lb.name.strip()):
+            elif int_re.fullmatch(_head(lb.name)):
                 settle(lb, "interviewer", "high", f"the label {lb.name!r} names the research team")
-            elif part_re.fullmatch(lb.name.strip()):
+            elif part_re.fullmatch(_head(lb.name)):
                 settle(lb, "participant", "high", f"the label {lb.name!r} names a participant")
-            elif key == _norm(tid) or (pid and key == _norm(pid)):
+            elif key in own_ids or _norm(_qualifier(lb.name)) in own_ids:  # "P03", "Sam (P03)"
                 settle(lb, "participant", "high", "the label is this transcript's "
                        + ("participant id in the metadata" if pid and key == _norm(pid) else "id"))
             elif seen[key] >= 2 and seen[key] * 2 >= n_transcripts and key not in all_pids and others_new:
