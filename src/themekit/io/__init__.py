@@ -4,8 +4,9 @@ Takes a study folder, a folder or files (plain text, Word, Teams/Zoom/Otter ``.v
 CSV/TSV/JSONL; UTF-8/UTF-16/cp1252) and ``metadata.csv``; gives a :class:`~themekit.types.Corpus`
 of transcripts and utterances, each utterance a view by exact character offsets into its
 transcript, with speaker, role and metadata. Bad input stops with an ``InputError`` naming the
-file and line. Modules: ``readers`` (one function per file shape, speaker turns and roles),
-``roles`` (who is speaking, decided over the whole study, with evidence), ``segment`` (turns ->
+file and line. Modules: ``readers`` (reads any transcript file by choosing one of the
+readers: ``plain_text``, ``subtitles``, ``word``, ``tables``; with what they share: ``turns``,
+``decoding``, ``lines``, ``labels``), ``roles`` (who is speaking, decided over the whole study, with evidence), ``segment`` (turns ->
 utterances with spaCy's sentencizer), ``load`` (study folders, metadata).
 Imports only :mod:`themekit.types` and :mod:`themekit.common`.
 """

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
-from .readers import Turn, _trim
+from .turns import Turn, _trim
 from .roles import is_backchannel
 from ..types import InputError, Transcript, Utterance, _DIRECTION, strip_directions
 
