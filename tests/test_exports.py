@@ -588,3 +588,13 @@ def test_a_header_label_said_only_there_is_not_speech():
     assert [t[:3] for t in turns_of(text)] == [
         ("I", "interviewer", "Thanks for taking part. What is your role?"), ("P", "participant", "A nurse."),
         ("I", "interviewer", "OK.")]
+
+
+def test_speech_that_starts_like_a_header_key_is_speech():
+    # an unlabelled transcript whose first words are "Time: ..." / "Date: ..." loses no speech;
+    # a real header (values, not sentences) is still left out
+    text = "Time: I never have enough of it.\nThe ward is always full.\n\nDate: next Tuesday would suit me.\n"
+    assert [t[2] for t in turns_of(text)] == ["Time: I never have enough of it.", "The ward is always full.",
+                                             "Date: next Tuesday would suit me."]
+    text = "Date: 12/03/2024\nDuration: 45 min.\n\nThe ward is always full.\nWe never stop.\n"
+    assert [t[2] for t in turns_of(text)] == ["The ward is always full.", "We never stop."]

@@ -54,11 +54,16 @@ _META_KEYS = {
 
 
 def _meta_key(line: str) -> bool:
+    """Whether a line is a header field: a header key and a value. A value that reads as a
+    sentence ("Time: I never have enough of it.") is speech that starts with the same word."""
     m = _META_LINE.match(line)
     if not m:
         return False
     key = " ".join(m["key"].lower().split()).strip(" .")
-    return key in _META_KEYS or key.startswith(("interview ", "date of ", "name of "))
+    if not (key in _META_KEYS or key.startswith(("interview ", "date of ", "name of "))):
+        return False
+    value = line[m.end():].strip().rstrip("*_").strip()
+    return not (len(value.split()) >= 3 and value.endswith((".", "!", "?", "…")))
 
 
 @dataclass
