@@ -598,3 +598,18 @@ def test_speech_that_starts_like_a_header_key_is_speech():
                                              "Date: next Tuesday would suit me."]
     text = "Date: 12/03/2024\nDuration: 45 min.\n\nThe ward is always full.\nWe never stop.\n"
     assert [t[2] for t in turns_of(text)] == ["The ward is always full.", "We never stop."]
+
+
+def test_a_name_said_once_is_not_merged_into_a_similar_name_of_another_person():
+    # Mario is listed as a speaker: his one turn is his, not Maria's
+    text = ("Participants: Maria, Mario, Ana\n\nModerator: Hello all.\nMaria: Hi.\nAna: Hello.\n"
+            "Moderator: Thoughts?\nMaria: Good.\nMario: I disagree with all of you.\nMaria: Fine.\n")
+    assert [t[0] for t in turns_of(text)] == ["Moderator", "Maria", "Ana", "Moderator", "Maria", "Mario",
+                                             "Maria"]
+    # names that differ only in their last letter are different names (Maria/Mario, Daniel/Daniela);
+    # not listed and said once, Daniela's line is not a label: it stays in the text, not given to Daniel
+    text = ("Moderator: Hello all.\nDaniel: Hi.\nAna: Hello.\nModerator: Thoughts?\nDaniel: Good.\n"
+            "Ana: Bad.\nDaniel: Fine.\nDaniela: I disagree.\nModerator: Why?\n")
+    assert [t[:3] for t in turns_of(text)][-3:] == [
+        ("Ana", "participant", "Bad."), ("Daniel", "participant", "Fine.\nDaniela: I disagree."),
+        ("Moderator", "interviewer", "Why?")]

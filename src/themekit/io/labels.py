@@ -85,11 +85,12 @@ def _time_of(m: re.Match) -> float | None:
     return _parse_ts(next((g[k] for k in ("ts1", "ts2", "ts3", "ts4", "bts") if g.get(k)), None))
 
 
-def _spellings(counts: Mapping[str, int]) -> dict[str, str]:
+def _spellings(counts: Mapping[str, int], listed: set[str] = frozenset()) -> dict[str, str]:
     """Each label's spelling in the transcript: the most frequent of those that differ only in
     case, spaces, punctuation or leading zeros; a label said once that is one typo away from a
     frequent name (five letters or more, no digits: ``P01``/``P02`` are different people) is
-    that name."""
+    that name -- unless it is a listed speaker (``listed``, label keys) or differs only in its
+    last letter (``Maria``/``Mario``, ``Daniel``/``Daniela``: another person's name)."""
     by_key: dict[str, list[str]] = {}
     for label in counts:
         by_key.setdefault(_norm(label), []).append(label)
@@ -102,12 +103,21 @@ def _spellings(counts: Mapping[str, int]) -> dict[str, str]:
         total[best] = sum(counts[x] for x in labels)
     frequent = [x for x, n in total.items() if n >= 3 and len(x) >= 5 and not any(c.isdigit() for c in x)]
     for label, best in list(spelling.items()):
-        if total[best] != 1 or len(label) < 5 or any(c.isdigit() for c in label):
+        if total[best] != 1 or len(label) < 5 or any(c.isdigit() for c in label) or _norm(_head(label)) in listed:
             continue
-        near = [f for f in frequent if _edits(label.casefold(), f.casefold(), 1 if len(f) < 9 else 2)]
+        near = [f for f in frequent if _edits(label.casefold(), f.casefold(), 1 if len(f) < 9 else 2)
+                and not _other_ending(label.casefold(), f.casefold())]
         if len(near) == 1:
             spelling[label] = near[0]
     return spelling
+
+
+def _other_ending(a: str, b: str) -> bool:
+    """Whether two names differ only in their last letter (one changed, added or dropped)."""
+    p = 0
+    while p < min(len(a), len(b)) and a[p] == b[p]:
+        p += 1
+    return len(a) - p <= 1 and len(b) - p <= 1
 
 
 def _edits(a: str, b: str, limit: int) -> bool:

@@ -84,12 +84,11 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
 
     # one speaker however the label is typed: "INTERVIEWER"/"Interviewer", "P7"/"P07", and a
     # one-off typo of a frequent name ("Interviwer")
-    spelling = _spellings(counts)
+    listed = _listed_speakers(text, lines)
+    spelling = _spellings(counts, listed)
     group: Counter[str] = Counter()
     for label, n in counts.items():
         group[spelling[label]] += n
-
-    listed = _listed_speakers(text, lines)
 
     def trusted(label: str) -> bool:
         return (bool(_KNOWN_LABEL.match(_head(label))) or group[spelling[label]] >= 2
