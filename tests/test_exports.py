@@ -613,3 +613,14 @@ def test_a_name_said_once_is_not_merged_into_a_similar_name_of_another_person():
     assert [t[:3] for t in turns_of(text)][-3:] == [
         ("Ana", "participant", "Bad."), ("Daniel", "participant", "Fine.\nDaniela: I disagree."),
         ("Moderator", "interviewer", "Why?")]
+
+
+def test_whole_seconds_minutes_apart_stay_seconds(tmp_path, caplog):
+    # long answers, one a row: steps of a few minutes in seconds are not steps of a tenth of a
+    # second in milliseconds
+    csv_text = ("speaker,start,text\nInterviewer,0,What changed?\nP28,130,The forms came first.\n"
+                "Interviewer,410,And then?\nP28,545,The calls.\n")
+    with caplog.at_level("WARNING", logger="themekit"):
+        corpus = themekit.read_transcripts(_write(tmp_path, "P28.csv", csv_text))
+    assert [u.start_time for u in corpus] == [0.0, 130.0, 410.0, 545.0]
+    assert not any("milliseconds" in r.getMessage() for r in caplog.records)

@@ -208,8 +208,9 @@ class _TimeCells:
 
 def _in_milliseconds(column: str, values: Sequence) -> bool:
     """Whether a time column counts milliseconds: its name says so (``start_ms``), or it holds
-    whole numbers that grow by 100 or more from row to row (Whisper's .tsv, AssemblyAI's JSON;
-    in seconds, utterances are a few apart)."""
+    whole numbers that grow by 1000 or more from row to row, typically (Whisper's .tsv,
+    AssemblyAI's JSON: utterances a second or more apart; in seconds that would be a quarter of an
+    hour, while rows of long answers in whole seconds are one to a few hundred apart)."""
     if re.search(r"(?:^|[^a-z])(?:ms|msec|millis|milliseconds)(?:[^a-z]|$)", column.lower()):
         return True
     nums = []
@@ -220,7 +221,7 @@ def _in_milliseconds(column: str, values: Sequence) -> bool:
             return False
         nums.append(int(str(v).strip()))
     steps = sorted(b - a for a, b in zip(nums, nums[1:]) if b > a)
-    return len(steps) >= 2 and steps[len(steps) // 2] >= 100
+    return len(steps) >= 2 and steps[len(steps) // 2] >= 1000
 
 
 def _time_value(value, path: Path, line: int, end: bool = False) -> float | None:
