@@ -624,3 +624,19 @@ def test_whole_seconds_minutes_apart_stay_seconds(tmp_path, caplog):
         corpus = themekit.read_transcripts(_write(tmp_path, "P28.csv", csv_text))
     assert [u.start_time for u in corpus] == [0.0, 130.0, 410.0, 545.0]
     assert not any("milliseconds" in r.getMessage() for r in caplog.records)
+
+
+def test_quotes_highlighted_in_bold_are_not_taken_for_the_questions(tmp_path):
+    import docx
+
+    # the researcher set striking answers in bold; the questions are plain
+    d = docx.Document()
+    for text, bold in [("What changed for you when the forms came in?", False), ("The forms came first.", False),
+                       ("Why do we even do this? That is what I kept asking.", True),
+                       ("And how did patients take it?", False), ("Some rang us instead.", False),
+                       ("Who would want that?", True), ("Did it get better?", False), ("Not really.", False)]:
+        d.add_paragraph().add_run(text).bold = bold
+    d.save(tmp_path / "P29.docx")
+    got = read(tmp_path, "P29.docx", (tmp_path / "P29.docx").read_bytes())
+    assert [r for _, r, t, _ in got if t in ("Why do we even do this? That is what I kept asking.",
+                                             "Who would want that?")] == ["participant", "participant"]

@@ -123,13 +123,16 @@ def _docx_emphasised(p) -> bool:
 def _emphasised_questions(text: str, emphasised: set[int]) -> set[int]:
     """Lines of an unlabelled Word transcript that are the interviewer's: a common layout sets
     the questions in bold (or italics) and the answers plain. Taken so when between a tenth and
-    seven tenths of the lines are emphasised and most of those ask something."""
+    seven tenths of the lines are emphasised, most of those ask something, and most of the lines
+    that ask are emphasised (bold quotes in plain answers are highlights, not the questions)."""
     lines = text.split("\n")
     nonblank = [i for i, s in enumerate(lines) if s.strip()]
     marked = [i for i in nonblank if i in emphasised and not _FULL_LINE_DIRECTION.match(lines[i])]
     if not (0.1 * len(nonblank) <= len(marked) <= 0.7 * len(nonblank)):
         return set()
     if sum("?" in lines[i] for i in marked) < 0.6 * len(marked):
+        return set()
+    if sum("?" in lines[i] for i in marked) < 0.5 * sum("?" in lines[i] for i in nonblank):
         return set()
     return set(marked)
 
