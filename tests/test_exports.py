@@ -640,3 +640,10 @@ def test_quotes_highlighted_in_bold_are_not_taken_for_the_questions(tmp_path):
     got = read(tmp_path, "P29.docx", (tmp_path / "P29.docx").read_bytes())
     assert [r for _, r, t, _ in got if t in ("Why do we even do this? That is what I kept asking.",
                                              "Who would want that?")] == ["participant", "participant"]
+
+
+def test_a_list_in_speech_is_not_a_list_of_speakers():
+    # "Present: me, my mum and Sam." is an answer; "Me" alone on a line stays speech
+    text = ("INTERVIEWER\nWho was there?\nPARTICIPANT\nPresent: me, my mum and Sam.\nINTERVIEWER\n"
+            "Who did it?\nPARTICIPANT\nIt was\nMe\nreally.\n")
+    assert [t[:3] for t in turns_of(text)][-1] == ("PARTICIPANT", "participant", "It was\nMe\nreally.")

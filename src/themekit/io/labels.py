@@ -139,10 +139,12 @@ _SPEAKER_LIST_KEYS = {"speakers", "participants", "attendees", "present", "inter
                       "sprecher"}
 
 
-def _listed_speakers(text: str, lines: list[_Line]) -> set[str]:
+def _listed_speakers(text: str, lines: list[_Line], labels: set[str]) -> set[str]:
     """Names listed near the top ("SPEAKERS" then "Jane Doe, Sam Patel" in Otter's exports;
     "Participants: Jane Doe (Moderator), Sam, Ali"), as label keys: a listed name is a speaker
-    even when it speaks once."""
+    even when it speaks once. A list counts when at least half of its names are among
+    ``labels`` (the keys of the lines that look like labels): "Present: me, my mum and Sam." in
+    an answer names no speakers."""
     out: set[str] = set()
     top = [text[ln.start:ln.end].strip() for ln in lines[:40]]
     for k, s in enumerate(top):
@@ -153,8 +155,8 @@ def _listed_speakers(text: str, lines: list[_Line]) -> set[str]:
             items = next((x for x in top[k + 1:] if x), "")
         else:
             continue
-        for part in re.split(r"[,;&]|\band\b|\bund\b", items):
-            key = _norm(_head(part.strip().strip("*_")))
-            if key:
-                out.add(key)
+        keys = {_norm(_head(part.strip().strip("*_"))) for part in re.split(r"[,;&]|\band\b|\bund\b", items)}
+        keys.discard("")
+        if keys and 2 * len(keys & labels) >= len(keys):
+            out |= keys
     return out

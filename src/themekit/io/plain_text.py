@@ -84,7 +84,7 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
 
     # one speaker however the label is typed: "INTERVIEWER"/"Interviewer", "P7"/"P07", and a
     # one-off typo of a frequent name ("Interviwer")
-    listed = _listed_speakers(text, lines)
+    listed = _listed_speakers(text, lines, {_norm(_head(label)) for label in counts})
     spelling = _spellings(counts, listed)
     group: Counter[str] = Counter()
     for label, n in counts.items():
