@@ -647,3 +647,18 @@ def test_a_list_in_speech_is_not_a_list_of_speakers():
     text = ("INTERVIEWER\nWho was there?\nPARTICIPANT\nPresent: me, my mum and Sam.\nINTERVIEWER\n"
             "Who did it?\nPARTICIPANT\nIt was\nMe\nreally.\n")
     assert [t[:3] for t in turns_of(text)][-1] == ("PARTICIPANT", "participant", "It was\nMe\nreally.")
+
+
+def test_speech_that_reads_like_an_end_mark_stays_speech():
+    text = ("I: Who wrote the notes?\nP: We did it all by hand.\nTranscribed by the nurses themselves, every form.\n"
+            "That took hours.\nI: Wow.\n")
+    assert [t[2] for t in turns_of(text)] == [
+        "Who wrote the notes?",
+        "We did it all by hand.\nTranscribed by the nurses themselves, every form.\nThat took hours.", "Wow."]
+    # a hard-wrapped line that goes on with a sentence
+    text = "I: When do you fill in the forms?\nP: Usually right at the\nend of the session.\nThen I file them.\nI: I see.\n"
+    assert [t[2] for t in turns_of(text)] == ["When do you fill in the forms?",
+                                             "Usually right at the\nend of the session.\nThen I file them.", "I see."]
+    # the marks and credits themselves still end the transcript
+    text = "I: What changed?\nR: The forms.\nEnd of the session\nTranscribed by Rev.com\nP3 was tired.\n"
+    assert [t[2] for t in turns_of(text)] == ["What changed?", "The forms."]

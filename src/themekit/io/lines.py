@@ -37,7 +37,9 @@ _TIME_LINE = re.compile(
 _END_MARK = re.compile(
     r"^\W*(?:end of (?:the )?(?:transcript(?:ion)?|interview|recording|audio|tape|session|file|document)"
     r"|(?:transcript|interview|recording|audio) (?:ends|ended|stopped|finished)"
-    r"|transcribed by\W.{0,60}|transcription by\W.{0,60})\W*$"
+    # a credit names a tool, a service or a person ("Transcribed by https://otter.ai", "... by
+    # Rev.com"), not "the nurses themselves"
+    r"|transcri(?:bed|ption) by\W+(?=(?-i:[A-Z\d])|\S+\.\w).{0,60})\W*$"
     # Teams: "Jane Doe started transcription" (no full stop: "we stopped transcription." is speech)
     r"|^[^\W\d_][^:.!?\n]{0,60}\b(?:started|stopped) transcription\s*$", re.IGNORECASE)
 # Keys of a header block ("Date: 12/03/2024", "Duration: 45 min") before the first turn.
@@ -51,6 +53,12 @@ _META_KEYS = {
     "organization", "start time", "end time", "meeting title", "subject", "topic", "datum",
     "dauer", "ort", "interview", "interviewdatum", "transkription",
 }
+
+
+def _end_mark(line: str) -> bool:
+    """Whether a line closes the transcript or comes from the tool (:data:`_END_MARK`); one that
+    starts in lower case goes on with a sentence ("... right at the / end of the session.")."""
+    return bool(_END_MARK.match(line)) and not line.lstrip()[:1].islower()
 
 
 def _meta_key(line: str) -> bool:

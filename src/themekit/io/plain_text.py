@@ -14,7 +14,7 @@ from ..types import InputError, Transcript, strip_directions
 from .decoding import decode_bytes
 from .labels import (_DASH_LABEL, _INLINE_LABEL, _KNOWN_LABEL, _OWN_LINE_LABEL, _head, _label_of,
                      _listed_speakers, _plausible_label, _spellings, _time_of)
-from .lines import _END_MARK, _FULL_LINE_DIRECTION, _TIME_LINE, _Line, _lines, _meta_key, _parse_ts
+from .lines import _FULL_LINE_DIRECTION, _TIME_LINE, _Line, _end_mark, _lines, _meta_key, _parse_ts
 from .roles import _norm
 from .turns import ReaderOptions, Turn, _trim, resolve_alone
 
@@ -62,7 +62,7 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
         if t:
             times[i] = _parse_ts(t["a"])
             continue
-        if _END_MARK.match(s):
+        if _end_mark(s):
             ends.add(i)
             continue
         m = _INLINE_LABEL.match(s)
