@@ -662,3 +662,14 @@ def test_speech_that_reads_like_an_end_mark_stays_speech():
     # the marks and credits themselves still end the transcript
     text = "I: What changed?\nR: The forms.\nEnd of the session\nTranscribed by Rev.com\nP3 was tired.\n"
     assert [t[2] for t in turns_of(text)] == ["What changed?", "The forms."]
+
+
+def test_a_one_letter_line_in_wrapped_speech_is_not_a_label():
+    text = "Interviewer: What did you do?\nParticipant: Well, after that\nI\nwent home and slept.\nInterviewer: OK.\n"
+    assert [t[:3] for t in turns_of(text)] == [
+        ("Interviewer", "interviewer", "What did you do?"),
+        ("Participant", "participant", "Well, after that\nI\nwent home and slept."),
+        ("Interviewer", "interviewer", "OK.")]
+    # one-letter labels on their own line, said more than once, are labels
+    text = "I\nWhat did you do?\nP\nI went home.\nI\nAnd then?\nP\nI slept.\n"
+    assert [t[0] for t in turns_of(text)] == ["I", "P", "I", "P"]

@@ -101,10 +101,12 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
     inline = {i: m for i, m in inline.items() if trusted(_label_of(m))}
     # On its own line a word is more often a heading, so a plain name needs three occurrences;
     # two when a timestamp goes with it (Otter's "Name  0:05", Teams' time line above a name).
+    # A letter alone ("I") said once is a hard-wrapped line of speech more often than a label.
     own = {i: m for i, m in own.items() if trusted(_label_of(m))
            and (_label_of(m).isupper() or _KNOWN_LABEL.match(_head(_label_of(m)))
                 or _norm(_head(_label_of(m))) in listed
-                or group[spelling[_label_of(m)]] >= (2 if dated(i, m) else 3))}
+                or group[spelling[_label_of(m)]] >= (2 if dated(i, m) else 3))
+           and (len(_head(_label_of(m))) > 1 or group[spelling[_label_of(m)]] >= 2 or dated(i, m))}
     header = _header_lines(text, lines, inline, own, once={i for i, m in inline.items()
                                                            if group[spelling[_label_of(m)]] == 1})
     inline = {i: m for i, m in inline.items() if i not in header}
