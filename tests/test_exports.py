@@ -673,3 +673,13 @@ def test_a_one_letter_line_in_wrapped_speech_is_not_a_label():
     # one-letter labels on their own line, said more than once, are labels
     text = "I\nWhat did you do?\nP\nI went home.\nI\nAnd then?\nP\nI slept.\n"
     assert [t[0] for t in turns_of(text)] == ["I", "P", "I", "P"]
+
+
+def test_transcriber_notes_labelled_like_speakers_are_not_speech(tmp_path):
+    text = "I: Hello.\nP: Hi.\nNote: P laughs.\nI: Why?\nP: Because.\nTranscriber's note: long pause.\nI: OK.\n"
+    assert [t[:3] for t in turns_of(text)] == [
+        ("I", "interviewer", "Hello."), ("P", "participant", "Hi."), ("Note", "other", "P laughs."),
+        ("I", "interviewer", "Why?"), ("P", "participant", "Because."),
+        ("Transcriber's note", "other", "long pause."), ("I", "interviewer", "OK.")]
+    assert [(u.speaker, u.role) for u in themekit.read_transcripts(_write(tmp_path, "P31.txt", text))
+            if u.speaker in ("Note", "Transcriber's note")] == [("Note", "other"), ("Transcriber's note", "other")]

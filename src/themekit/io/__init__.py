@@ -6,8 +6,9 @@ of transcripts and utterances, each utterance a view by exact character offsets 
 transcript, with speaker, role and metadata. Bad input stops with an ``InputError`` naming the
 file and line. Modules: ``readers`` (reads any transcript file by choosing one of the
 readers: ``plain_text``, ``subtitles``, ``word``, ``tables``; with what they share: ``turns``,
-``decoding``, ``lines``, ``labels``), ``roles`` (who is speaking, decided over the whole study, with evidence), ``segment`` (turns ->
-utterances with spaCy's sentencizer), ``load`` (study folders, metadata).
+``decoding``, ``lines``, ``labels``), ``roles`` (who is speaking, decided over the whole study,
+with evidence), ``segment`` (turns -> utterances with spaCy's sentencizer), ``load`` (study
+folders, metadata).
 Imports only :mod:`themekit.types` and :mod:`themekit.common`.
 """
 

@@ -51,6 +51,10 @@ _KNOWN_LABEL = re.compile(
     r"|^(?:unknown|unidentified)(?:[ _-]?speaker)?(?:[ _-]?\d{1,3})?$",
     re.IGNORECASE,
 )
+# labels of the transcriber's own notes, not of a speaker: "Note: phone rings",
+# "Transcriber's note: long pause" (their turns are role "other", like "(laughs)")
+_NOTE_LABEL = re.compile(r"^(?:transcri(?:ber|ptionist)(?:['’]s)?\s+)?(?:notes?|comments?|annotation|memo)$",
+                         re.IGNORECASE)
 # lower-case words inside names: "Ana de Souza", "Ludwig van Beethoven"
 _NAME_PARTICLES = {"de", "van", "von", "der", "den", "da", "del", "della", "di", "du", "la", "le", "bin",
                    "bint", "al", "el", "ter", "ten", "y"}
@@ -64,6 +68,8 @@ def _head(label: str) -> str:
 def _plausible_label(label: str) -> bool:
     label = _head(label)
     words = label.split()
+    if _NOTE_LABEL.match(label):
+        return True
     if not words or len(words) > 4 or label.endswith(",") or label.count(",") > 1:
         return False
     # Sentences that happen to contain a colon ("So the thing is: ...") are not labels; names

@@ -12,8 +12,8 @@ from typing import Mapping
 
 from ..types import InputError, Transcript, strip_directions
 from .decoding import decode_bytes
-from .labels import (_DASH_LABEL, _INLINE_LABEL, _KNOWN_LABEL, _OWN_LINE_LABEL, _head, _label_of,
-                     _listed_speakers, _plausible_label, _spellings, _time_of)
+from .labels import (_DASH_LABEL, _INLINE_LABEL, _KNOWN_LABEL, _NOTE_LABEL, _OWN_LINE_LABEL, _head,
+                     _label_of, _listed_speakers, _plausible_label, _spellings, _time_of)
 from .lines import _FULL_LINE_DIRECTION, _TIME_LINE, _Line, _end_mark, _lines, _meta_key, _parse_ts
 from .roles import _norm
 from .turns import ReaderOptions, Turn, _trim, resolve_alone
@@ -91,7 +91,8 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
         group[spelling[label]] += n
 
     def trusted(label: str) -> bool:
-        return (bool(_KNOWN_LABEL.match(_head(label))) or group[spelling[label]] >= 2
+        return (bool(_KNOWN_LABEL.match(_head(label)) or _NOTE_LABEL.match(_head(label)))
+                or group[spelling[label]] >= 2
                 or _norm(_head(label)) in listed)
 
     def dated(i: int, m: re.Match) -> bool:  # a time on the label's line or on the line above
@@ -153,6 +154,8 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
             resume = None
             t = _time_of(m)
             cur = {"speaker": spelling[_label_of(m)], "time": when if t is None else t}
+            if _NOTE_LABEL.match(_head(cur["speaker"])):
+                cur["role"] = "other"
             when = None
             if i in inline:
                 cur.update(start=ln.start + m.end(), end=ln.end)
