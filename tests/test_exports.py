@@ -683,3 +683,13 @@ def test_transcriber_notes_labelled_like_speakers_are_not_speech(tmp_path):
         ("Transcriber's note", "other", "long pause."), ("I", "interviewer", "OK.")]
     assert [(u.speaker, u.role) for u in themekit.read_transcripts(_write(tmp_path, "P31.txt", text))
             if u.speaker in ("Note", "Transcriber's note")] == [("Note", "other"), ("Transcriber's note", "other")]
+
+
+def test_a_word_and_a_colon_in_unnamed_captions_is_not_a_speaker(tmp_path):
+    # captions without speaker names: "Basically: ..." once is speech, and does not name every
+    # cue after it
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nSo what changed for you?\n\n"
+           "00:00:04.000 --> 00:00:08.000\nBasically: it was the forms.\n\n"
+           "00:00:09.000 --> 00:00:10.000\nAnd then?\n")
+    assert [(s, t) for s, _, t, _ in read(tmp_path, "P32.vtt", vtt)] == [
+        (None, "So what changed for you? Basically: it was the forms. And then?")]

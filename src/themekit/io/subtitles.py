@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from pathlib import Path
 
 from ..types import InputError, Transcript
 from .decoding import decode_bytes
-from .labels import _NAME, _label_of, _plausible_label
+from .labels import _KNOWN_LABEL, _NAME, _head, _label_of, _plausible_label
 from .lines import _parse_ts
 from .turns import ReaderOptions, Turn, resolve_alone
 
@@ -40,6 +41,7 @@ def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None
         raise InputError(path, "a WebVTT file must start with 'WEBVTT'; is this an SRT file "
                          "with the wrong extension?", line=1)
     cues: list[tuple[int, float, float, str | None, str]] = []  # line, t0, t1, speaker, text
+    prefixed: dict[int, str] = {}   # cues named by a "Name: " prefix -> the cue's text with it
     n = len(lines)
     i = 0
     if is_vtt:  # the header runs to the first blank line ("Kind: captions", "Language: en")
@@ -82,16 +84,19 @@ def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None
             piece = _TAG.sub("", piece).strip()
             if is_vtt:  # WebVTT escapes & < > as &amp; &lt; &gt; (R&amp;D)
                 piece = html.unescape(piece)
+            whole = piece
             if speaker is None:
                 p = _PREFIX.match(piece)
                 if p and _plausible_label(_label_of(p)):
                     speaker = _label_of(p)
                     piece = piece[p.end():]
+                    prefixed[len(cues)] = whole
             if piece:
                 cues.append((i + 1, t0, t1, speaker, piece))
         i = j
     if not cues:
         raise InputError(path, "no cues with text found; is the file a complete export?")
+    cues = _check_prefixes(cues, prefixed)
     if any(c[3] for c in cues):
         # Otter and others name the speaker on the first cue of a turn only: an unnamed cue
         # goes on with the speaker before it
@@ -128,3 +133,19 @@ def read_subtitles(path: Path, options: ReaderOptions, transcript_id: str | None
     fmt = "vtt" if is_vtt else "srt"
     transcript = Transcript(tid, text, str(path), fmt)
     return transcript, (resolve_alone(transcript, turns, options) if resolve else turns)
+
+
+def _check_prefixes(cues: list[tuple], prefixed: dict[int, str]) -> list[tuple]:
+    """Cues whose "Name: " prefix is speech, given back their text and no speaker. Exports that
+    name speakers by prefix name the first cue; otherwise a prefix counts when it has a label's
+    known shape (``Interviewer``, ``P03``, ``Speaker 2``) or recurs: "Basically: it was the
+    forms." once in unnamed captions is speech (and would name every cue after it)."""
+    if not prefixed or 0 in prefixed:
+        return cues
+    counts = Counter(cues[k][3] for k in prefixed)
+    out = list(cues)
+    for k, whole in prefixed.items():
+        name = cues[k][3]
+        if counts[name] < 2 and not _KNOWN_LABEL.match(_head(name)):
+            out[k] = (*cues[k][:3], None, whole)
+    return out
