@@ -693,3 +693,11 @@ def test_a_word_and_a_colon_in_unnamed_captions_is_not_a_speaker(tmp_path):
            "00:00:09.000 --> 00:00:10.000\nAnd then?\n")
     assert [(s, t) for s, _, t, _ in read(tmp_path, "P32.vtt", vtt)] == [
         (None, "So what changed for you? Basically: it was the forms. And then?")]
+
+
+def test_a_transcript_column_of_long_ids_is_not_taken_for_the_text(tmp_path):
+    # ids of several words repeat row after row; sentences do not: the text column must be named
+    rows = ("Transcript,Speaker,Dialogue\nFocus group north site,Moderator,What changed?\n"
+            "Focus group north site,Ann,The forms.\nFocus group north site,Moderator,And then?\n")
+    with pytest.raises(InputError, match="--column text=NAME"):
+        themekit.read_transcripts(_write(tmp_path, "groups.csv", rows))

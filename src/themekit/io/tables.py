@@ -56,8 +56,10 @@ def _map_columns(columns: Sequence[str], given: Mapping[str, str], path: Path,
                 break
     if "text" not in mapping and "transcript" in mapping and "transcript" not in given:
         # "Speaker | Transcript": a column named "Transcript" that holds sentences is the text
+        # (mostly different row to row: ids of several words repeat)
         values = [str(r.get(mapping["transcript"]) or "") for _, r in rows[:200]]
-        if values and sum(len(v.split()) >= 3 for v in values) >= 0.5 * len(values):
+        if (values and sum(len(v.split()) >= 3 for v in values) >= 0.5 * len(values)
+                and len(set(values)) > 0.5 * len(values)):
             mapping["text"] = mapping.pop("transcript")
     if "text" not in mapping:
         raise InputError(path, "cannot tell which column holds the utterance text; name it with "
