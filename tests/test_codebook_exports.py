@@ -421,3 +421,31 @@ def test_a_code_in_several_groups_goes_under_the_first(tmp_path, caplog):
                         ("Family", "Support", True)]
     assert "1 codes in several 'Groups' placed under the first" in caplog.text
     assert Codebook.from_csv("code,id\nA\n").names == ("A",)   # a short row has no id
+
+
+def test_a_name_with_a_path_separator_is_a_path_only_when_its_parent_is_named_elsewhere(tmp_path, caplog):
+    # 'Access > cost' alone is a code name; 'Barriers > Waits' shares its parent with another row
+    p = write(tmp_path, "cb.csv", """\
+        Code,Definition
+        Access > cost,a
+        Yes\\No answers,y
+        Covid-19 impact,c
+        2-step verification,v
+        Barriers > Waits,w
+        Barriers > Travel,t
+        """)
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        cb = Codebook.load(p)
+    assert tree(cb) == [("Access > cost", None, True), ("Yes\\No answers", None, True),
+                        ("Covid-19 impact", None, True), ("2-step verification", None, True),
+                        ("Barriers", None, False), ("Waits", "Barriers", True), ("Travel", "Barriers", True)]
+    assert caplog.text.count("cb.csv") == 1
+    assert "2 names with a path separator read whole (lines 2, 3: no other row names their parent)" in caplog.text
+
+
+def test_a_code_path_that_repeats_its_theme_column_is_named_by_its_last_part(tmp_path):
+    p = write(tmp_path, "cb.csv", "Theme,Code,Definition\nBarriers,Barriers > Waits,w\n,Barriers > Travel,t\n"
+                                  "Support,Access > cost,a\n")
+    assert tree(Codebook.load(p)) == [("Barriers", None, False), ("Waits", "Barriers", True),
+                                      ("Travel", "Barriers", True), ("Support", None, False),
+                                      ("Access > cost", "Support", True)]

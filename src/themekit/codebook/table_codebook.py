@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -311,7 +312,7 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
     several = 0  # a code in several groups (ATLAS.ti lists them one a line) goes under the first
     for j in range(len(levels) - 1):
         for n, v in enumerate(level_values[j]):
-            parts = [p.strip() for p in re.split(r"\n|;", v) if p.strip()]
+            parts = [p.strip() for p in v.split("\n") if p.strip()]  # one a line; a name may hold ";"
             if len(parts) > 1:
                 level_values[j][n] = parts[0]
                 several += 1
@@ -344,14 +345,38 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
     widths = sorted(set(leaf_indents))
     stack: list[str] = []  # names by depth, for indented names
 
+    # in a lone code column 'Barriers > Waits' is a path when another row names its parent too
+    # (a sibling path, or the parent's own row); alone, 'Access > cost' is the code's name
+    split: dict[int, list[str]] = {}
+    whole: list[int] = []
+    if flat:
+        split = {n: _code_path(v) for n, v in enumerate(level_values[0]) if v}
+        named = {tuple(p) for p in split.values()}
+        shared = Counter(tuple(p[:-1]) for p in split.values() if len(p) > 1)
+        for n, parts in split.items():
+            v = level_values[0][n]
+            head = tuple(parts[:-1])
+            if head and not _NVIVO_FOLDER.match(v.strip()) and shared[head] < 2 and head not in named:
+                split[n] = [v.strip()]
+                whole.append(rows[n][0])
     entries: list[tuple[list[str], dict, int, bool]] = []  # (path, fields, line, leaf row?)
     no_code: list[int] = []
     for n, (line, row, _) in enumerate(rows):
         path_names: list[str] = []
         for j in range(len(levels)):
             v = level_values[j][n]
-            if v:
-                path_names += _code_path(v) if flat else [v]
+            if not v:
+                continue
+            if flat:
+                path_names += split[n]
+                continue
+            parts = _code_path(v) if j == len(levels) - 1 else [v]
+            k = len(parts) - 1  # a code written as the path of the theme columns left of it
+            if k and k <= len(path_names) and parts[:-1] == path_names[len(path_names) - k:]:
+                parts = parts[-1:]
+            else:
+                parts = [v]
+            path_names += parts
         if not path_names:
             if any(i < len(row) and row[i].strip() for k in ("definition", "include", "exclude", "examples")
                    for i in cols.get(k, ())):
@@ -434,6 +459,10 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
             nested += 1
     if nested:
         notes.append(f"{nested} numbered codes placed under the code their number extends (1.2 under 1)")
+    if whole:
+        notes.append(f"{len(whole)} names with a path separator read whole (line{'s' * (len(whole) > 1)} "
+                     f"{', '.join(map(str, whole[:5]))}{', ...' if len(whole) > 5 else ''}: no other row names "
+                     "their parent)")
     if no_code:
         notes.append(f"{len(no_code)} rows without a code skipped (line {', '.join(map(str, no_code[:5]))}"
                      f"{', ...' if len(no_code) > 5 else ''}: only counts or notes)")
