@@ -278,3 +278,23 @@ def test_rows_without_a_code_are_counted_in_one_line(tmp_path, corpus, caplog):
     with caplog.at_level(logging.WARNING, logger="themekit"):
         assert [s.code for s in read_coded_segments(p, corpus)] == ["A"]
     assert [r.getMessage() for r in caplog.records] == [f"{p}: 4 rows without a code skipped (lines 3, 4, 5, 6)"]
+
+
+def test_code_names_that_differ_only_in_case_between_two_codes_are_not_merged(tmp_path, corpus, caplog):
+    book = Codebook([Code(None, "Trust"), Code(None, "Trust in staff"), Code(None, "Trust building"),
+                     Code(None, "trust Building")])
+    p = write(tmp_path, "c.csv", "transcript_id,code,quote\nP1,trust,six weeks\nP1,TRUST IN STAFF,six weeks\n"
+                                 "P1,TRUST BUILDING,six weeks\nP1,trust Building,six weeks\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        segs = read_coded_segments(p, corpus, codebook=book)
+    assert [s.code for s in segs] == ["Trust", "Trust in staff", "TRUST BUILDING", "trust Building"]
+    assert "2 code names matched to the codebook" in caplog.text
+
+
+def test_document_names_keep_their_number_boundaries(tmp_path):
+    corpus = Corpus([Transcript("P1", "P: one"), Transcript("P10", "P: ten"), Transcript("P12", "P: twelve")], [])
+    p = write(tmp_path, "c.csv", "Document,Code,Segment\np01,A,one\nP 10,A,ten\n")
+    assert [s.transcript_id for s in read_coded_segments(p, corpus)] == ["P1", "P10"]
+    p = write(tmp_path, "d.csv", "Document,Code,Segment\nP1-2,A,twelve\n")  # participant 1, interview 2: not P12
+    with pytest.raises(InputError, match="d.csv, line 2: unknown transcript 'P1-2'"):
+        read_coded_segments(p, corpus)

@@ -148,9 +148,8 @@ def _transcript_resolver(path, corpus: Corpus | None):
 
 def _loose_id(name: str) -> str:
     """A transcript name without case, spaces, punctuation or leading zeros: 'Interview 01' ->
-    'interview1'."""
-    s = re.sub(r"[^0-9a-z]+", "", name.casefold())
-    return re.sub(r"\d+", lambda m: str(int(m.group())), s)
+    'interview 1'. Numbers stay apart ('P1-2' is not 'P12')."""
+    return " ".join(str(int(t)) if t.isdigit() else t for t in re.findall(r"[a-z]+|[0-9]+", name.casefold()))
 
 
 def _code_columns(table, cols: dict[str, int], keys: list[str]) -> list[int]:
