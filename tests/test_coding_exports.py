@@ -298,3 +298,25 @@ def test_document_names_keep_their_number_boundaries(tmp_path):
     p = write(tmp_path, "d.csv", "Document,Code,Segment\nP1-2,A,twelve\n")  # participant 1, interview 2: not P12
     with pytest.raises(InputError, match="d.csv, line 2: unknown transcript 'P1-2'"):
         read_coded_segments(p, corpus)
+
+
+def test_a_short_quote_said_twice_is_placed_by_the_rows_offsets(tmp_path, caplog):
+    text = "I: Did it help?\nP1: It’s fine.\nI: And the app?\nP1: It’s fine. Mostly.\n"
+    second = text.index("It’s fine.", 25)
+    corpus = Corpus([Transcript("P1", text)], [])
+    # offsets two characters off (another version of the file) still say which one was coded
+    p = write(tmp_path, "c.csv", f"transcript_id,start,end,code,text\nP1,{second + 2},{second + 12},A,It’s fine.\n"
+                                 f"P1,{second + 2},{second + 12},B,It's fine.\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        segs = read_coded_segments(p, corpus)
+    assert [(s.start, s.end) for s in segs] == [(second, second + 10)] * 2
+
+
+def test_a_speaker_label_is_skipped_only_between_turns(tmp_path):
+    corpus = Corpus([Transcript("P1", "P1: I told them Mum said: no way.\nI: Right.\nP1: And then nothing.\n")], [])
+    p = write(tmp_path, "c.csv", "transcript_id,code,quote\nP1,A,Right. And then\n")
+    [s] = read_coded_segments(p, corpus)
+    assert s.text == "Right.\nP1: And then"
+    p = write(tmp_path, "d.csv", "transcript_id,code,quote\nP1,A,I told them no way\n")
+    with pytest.raises(InputError, match="d.csv, line 2: quote 'I told them no way' not found in transcript 'P1'"):
+        read_coded_segments(p, corpus)

@@ -312,7 +312,10 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                     bad = (f"text {_short(given_text)} does not match transcript {tid!r} [{start}:{end}] "
                            f"which reads {_short(actual)}; fix the offsets or the text")
             if bad is not None:
-                found = (find_quote(transcript, quote, last_start.get((tid, coder), 0))
+                # offsets a little off (another version of the file) still say which occurrence;
+                # paragraph numbers (MAXQDA) span no quote's length, so they say nothing
+                near = start if 0.5 * len(quote) <= end - start <= 2 * len(quote) else None
+                found = (find_quote(transcript, quote, last_start.get((tid, coder), 0), near)
                          if transcript is not None and quote else None)
                 if found is None:
                     raise InputError(where, bad, line=line)
@@ -405,7 +408,7 @@ def _project_segments(path: Path, corpus: Corpus | None, codebook) -> list[Coded
         if text[seg.start:seg.end] == seg.text:
             out.append(replace(seg, transcript_id=tid, code=code))
             continue
-        found = find_quote(text, seg.text or "", seg.start)
+        found = find_quote(text, seg.text or "", seg.start, near=seg.start)
         if found is None:
             raise InputError(path, f"coding of {seg.code!r} in source {seg.transcript_id!r} reads "
                              f"{_short(seg.text or '')}, which is not in transcript {tid!r}; is the transcript "
