@@ -320,3 +320,14 @@ def test_a_speaker_label_is_skipped_only_between_turns(tmp_path):
     p = write(tmp_path, "d.csv", "transcript_id,code,quote\nP1,A,I told them no way\n")
     with pytest.raises(InputError, match="d.csv, line 2: quote 'I told them no way' not found in transcript 'P1'"):
         read_coded_segments(p, corpus)
+
+
+def test_quotes_that_differ_in_whitespace_only_are_said_in_one_line(tmp_path, corpus, caplog):
+    s = P1.index("six weeks")
+    p = write(tmp_path, "c.csv", "transcript_id,start,end,code,text\n" +
+              "".join(f'P1,{s},{s + 9},A,"six  weeks"\n' for _ in range(7)))
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        assert len(read_coded_segments(p, corpus)) == 7
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{p}: 7 quotes differ from their transcript in whitespace only (lines 2, 3, 4, 5, 6, ...); the "
+        "transcript's text is used"]

@@ -28,8 +28,6 @@ __all__ = ["CodedSegment", "read_coded_segments", "write_coded_segments", "segme
 
 log = logging.getLogger("themekit")
 
-_MAX_LOGGED = 5
-
 _COLUMNS = {  # header names as tables.header_key writes them; first match wins
     "transcript_id": ("transcript_id", "transcript", "document", "document_id", "document_name", "doc",
                       "file", "filename", "file_name", "files", "source", "source_name", "interview",
@@ -246,16 +244,13 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
     multi = "code" in cols and lower[cols["code"]] in _MULTI_CODE_COLUMNS
     match = code_matcher(codebook) if codebook is not None else None
     resolve_tid = _transcript_resolver(where, corpus)
-    warnings: list[str] = []
+    spaced: list[tuple[int, str, int, int]] = []  # lines whose quote differs from the transcript in whitespace only
     relocated: list[int] = []
     loose: dict[str, list[tuple[int, str]]] = {}  # how a quote was found -> (line, transcript)
     uncoded: list[int] = []
     renamed: Counter = Counter()
     last_start: dict[tuple[str, str], int] = {}
     out: list[CodedSegment] = []
-
-    def warn(line: int, msg: str) -> None:
-        warnings.append(f"{where}, line {line}: {msg}")
 
     for line, row, _ in table.rows:
         def get(key: str) -> str:
@@ -307,7 +302,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
             elif transcript is not None and given_text and given_text != transcript[start:end]:
                 actual = transcript[start:end]
                 if _squash(given_text) == _squash(actual):
-                    warn(line, f"text differs from transcript {tid!r} [{start}:{end}] in whitespace only")
+                    spaced.append((line, tid, start, end))
                 else:
                     bad = (f"text {_short(given_text)} does not match transcript {tid!r} [{start}:{end}] "
                            f"which reads {_short(actual)}; fix the offsets or the text")
@@ -374,10 +369,11 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
         log.warning("%s, line %d: no code; row skipped", where, uncoded[0])
     elif uncoded:
         log.warning("%s: %d rows without a code skipped (lines %s)", where, len(uncoded), _lines(uncoded))
-    for w in warnings[:_MAX_LOGGED]:
-        log.warning("%s", w)
-    if len(warnings) > _MAX_LOGGED:
-        log.warning("%s: ... and %d more warnings like these", where, len(warnings) - _MAX_LOGGED)
+    if len(spaced) == 1:
+        log.warning("%s, line %d: text differs from transcript %r [%d:%d] in whitespace only", where, *spaced[0])
+    elif spaced:
+        log.warning("%s: %d quotes differ from their transcript in whitespace only (lines %s); the transcript's "
+                    "text is used", where, len(spaced), _lines(s[0] for s in spaced))
     if not out:
         raise InputError(where, "no coded segments in the file")
     return out
