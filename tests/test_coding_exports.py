@@ -331,3 +331,10 @@ def test_quotes_that_differ_in_whitespace_only_are_said_in_one_line(tmp_path, co
     assert [r.getMessage() for r in caplog.records] == [
         f"{p}: 7 quotes differ from their transcript in whitespace only (lines 2, 3, 4, 5, 6, ...); the "
         "transcript's text is used"]
+
+
+def test_a_dotted_document_number_is_no_file_extension(tmp_path):
+    corpus = Corpus([Transcript("P1", "P: one"), Transcript("P1.1", "P: first")], [])
+    p = write(tmp_path, "c.csv", "Document,Code,Segment\nP1.1,A,first\nP1.txt,A,one\nP1.2,A,one\n")
+    with pytest.raises(InputError, match="c.csv, line 4: unknown transcript 'P1.2'"):   # interview 2 not loaded
+        read_coded_segments(p, corpus)

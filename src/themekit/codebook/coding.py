@@ -118,11 +118,11 @@ def _transcript_resolver(path, corpus: Corpus | None):
 
     def resolve(raw: str, line: int | None) -> str:
         p = Path(raw.replace("\\", "/"))
-        candidates = [raw, p.name, p.stem] if p.suffix else [raw, p.name]
+        candidates = [raw, p.name, _stem(p.name)]
         # ATLAS.ti numbers its documents: 'D3: P03.docx', '3: P03'
         bare = re.sub(r"^D?\s*\d+\s*:\s*", "", p.name)
         if bare != p.name:
-            candidates += [bare, Path(bare).stem]
+            candidates += [bare, _stem(bare)]
         if corpus is None:
             return p.stem if p.suffix.lower() in SUPPORTED_EXTENSIONS else raw
         for c in candidates:
@@ -142,6 +142,13 @@ def _transcript_resolver(path, corpus: Corpus | None):
 
     resolve.loose = {}  # type: ignore[attr-defined]
     return resolve
+
+
+def _stem(name: str) -> str:
+    """A file name without its extension; an extension starts with a letter ('P1.2' is interview 2
+    of P1, not a file P1)."""
+    p = Path(name)
+    return p.stem if re.fullmatch(r"\.[A-Za-z]\w{0,4}", p.suffix) else name
 
 
 def _loose_id(name: str) -> str:
