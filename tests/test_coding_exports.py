@@ -338,3 +338,11 @@ def test_a_dotted_document_number_is_no_file_extension(tmp_path):
     p = write(tmp_path, "c.csv", "Document,Code,Segment\nP1.1,A,first\nP1.txt,A,one\nP1.2,A,one\n")
     with pytest.raises(InputError, match="c.csv, line 4: unknown transcript 'P1.2'"):   # interview 2 not loaded
         read_coded_segments(p, corpus)
+
+
+def test_codes_with_commas_in_a_comma_joined_cell_are_read_by_the_codebook(tmp_path, corpus):
+    book = Codebook([Code(None, "Cost, time and travel"), Code(None, "Trust"), Code(None, "Cost")])
+    p = write(tmp_path, "c.csv", 'transcript_id,codes,quote\nP1,"Cost, time and travel, trust",six weeks\n'
+                                 'P1,"Cost, Trust",six weeks\n')
+    assert [s.code for s in read_coded_segments(p, corpus, codebook=book)] == [
+        "Cost, time and travel", "Trust", "Cost", "Trust"]

@@ -84,8 +84,24 @@ def split_codes(cell: str, plural: bool, match) -> list[str]:
             if not pieces:
                 continue
         known = match is not None and all(match(c) for c in pieces)
+        if not strong and not known and match is not None and len(pieces) > 2:
+            groups = _known_groups(pieces, match)  # 'Cost, time and travel, Trust': codes with commas
+            if groups is not None:
+                pieces, known = groups, True
         if len(pieces) > 1 and (strong or known or (plural and match is None)):
             out += pieces
         else:
             out.append(part)
     return out
+
+
+def _known_groups(pieces: list[str], match) -> list[str] | None:
+    """The comma-separated pieces joined into runs that are each a code of the codebook (fewest
+    codes), or None when they cannot all be."""
+    best: list[list[str] | None] = [[]] + [None] * len(pieces)  # best[i]: codes covering pieces[:i]
+    for i in range(1, len(pieces) + 1):
+        for j in range(i):
+            name = ", ".join(pieces[j:i])
+            if best[j] is not None and match(name) and (best[i] is None or len(best[j]) + 1 < len(best[i])):
+                best[i] = best[j] + [name]
+    return best[-1]
