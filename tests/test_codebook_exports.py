@@ -131,6 +131,12 @@ def test_a_memo_is_the_definition_only_without_a_definition_column(tmp_path, cap
     with caplog.at_level(logging.WARNING, logger="themekit"):
         assert Codebook.load(p).get("A").definition == "alpha"
     assert "columns 'Memo' ignored" in caplog.text
+    caplog.clear()
+    p = write(tmp_path, "cb2.csv", "Code,Notes\nA,my definition\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        assert Codebook.load(p).get("A").definition == "my definition"
+    assert [r.getMessage() for r in caplog.records] == [f"{p}: column 'Notes' read as the definition (there is "
+                                                         "no definition column)"]
 
 
 def test_numeric_id_column_is_no_guid(tmp_path, caplog):

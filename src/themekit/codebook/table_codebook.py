@@ -298,6 +298,8 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
         cols.pop("memo")  # a memo is the definition only when there is no definition column
     elif "memo" in cols:
         cols["definition"] = cols.pop("memo")
+        notes.append(f"column {table.header[cols['definition'][0]]!r} read as the definition (there is no "
+                     "definition column)")
     used = set(levels) | {i for v in cols.values() for i in v}
     ignored = [h for i, (h, k) in enumerate(zip(table.header, keys)) if i not in used and h.strip()
                and not _METADATA.fullmatch(k) and any(i < len(r[1]) and r[1][i].strip() for r in rows)]
