@@ -455,3 +455,13 @@ def test_a_code_path_that_repeats_its_theme_column_is_named_by_its_last_part(tmp
     assert tree(Codebook.load(p)) == [("Barriers", None, False), ("Waits", "Barriers", True),
                                       ("Travel", "Barriers", True), ("Support", None, False),
                                       ("Access > cost", "Support", True)]
+
+
+def test_nesting_by_indent_is_said(tmp_path, caplog):
+    p = write(tmp_path, "cb.csv", "Code,Definition\nTrust,x\n Trust in staff,y\nCost,z\n")  # a stray space nests
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        assert tree(Codebook.load(p)) == [("Trust", None, True), ("Trust in staff", "Trust", True),
+                                          ("Cost", None, True)]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{p}: 1 codes placed under the code above by the indent of their name (line 3); remove the "
+        "leading spaces if they are not sub-codes"]

@@ -106,6 +106,11 @@ def _split_bar(s: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in out if x.strip())
 
 
+def _lines(lines: list[int], n: int = 5) -> str:
+    return (("line " if len(lines) == 1 else "lines ") + ", ".join(map(str, lines[:n]))
+            + (", ..." if len(lines) > n else ""))
+
+
 def _code_path(name: str) -> list[str]:
     r"""Names from the root down in a code written as a path: 'Parent\Child', 'Parent > Child',
     'Parent::Child', NVivo's 'Nodes\\Parent\Child' (the folder dropped)."""
@@ -363,6 +368,7 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
                 whole.append(rows[n][0])
     entries: list[tuple[list[str], dict, int, bool]] = []  # (path, fields, line, leaf row?)
     no_code: list[int] = []
+    indented: list[int] = []  # lines of codes nested by the indent of their name
     for n, (line, row, _) in enumerate(rows):
         path_names: list[str] = []
         for j in range(len(levels)):
@@ -394,6 +400,8 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
             depth = widths.index(leaf_indents[n])
             del stack[depth:]
             path_names = stack[:depth] + path_names
+            if stack[:depth]:
+                indented.append(line)
             stack.append(path_names[-1])
         entries.append((path_names, {"row": row}, line, leaf_row))
 
@@ -461,13 +469,14 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
             nested += 1
     if nested:
         notes.append(f"{nested} numbered codes placed under the code their number extends (1.2 under 1)")
+    if indented:
+        notes.append(f"{len(indented)} codes placed under the code above by the indent of their name "
+                     f"({_lines(indented)}); remove the leading spaces if they are not sub-codes")
     if whole:
-        notes.append(f"{len(whole)} names with a path separator read whole (line{'s' * (len(whole) > 1)} "
-                     f"{', '.join(map(str, whole[:5]))}{', ...' if len(whole) > 5 else ''}: no other row names "
-                     "their parent)")
+        notes.append(f"{len(whole)} names with a path separator read whole ({_lines(whole)}: no other row "
+                     "names their parent)")
     if no_code:
-        notes.append(f"{len(no_code)} rows without a code skipped (line {', '.join(map(str, no_code[:5]))}"
-                     f"{', ...' if len(no_code) > 5 else ''}: only counts or notes)")
+        notes.append(f"{len(no_code)} rows without a code skipped ({_lines(no_code)}: only counts or notes)")
     if implicit and (flat or parent_col is not None):  # themes named in a theme column are expected
         notes.append(f"{len(implicit)} parent codes named only in a path or a parent column added as "
                      "non-codable themes")
