@@ -346,3 +346,13 @@ def test_codes_with_commas_in_a_comma_joined_cell_are_read_by_the_codebook(tmp_p
                                  'P1,"Cost, Trust",six weeks\n')
     assert [s.code for s in read_coded_segments(p, corpus, codebook=book)] == [
         "Cost, time and travel", "Trust", "Cost", "Trust"]
+
+
+def test_a_quote_found_several_times_without_offsets_is_said(tmp_path, caplog):
+    corpus = Corpus([Transcript("P1", "P1: Yes.\nI: Sure?\nP1: Yes. Sure.\n")], [])
+    p = write(tmp_path, "c.csv", "transcript_id,code,quote\nP1,A,Yes.\nP1,B,Sure.\nP1,C,Yes. Sure.\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        assert [(s.code, s.start) for s in read_coded_segments(p, corpus)] == [("A", 4), ("B", 27), ("C", 22)]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{p}: 1 quote occurs more than once in its transcript and has no offsets (line 2); placed at the first "
+        "occurrence at or after the coder's previous segment — give start/end to place it"]

@@ -255,6 +255,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
     relocated: list[int] = []
     loose: dict[str, list[tuple[int, str]]] = {}  # how a quote was found -> (line, transcript)
     uncoded: list[int] = []
+    repeated: list[int] = []  # quotes without offsets that occur more than once
     renamed: Counter = Counter()
     last_start: dict[tuple[str, str], int] = {}
     out: list[CodedSegment] = []
@@ -341,6 +342,8 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
             start, end, how = found
             if how != "exact":
                 loose.setdefault(how, []).append((line, tid))
+            elif transcript.find(quote, transcript.find(quote) + 1) >= 0:
+                repeated.append(line)
         text = transcript[start:end] if transcript is not None else (given_text or None)
         order = _order(get("order")) if "order" in cols else None
         last_start[(tid, coder)] = start
@@ -359,6 +362,12 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                     "numbers, as MAXQDA writes, or another version of the transcript); the quote was located in "
                     "the transcript instead", where, len(relocated),
                     ("line " if len(relocated) == 1 else "lines ") + _lines(relocated), names)
+    if repeated:
+        log.warning("%s: %d quote%s more than once in %s transcript and %s no offsets (line%s %s); placed at "
+                    "the first occurrence at or after the coder's previous segment — give start/end to place "
+                    "%s", where, len(repeated), *(("s occur", "their", "have", "s", _lines(repeated), "them")
+                                                   if len(repeated) > 1 else
+                                                   (" occurs", "its", "has", "", _lines(repeated), "it")))
     if resolve_tid.loose:
         shown = ", ".join(f"{a!r} -> {b!r}" for a, b in list(resolve_tid.loose.items())[:5])
         more = f" and {len(resolve_tid.loose) - 5} more" if len(resolve_tid.loose) > 5 else ""
