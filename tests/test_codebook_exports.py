@@ -465,3 +465,14 @@ def test_nesting_by_indent_is_said(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records] == [
         f"{p}: 1 codes placed under the code above by the indent of their name (line 3); remove the "
         "leading spaces if they are not sub-codes"]
+
+
+def test_a_parent_named_with_a_path_separator_is_the_code_of_that_name(tmp_path):
+    p = write(tmp_path, "cb.csv", "Title,Description,Parent Title\nAccess > cost,a,\nBus fares,b,Access > cost\n"
+                                  "Long waits,w,Barriers\\Access\n")
+    assert tree(Codebook.load(p)) == [("Access > cost", None, True), ("Bus fares", "Access > cost", True),
+                                      ("Barriers", None, False), ("Access", "Barriers", False),
+                                      ("Long waits", "Access", True)]
+    p = write(tmp_path, "cb.md", "# Access > cost\n- Bus fares: b\n# Yes\\No\n- Undecided: u\n")
+    assert tree(Codebook.load(p)) == [("Access > cost", None, False), ("Bus fares", "Access > cost", True),
+                                      ("Yes\\No", None, False), ("Undecided", "Yes\\No", True)]

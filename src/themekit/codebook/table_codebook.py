@@ -366,6 +366,7 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
             if head and not _NVIVO_FOLDER.match(v.strip()) and shared[head] < 2 and head not in named:
                 split[n] = [v.strip()]
                 whole.append(rows[n][0])
+    leaf_names = {v for v in level_values[-1] if v}
     entries: list[tuple[list[str], dict, int, bool]] = []  # (path, fields, line, leaf row?)
     no_code: list[int] = []
     indented: list[int] = []  # lines of codes nested by the indent of their name
@@ -395,7 +396,8 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
             continue
         leaf_row = bool(level_values[-1][n])
         if parent_col is not None and parent_col < len(row) and row[parent_col].strip():
-            path_names = _code_path(row[parent_col]) + path_names  # MAXQDA writes the parent's path
+            pv = row[parent_col].strip()  # MAXQDA writes the parent's path; a code's own name stays whole
+            path_names = ([pv] if pv in leaf_names else _code_path(pv)) + path_names
         if by_indent:
             depth = widths.index(leaf_indents[n])
             del stack[depth:]
