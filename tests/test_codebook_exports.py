@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from themekit.codebook import Codebook
+from themekit.codebook import Code, Codebook
 from themekit.types import InputError
 
 
@@ -476,3 +476,9 @@ def test_a_parent_named_with_a_path_separator_is_the_code_of_that_name(tmp_path)
     p = write(tmp_path, "cb.md", "# Access > cost\n- Bus fares: b\n# Yes\\No\n- Undecided: u\n")
     assert tree(Codebook.load(p)) == [("Access > cost", None, False), ("Bus fares", "Access > cost", True),
                                       ("Yes\\No", None, False), ("Undecided", "Yes\\No", True)]
+
+
+def test_themekit_csv_round_trips_a_code_named_like_its_theme_path(tmp_path):
+    cb = Codebook([Code(None, "Barriers", is_codable=False), Code(None, "Barriers > Waits", parent="Barriers"),
+                   Code(None, "Access > cost")])
+    assert Codebook.load(cb.save(tmp_path / "cb.csv")).codes == cb.codes

@@ -379,8 +379,10 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
             if flat:
                 path_names += split[n]
                 continue
-            parts = _code_path(v) if j == len(levels) - 1 else [v]
-            k = len(parts) - 1  # a code written as the path of the theme columns left of it
+            # a code written as the path of the theme columns left of it (themekit's own code,theme
+            # layout, theme on the right, is read as written)
+            parts = _code_path(v) if j == len(levels) - 1 and levels == sorted(levels) else [v]
+            k = len(parts) - 1
             if k and k <= len(path_names) and parts[:-1] == path_names[len(path_names) - k:]:
                 parts = parts[-1:]
             else:
