@@ -439,14 +439,21 @@ def test_a_name_with_a_path_separator_is_a_path_only_when_its_parent_is_named_el
         2-step verification,v
         Barriers > Waits,w
         Barriers > Travel,t
+        Trust,r
+        Stigma,s
         """)
     with caplog.at_level(logging.WARNING, logger="themekit"):
         cb = Codebook.load(p)
     assert tree(cb) == [("Access > cost", None, True), ("Yes\\No answers", None, True),
                         ("Covid-19 impact", None, True), ("2-step verification", None, True),
-                        ("Barriers", None, False), ("Waits", "Barriers", True), ("Travel", "Barriers", True)]
+                        ("Barriers", None, False), ("Waits", "Barriers", True), ("Travel", "Barriers", True),
+                        ("Trust", None, True), ("Stigma", None, True)]
     assert caplog.text.count("cb.csv") == 1
     assert "2 names with a path separator read whole (lines 2, 3: no other row names their parent)" in caplog.text
+    # a list written mostly as paths (ATLAS.ti's 'Prefix::Code') is read as paths, each parent once too
+    p = write(tmp_path, "atlas.csv", "Code,Comment\nBarriers::Access,a\nSupport::Family,f\nTrust,t\n")
+    assert tree(Codebook.load(p)) == [("Barriers", None, False), ("Access", "Barriers", True),
+                                      ("Support", None, False), ("Family", "Support", True), ("Trust", None, True)]
 
 
 def test_a_code_path_that_repeats_its_theme_column_is_named_by_its_last_part(tmp_path):

@@ -353,17 +353,20 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
     stack: list[str] = []  # names by depth, for indented names
 
     # in a lone code column 'Barriers > Waits' is a path when another row names its parent too
-    # (a sibling path, or the parent's own row); alone, 'Access > cost' is the code's name
+    # (a sibling path, or the parent's own row), or when most names are paths (ATLAS.ti's
+    # 'Prefix::Code'); alone among plain names, 'Access > cost' is the code's name
     split: dict[int, list[str]] = {}
     whole: list[int] = []
     if flat:
         split = {n: _code_path(v) for n, v in enumerate(level_values[0]) if v}
         named = {tuple(p) for p in split.values()}
         shared = Counter(tuple(p[:-1]) for p in split.values() if len(p) > 1)
+        mostly_paths = 2 * sum(len(p) > 1 for p in split.values()) > len(split)
         for n, parts in split.items():
             v = level_values[0][n]
             head = tuple(parts[:-1])
-            if head and not _NVIVO_FOLDER.match(v.strip()) and shared[head] < 2 and head not in named:
+            if (head and not mostly_paths and not _NVIVO_FOLDER.match(v.strip()) and shared[head] < 2
+                    and head not in named):
                 split[n] = [v.strip()]
                 whole.append(rows[n][0])
     leaf_names = {v for v in level_values[-1] if v}
