@@ -356,3 +356,10 @@ def test_a_quote_found_several_times_without_offsets_is_said(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records] == [
         f"{p}: 1 quote occurs more than once in its transcript and has no offsets (line 2); placed at the first "
         "occurrence at or after the coder's previous segment — give start/end to place it"]
+
+
+def test_code_columns_named_with_words_that_contain_id_or_age(tmp_path, corpus):
+    # Dedoose: 'Management pressure' and 'Confidence' are codes; 'Participant age' and 'Word count' are not
+    p = write(tmp_path, "excerpts.csv", "Media Title,Excerpt Copy,Participant age,Word count,Management pressure,"
+                                        "Confidence\nP1.txt,six weeks,34,2,1,0\nP1.txt,waited,34,1,0,1\n")
+    assert [s.code for s in read_coded_segments(p, corpus)] == ["Management pressure", "Confidence"]

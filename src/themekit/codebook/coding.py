@@ -53,8 +53,9 @@ _RANGE = re.compile(r"\s*(\d+)\s*(?:-|–|:|to)\s*(\d+)\s*")
 _TRUE = {"1", "true", "yes", "y", "x", "✓", "✔", "☑"}
 _FALSE = {"", "0", "false", "no", "n", "-"}
 # numbers CAQDAS exports add to a segment, which are not codes applied as columns
-_NOT_CODE_COLUMN = re.compile(r".*(coverage|weight|score|number|count|length|page|paragraph|position|"
-                              r"duration|index|id|age|area|words|characters|reference).*")
+_NOT_CODE_WORDS = {"coverage", "weight", "score", "number", "no", "nr", "count", "length", "page", "paragraph",
+                   "position", "duration", "index", "id", "age", "area", "word", "character", "reference", "n"}
+_NOT_CODE_ENDINGS = ("count", "length", "coverage", "number", "position", "duration", "index")  # 'WordCount'
 _OUTPUT_COLUMNS = ["transcript_id", "start", "end", "code", "coder", "text", "order"]
 
 
@@ -165,7 +166,9 @@ def _code_columns(table, cols: dict[str, int], keys: list[str]) -> list[int]:
     out = []
     for i, h in enumerate(table.header):
         k = header_key(h)
-        if i in used or not k or _NOT_CODE_COLUMN.fullmatch(k):
+        # a word of the header names a number ('Participant age', 'Word count'; not 'Management')
+        if i in used or not k or any(w.removesuffix("s") in _NOT_CODE_WORDS or w.endswith(_NOT_CODE_ENDINGS)
+                                     for w in k.split("_")):
             continue
         vals = {r[1][i].strip().lower() for r in table.rows if i < len(r[1])}
         if vals and vals <= (_TRUE | _FALSE | {v for v in vals if re.fullmatch(r"\d+(?:\.\d+)?", v)}) \
