@@ -248,7 +248,9 @@ def test_document_names_matched_loosely_when_one_transcript_fits(tmp_path, caplo
     assert ("2 document names matched to transcripts ignoring case, spacing, punctuation and leading zeros: "
             "'Interview 1.docx' -> 'interview_01', 'INTERVIEW-02' -> 'interview_02'") in caplog.text
     p = write(tmp_path, "d.csv", "Document,Code,Segment\nsite a 001,A,x\n")   # two transcripts fit: no guess
-    with pytest.raises(InputError, match="d.csv, line 2: unknown transcript 'site a 001'"):
+    with pytest.raises(InputError, match="d.csv, line 2: document 'site a 001' fits several transcripts "
+                                         r"\('Site A 1', 'site_a_01'\) when case, spacing and leading zeros are "
+                                         "ignored; write the transcript's id exactly"):
         read_coded_segments(p, corpus)
 
 

@@ -112,10 +112,9 @@ def _transcript_resolver(path, corpus: Corpus | None):
     from ..io.readers import SUPPORTED_EXTENSIONS
 
     folded = {} if corpus is None else {t.casefold(): t for t in corpus.transcripts}
-    loose_ids: dict[str, str | None] = {}
+    loose_ids: dict[str, list[str]] = {}  # several transcripts under one key: no loose match
     for t in (corpus.transcripts if corpus is not None else ()):
-        k = _loose_id(t)
-        loose_ids[k] = t if k not in loose_ids else None  # ambiguous: no loose match
+        loose_ids.setdefault(_loose_id(t), []).append(t)
 
     def resolve(raw: str, line: int | None) -> str:
         p = Path(raw.replace("\\", "/"))
@@ -133,13 +132,18 @@ def _transcript_resolver(path, corpus: Corpus | None):
             if c.strip().casefold() in folded:
                 return folded[c.strip().casefold()]
         for c in candidates:  # 'Interview 1' for interview_01: one transcript only
-            t = loose_ids.get(_loose_id(c))
-            if t is not None:
-                resolve.loose[raw] = t
-                return t
+            fits = loose_ids.get(_loose_id(c), [])
+            if len(fits) == 1:
+                resolve.loose[raw] = fits[0]
+                return fits[0]
+            if fits:
+                raise InputError(path, f"document {raw!r} fits several transcripts ({', '.join(map(repr, fits))}) "
+                                 "when case, spacing and leading zeros are ignored; write the transcript's id "
+                                 "exactly", line=line)
         known = sorted(corpus.transcripts)
         shown = ", ".join(known[:30]) + (f", ... ({len(known)} in all)" if len(known) > 30 else "")
-        raise InputError(path, f"unknown transcript {raw!r}; known transcript ids: {shown}", line=line)
+        raise InputError(path, f"unknown transcript {raw!r}; known transcript ids: {shown} (write the document "
+                         "as its transcript's id, or add its transcript to the study)", line=line)
 
     resolve.loose = {}  # type: ignore[attr-defined]
     return resolve
