@@ -489,3 +489,18 @@ def test_themekit_csv_round_trips_a_code_named_like_its_theme_path(tmp_path):
     cb = Codebook([Code(None, "Barriers", is_codable=False), Code(None, "Barriers > Waits", parent="Barriers"),
                    Code(None, "Access > cost")])
     assert Codebook.load(cb.save(tmp_path / "cb.csv")).codes == cb.codes
+
+
+def test_a_study_folder_with_two_codebooks_says_which_is_used(tmp_path, caplog):
+    import argparse
+
+    from themekit.cli.map import find_codebook
+
+    write(tmp_path, "codebook.csv", "code,definition\nA,a\n")
+    write(tmp_path, "codebook.md", "- B: b\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        cb, path = find_codebook(argparse.Namespace(codebook=None, inputs=[str(tmp_path)]))
+    assert (cb.names, path.name) == (("A",), "codebook.csv")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path}: codebook.csv, codebook.md are all there; using codebook.csv (pass it explicitly to choose "
+        "another)"]
