@@ -357,7 +357,7 @@ def test_a_quote_found_several_times_without_offsets_is_said(tmp_path, caplog):
         assert [(s.code, s.start) for s in read_coded_segments(p, corpus)] == [("A", 4), ("B", 27), ("C", 22)]
     assert [r.getMessage() for r in caplog.records] == [
         f"{p}: 1 quote occurs more than once in its transcript and has no offsets (line 2); placed at the first "
-        "occurrence at or after the coder's previous segment — give start/end to place it"]
+        "occurrence after the coder's previous quote — give start/end to place it"]
 
 
 def test_code_columns_named_with_words_that_contain_id_or_age(tmp_path, corpus):
@@ -365,3 +365,20 @@ def test_code_columns_named_with_words_that_contain_id_or_age(tmp_path, corpus):
     p = write(tmp_path, "excerpts.csv", "Media Title,Excerpt Copy,Participant age,Word count,Management pressure,"
                                         "Confidence\nP1.txt,six weeks,34,2,1,0\nP1.txt,waited,34,1,0,1\n")
     assert [s.code for s in read_coded_segments(p, corpus)] == ["Management pressure", "Confidence"]
+
+
+def test_a_quote_coded_twice_with_one_code_is_two_places_and_code_sorted_rows_keep_their_order(tmp_path, caplog):
+    text = "P1: Yes.\nI: Why?\nP1: It was slow.\nI: Again?\nP1: Yes.\nI: And?\nP1: It was slow.\n"
+    corpus = Corpus([Transcript("P1", text)], [])
+    first, second = text.index("Yes."), text.rindex("Yes.")
+    slow1, slow2 = text.index("It was slow."), text.rindex("It was slow.")
+    # rows sorted by code (as MAXQDA, ATLAS.ti and NVivo export): each code's rows are in transcript order
+    p = write(tmp_path, "c.csv", "transcript_id,code,quote\nP1,Agree,Yes.\nP1,Agree,Yes.\nP1,Slow,It was slow.\n"
+                                 "P1,Slow,It was slow.\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        segs = read_coded_segments(p, corpus)
+    assert [(s.code, s.start) for s in segs] == [("Agree", first), ("Agree", second), ("Slow", slow1),
+                                                 ("Slow", slow2)]
+    # one passage, two codes on two rows: the same place
+    p = write(tmp_path, "d.csv", "transcript_id,code,quote\nP1,Agree,It was slow.\nP1,Slow,It was slow.\n")
+    assert [s.start for s in read_coded_segments(p, corpus)] == [slow1, slow1]

@@ -205,8 +205,9 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
 
     When ``start``/``end`` are empty, the quote is located in the transcript text (``corpus``
     needed): the first occurrence at or after the previous segment of the same transcript and
-    coder (so a passage coded twice in a row resolves to the same place), else the first. A
-    quote found only when spacing, typographic quotes and dashes, an ellipsis or HTML markup are
+    coder (of the same code, when the rows are sorted by code), so a passage given two codes on two
+    rows resolves to the same place, and one quote given the same code twice to two places; else the
+    first. A quote found only when spacing, typographic quotes and dashes, an ellipsis or HTML markup are
     ignored, or across a speaker label the export left out, is used with a warning. Offsets that
     do not point at the row's quote (MAXQDA's paragraph numbers, another version of the file) are
     replaced by where the quote is, said in one summary line.
@@ -264,10 +265,17 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
     uncoded: list[int] = []
     repeated: list[int] = []  # quotes without offsets that occur more than once
     renamed: Counter = Counter()
-    last_start: dict[tuple[str, str], int] = {}
+    # where the coder's previous quote was, to place a quote that occurs more than once: rows
+    # sorted by code (MAXQDA, ATLAS.ti, NVivo) are in transcript order within each code only
+    code_cells = [r[1][cols["code"]].strip() if "code" in cols and cols["code"] < len(r[1]) else ""
+                  for r in table.rows]
+    runs = [c for n, c in enumerate(code_cells) if c and (n == 0 or c != code_cells[n - 1])]
+    by_code = len(set(runs)) > 1 and len(runs) == len(set(runs))
+    last_start: dict[tuple, int] = {}
+    taken: set[tuple[str, str, str, int]] = set()  # (transcript, coder, code, start) placed so far
     out: list[CodedSegment] = []
 
-    for line, row, _ in table.rows:
+    for (line, row, _), code_cell in zip(table.rows, code_cells):
         def get(key: str) -> str:
             i = cols.get(key)
             return row[i] if i is not None and i < len(row) else ""
@@ -291,6 +299,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
             uncoded.append(line)
             continue
         coder = get("coder").strip() or default_coder
+        place = (tid, coder, code_cell) if by_code else (tid, coder)
         given_text = get("text") if "text" in cols else ""
         if "range" in cols:
             rng = get("range").strip()
@@ -325,7 +334,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                 # offsets a little off (another version of the file) still say which occurrence;
                 # paragraph numbers (MAXQDA) span no quote's length, so they say nothing
                 near = start if 0.5 * len(quote) <= end - start <= 2 * len(quote) else None
-                found = (find_quote(transcript, quote, last_start.get((tid, coder), 0), near)
+                found = (find_quote(transcript, quote, last_start.get(place, 0), near)
                          if transcript is not None and quote else None)
                 if found is None:
                     raise InputError(where, bad, line=line)
@@ -342,7 +351,11 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
             if transcript is None:
                 raise InputError(where, "no start/end offsets: pass the transcripts (corpus) so the quote "
                                  "can be located", line=line)
-            found = find_quote(transcript, quote, last_start.get((tid, coder), 0))
+            found = find_quote(transcript, quote, last_start.get(place, 0))
+            if found is not None and all((tid, coder, c, found[0]) in taken for c in codes):
+                again = find_quote(transcript, quote, found[0] + 1)  # the same code twice: the next one
+                if again is not None and again[0] > found[0]:
+                    found = again
             if found is None:
                 raise InputError(where, f"quote {_short(quote)} not found in transcript {tid!r}; it must be "
                                  "copied exactly from the transcript text", line=line)
@@ -353,7 +366,8 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                 repeated.append(line)
         text = transcript[start:end] if transcript is not None else (given_text or None)
         order = _order(get("order")) if "order" in cols else None
-        last_start[(tid, coder)] = start
+        last_start[place] = start
+        taken.update((tid, coder, c, start) for c in codes)
         out.extend(CodedSegment(tid, start, end, code, coder, text, order) for code in codes)
 
     for how, rows in loose.items():  # one line per kind, not one per row
@@ -371,7 +385,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                     ("line " if len(relocated) == 1 else "lines ") + _lines(relocated), names)
     if repeated:
         log.warning("%s: %d quote%s more than once in %s transcript and %s no offsets (line%s %s); placed at "
-                    "the first occurrence at or after the coder's previous segment — give start/end to place "
+                    "the first occurrence after the coder's previous quote — give start/end to place "
                     "%s", where, len(repeated), *(("s occur", "their", "have", "s", _lines(repeated), "them")
                                                    if len(repeated) > 1 else
                                                    (" occurs", "its", "has", "", _lines(repeated), "it")))
