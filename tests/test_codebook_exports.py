@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from themekit.codebook import Codebook
+from themekit.codebook import Code, Codebook
 from themekit.types import InputError
 
 
@@ -131,6 +131,12 @@ def test_a_memo_is_the_definition_only_without_a_definition_column(tmp_path, cap
     with caplog.at_level(logging.WARNING, logger="themekit"):
         assert Codebook.load(p).get("A").definition == "alpha"
     assert "columns 'Memo' ignored" in caplog.text
+    caplog.clear()
+    p = write(tmp_path, "cb2.csv", "Code,Notes\nA,my definition\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        assert Codebook.load(p).get("A").definition == "my definition"
+    assert [r.getMessage() for r in caplog.records] == [f"{p}: column 'Notes' read as the definition (there is "
+                                                         "no definition column)"]
 
 
 def test_numeric_id_column_is_no_guid(tmp_path, caplog):
@@ -421,3 +427,80 @@ def test_a_code_in_several_groups_goes_under_the_first(tmp_path, caplog):
                         ("Family", "Support", True)]
     assert "1 codes in several 'Groups' placed under the first" in caplog.text
     assert Codebook.from_csv("code,id\nA\n").names == ("A",)   # a short row has no id
+
+
+def test_a_name_with_a_path_separator_is_a_path_only_when_its_parent_is_named_elsewhere(tmp_path, caplog):
+    # 'Access > cost' alone is a code name; 'Barriers > Waits' shares its parent with another row
+    p = write(tmp_path, "cb.csv", """\
+        Code,Definition
+        Access > cost,a
+        Yes\\No answers,y
+        Covid-19 impact,c
+        2-step verification,v
+        Barriers > Waits,w
+        Barriers > Travel,t
+        Trust,r
+        Stigma,s
+        """)
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        cb = Codebook.load(p)
+    assert tree(cb) == [("Access > cost", None, True), ("Yes\\No answers", None, True),
+                        ("Covid-19 impact", None, True), ("2-step verification", None, True),
+                        ("Barriers", None, False), ("Waits", "Barriers", True), ("Travel", "Barriers", True),
+                        ("Trust", None, True), ("Stigma", None, True)]
+    assert caplog.text.count("cb.csv") == 1
+    assert "2 names with a path separator read whole (lines 2, 3: no other row names their parent)" in caplog.text
+    # a list written mostly as paths (ATLAS.ti's 'Prefix::Code') is read as paths, each parent once too
+    p = write(tmp_path, "atlas.csv", "Code,Comment\nBarriers::Access,a\nSupport::Family,f\nTrust,t\n")
+    assert tree(Codebook.load(p)) == [("Barriers", None, False), ("Access", "Barriers", True),
+                                      ("Support", None, False), ("Family", "Support", True), ("Trust", None, True)]
+
+
+def test_a_code_path_that_repeats_its_theme_column_is_named_by_its_last_part(tmp_path):
+    p = write(tmp_path, "cb.csv", "Theme,Code,Definition\nBarriers,Barriers > Waits,w\n,Barriers > Travel,t\n"
+                                  "Support,Access > cost,a\n")
+    assert tree(Codebook.load(p)) == [("Barriers", None, False), ("Waits", "Barriers", True),
+                                      ("Travel", "Barriers", True), ("Support", None, False),
+                                      ("Access > cost", "Support", True)]
+
+
+def test_nesting_by_indent_is_said(tmp_path, caplog):
+    p = write(tmp_path, "cb.csv", "Code,Definition\nTrust,x\n Trust in staff,y\nCost,z\n")  # a stray space nests
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        assert tree(Codebook.load(p)) == [("Trust", None, True), ("Trust in staff", "Trust", True),
+                                          ("Cost", None, True)]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{p}: 1 codes placed under the code above by the indent of their name (line 3); remove the "
+        "leading spaces if they are not sub-codes"]
+
+
+def test_a_parent_named_with_a_path_separator_is_the_code_of_that_name(tmp_path):
+    p = write(tmp_path, "cb.csv", "Title,Description,Parent Title\nAccess > cost,a,\nBus fares,b,Access > cost\n"
+                                  "Long waits,w,Barriers\\Access\n")
+    assert tree(Codebook.load(p)) == [("Access > cost", None, True), ("Bus fares", "Access > cost", True),
+                                      ("Barriers", None, False), ("Access", "Barriers", False),
+                                      ("Long waits", "Access", True)]
+    p = write(tmp_path, "cb.md", "# Access > cost\n- Bus fares: b\n# Yes\\No\n- Undecided: u\n")
+    assert tree(Codebook.load(p)) == [("Access > cost", None, False), ("Bus fares", "Access > cost", True),
+                                      ("Yes\\No", None, False), ("Undecided", "Yes\\No", True)]
+
+
+def test_themekit_csv_round_trips_a_code_named_like_its_theme_path(tmp_path):
+    cb = Codebook([Code(None, "Barriers", is_codable=False), Code(None, "Barriers > Waits", parent="Barriers"),
+                   Code(None, "Access > cost")])
+    assert Codebook.load(cb.save(tmp_path / "cb.csv")).codes == cb.codes
+
+
+def test_a_study_folder_with_two_codebooks_says_which_is_used(tmp_path, caplog):
+    import argparse
+
+    from themekit.cli.map import find_codebook
+
+    write(tmp_path, "codebook.csv", "code,definition\nA,a\n")
+    write(tmp_path, "codebook.md", "- B: b\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        cb, path = find_codebook(argparse.Namespace(codebook=None, inputs=[str(tmp_path)]))
+    assert (cb.names, path.name) == (("A",), "codebook.csv")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path}: codebook.csv, codebook.md are all there; using codebook.csv (pass it explicitly to choose "
+        "another)"]

@@ -248,7 +248,9 @@ def test_document_names_matched_loosely_when_one_transcript_fits(tmp_path, caplo
     assert ("2 document names matched to transcripts ignoring case, spacing, punctuation and leading zeros: "
             "'Interview 1.docx' -> 'interview_01', 'INTERVIEW-02' -> 'interview_02'") in caplog.text
     p = write(tmp_path, "d.csv", "Document,Code,Segment\nsite a 001,A,x\n")   # two transcripts fit: no guess
-    with pytest.raises(InputError, match="d.csv, line 2: unknown transcript 'site a 001'"):
+    with pytest.raises(InputError, match="d.csv, line 2: document 'site a 001' fits several transcripts "
+                                         r"\('Site A 1', 'site_a_01'\) when case, spacing and leading zeros are "
+                                         "ignored; write the transcript's id exactly"):
         read_coded_segments(p, corpus)
 
 
@@ -278,3 +280,105 @@ def test_rows_without_a_code_are_counted_in_one_line(tmp_path, corpus, caplog):
     with caplog.at_level(logging.WARNING, logger="themekit"):
         assert [s.code for s in read_coded_segments(p, corpus)] == ["A"]
     assert [r.getMessage() for r in caplog.records] == [f"{p}: 4 rows without a code skipped (lines 3, 4, 5, 6)"]
+
+
+def test_code_names_that_differ_only_in_case_between_two_codes_are_not_merged(tmp_path, corpus, caplog):
+    book = Codebook([Code(None, "Trust"), Code(None, "Trust in staff"), Code(None, "Trust building"),
+                     Code(None, "trust Building")])
+    p = write(tmp_path, "c.csv", "transcript_id,code,quote\nP1,trust,six weeks\nP1,TRUST IN STAFF,six weeks\n"
+                                 "P1,TRUST BUILDING,six weeks\nP1,trust Building,six weeks\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        segs = read_coded_segments(p, corpus, codebook=book)
+    assert [s.code for s in segs] == ["Trust", "Trust in staff", "TRUST BUILDING", "trust Building"]
+    assert "2 code names matched to the codebook" in caplog.text
+
+
+def test_document_names_keep_their_number_boundaries(tmp_path):
+    corpus = Corpus([Transcript("P1", "P: one"), Transcript("P10", "P: ten"), Transcript("P12", "P: twelve")], [])
+    p = write(tmp_path, "c.csv", "Document,Code,Segment\np01,A,one\nP 10,A,ten\n")
+    assert [s.transcript_id for s in read_coded_segments(p, corpus)] == ["P1", "P10"]
+    p = write(tmp_path, "d.csv", "Document,Code,Segment\nP1-2,A,twelve\n")  # participant 1, interview 2: not P12
+    with pytest.raises(InputError, match="d.csv, line 2: unknown transcript 'P1-2'"):
+        read_coded_segments(p, corpus)
+
+
+def test_a_short_quote_said_twice_is_placed_by_the_rows_offsets(tmp_path, caplog):
+    text = "I: Did it help?\nP1: It’s fine.\nI: And the app?\nP1: It’s fine. Mostly.\n"
+    second = text.index("It’s fine.", 25)
+    corpus = Corpus([Transcript("P1", text)], [])
+    # offsets two characters off (another version of the file) still say which one was coded
+    p = write(tmp_path, "c.csv", f"transcript_id,start,end,code,text\nP1,{second + 2},{second + 12},A,It’s fine.\n"
+                                 f"P1,{second + 2},{second + 12},B,It's fine.\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        segs = read_coded_segments(p, corpus)
+    assert [(s.start, s.end) for s in segs] == [(second, second + 10)] * 2
+
+
+def test_a_speaker_label_is_skipped_only_between_turns(tmp_path):
+    corpus = Corpus([Transcript("P1", "P1: I told them Mum said: no way.\nI: Right.\nP1: And then nothing.\n")], [])
+    p = write(tmp_path, "c.csv", "transcript_id,code,quote\nP1,A,Right. And then\n")
+    [s] = read_coded_segments(p, corpus)
+    assert s.text == "Right.\nP1: And then"
+    p = write(tmp_path, "d.csv", "transcript_id,code,quote\nP1,A,I told them no way\n")
+    with pytest.raises(InputError, match="d.csv, line 2: quote 'I told them no way' not found in transcript 'P1'"):
+        read_coded_segments(p, corpus)
+
+
+def test_quotes_that_differ_in_whitespace_only_are_said_in_one_line(tmp_path, corpus, caplog):
+    s = P1.index("six weeks")
+    p = write(tmp_path, "c.csv", "transcript_id,start,end,code,text\n" +
+              "".join(f'P1,{s},{s + 9},A,"six  weeks"\n' for _ in range(7)))
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        assert len(read_coded_segments(p, corpus)) == 7
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{p}: 7 quotes differ from their transcript in whitespace only (lines 2, 3, 4, 5, 6, ...); the "
+        "transcript's text is used"]
+
+
+def test_a_dotted_document_number_is_no_file_extension(tmp_path):
+    corpus = Corpus([Transcript("P1", "P: one"), Transcript("P1.1", "P: first")], [])
+    p = write(tmp_path, "c.csv", "Document,Code,Segment\nP1.1,A,first\nP1.txt,A,one\nP1.2,A,one\n")
+    with pytest.raises(InputError, match="c.csv, line 4: unknown transcript 'P1.2'"):   # interview 2 not loaded
+        read_coded_segments(p, corpus)
+
+
+def test_codes_with_commas_in_a_comma_joined_cell_are_read_by_the_codebook(tmp_path, corpus):
+    book = Codebook([Code(None, "Cost, time and travel"), Code(None, "Trust"), Code(None, "Cost")])
+    p = write(tmp_path, "c.csv", 'transcript_id,codes,quote\nP1,"Cost, time and travel, trust",six weeks\n'
+                                 'P1,"Cost, Trust",six weeks\n')
+    assert [s.code for s in read_coded_segments(p, corpus, codebook=book)] == [
+        "Cost, time and travel", "Trust", "Cost", "Trust"]
+
+
+def test_a_quote_found_several_times_without_offsets_is_said(tmp_path, caplog):
+    corpus = Corpus([Transcript("P1", "P1: Yes.\nI: Sure?\nP1: Yes. Sure.\n")], [])
+    p = write(tmp_path, "c.csv", "transcript_id,code,quote\nP1,A,Yes.\nP1,B,Sure.\nP1,C,Yes. Sure.\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        assert [(s.code, s.start) for s in read_coded_segments(p, corpus)] == [("A", 4), ("B", 27), ("C", 22)]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{p}: 1 quote occurs more than once in its transcript and has no offsets (line 2); placed at the first "
+        "occurrence after the coder's previous quote — give start/end to place it"]
+
+
+def test_code_columns_named_with_words_that_contain_id_or_age(tmp_path, corpus):
+    # Dedoose: 'Management pressure' and 'Confidence' are codes; 'Participant age' and 'Word count' are not
+    p = write(tmp_path, "excerpts.csv", "Media Title,Excerpt Copy,Participant age,Word count,Management pressure,"
+                                        "Confidence\nP1.txt,six weeks,34,2,1,0\nP1.txt,waited,34,1,0,1\n")
+    assert [s.code for s in read_coded_segments(p, corpus)] == ["Management pressure", "Confidence"]
+
+
+def test_a_quote_coded_twice_with_one_code_is_two_places_and_code_sorted_rows_keep_their_order(tmp_path, caplog):
+    text = "P1: Yes.\nI: Why?\nP1: It was slow.\nI: Again?\nP1: Yes.\nI: And?\nP1: It was slow.\n"
+    corpus = Corpus([Transcript("P1", text)], [])
+    first, second = text.index("Yes."), text.rindex("Yes.")
+    slow1, slow2 = text.index("It was slow."), text.rindex("It was slow.")
+    # rows sorted by code (as MAXQDA, ATLAS.ti and NVivo export): each code's rows are in transcript order
+    p = write(tmp_path, "c.csv", "transcript_id,code,quote\nP1,Agree,Yes.\nP1,Agree,Yes.\nP1,Slow,It was slow.\n"
+                                 "P1,Slow,It was slow.\n")
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        segs = read_coded_segments(p, corpus)
+    assert [(s.code, s.start) for s in segs] == [("Agree", first), ("Agree", second), ("Slow", slow1),
+                                                 ("Slow", slow2)]
+    # one passage, two codes on two rows: the same place
+    p = write(tmp_path, "d.csv", "transcript_id,code,quote\nP1,Agree,It was slow.\nP1,Slow,It was slow.\n")
+    assert [s.start for s in read_coded_segments(p, corpus)] == [slow1, slow1]

@@ -170,11 +170,11 @@ def _run_study(
     on its workers; the results are the same as without it.
     """
     from .codebook import Codebook, read_coded_segments
-    from .codebook.code import CODEBOOK_FILE_NAMES, CODED_FILE_NAMES
+    from .codebook.code import CODEBOOK_FILE_NAMES, CODED_FILE_NAMES, study_folder_file
     from .common.results import input_hash
     from .discover import discover
     from .embed import load_embedder
-    from .io import read_transcripts, study_file
+    from .io import read_transcripts
 
     results = _result_cache(cache)
     keys: dict[str, str | None] = {}     # each step's cache key: the report's sections are keyed by them
@@ -187,9 +187,9 @@ def _run_study(
     paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     folder = Path(paths[0]) if len(paths) == 1 and Path(paths[0]).is_dir() else None
     if codebook is None and folder is not None:
-        codebook = study_file(folder, CODEBOOK_FILE_NAMES)
+        codebook = study_folder_file(folder, CODEBOOK_FILE_NAMES)
     if coded is None and folder is not None:
-        coded = study_file(folder, CODED_FILE_NAMES)
+        coded = study_folder_file(folder, CODED_FILE_NAMES)
     if review is not None:  # fail before the long steps
         from .types import InputError
         if codebook is None:

@@ -33,31 +33,26 @@ def find_codebook(args: argparse.Namespace, required: bool = True):
     """(Codebook, path) from --codebook or the study folder; (None, None) when there is none and
     it is not ``required``."""
     from ..codebook import Codebook
-    from ..codebook.code import CODEBOOK_FILE_NAMES as CODEBOOK_NAMES
+    from ..codebook.code import CODEBOOK_FILE_NAMES as CODEBOOK_NAMES, study_folder_file
 
     path = args.codebook
     if path is None:
-        folder = _study_folder(args.inputs)
-        found = [folder / n for n in CODEBOOK_NAMES if folder is not None and (folder / n).is_file()]
-        if not found and not required:
+        found = study_folder_file(_study_folder(args.inputs), CODEBOOK_NAMES)
+        if found is None and not required:
             return None, None
-        if not found:
+        if found is None:
             raise InputError(args.inputs[0], "no codebook given and none in the study folder; pass "
                              "--codebook FILE (.yaml, .csv, .xlsx, .docx, .md or .qdc)")
-        path = found[0]
+        path = found
     return Codebook.load(path), Path(path)
 
 
 def find_coded(args: argparse.Namespace) -> Path | None:
-    from ..codebook.code import CODED_FILE_NAMES
+    from ..codebook.code import CODED_FILE_NAMES, study_folder_file
 
     if getattr(args, "coded", None):
         return Path(args.coded)
-    folder = _study_folder(args.inputs)
-    for name in CODED_FILE_NAMES if folder is not None else ():
-        if (folder / name).is_file():
-            return folder / name
-    return None
+    return study_folder_file(_study_folder(args.inputs), CODED_FILE_NAMES)
 
 
 def add_mapper_options(p: argparse.ArgumentParser) -> None:

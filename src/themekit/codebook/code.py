@@ -6,18 +6,37 @@ file formats need.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-__all__ = ["Code", "derived_id", "QDC_NAMESPACE", "CODEBOOK_EXTENSIONS", "CODEBOOK_FILE_NAMES", "CODED_FILE_NAMES"]
+__all__ = ["Code", "derived_id", "QDC_NAMESPACE", "CODEBOOK_EXTENSIONS", "CODEBOOK_FILE_NAMES", "CODED_FILE_NAMES",
+           "study_folder_file"]
 
 # format constants live here, not in codebook_formats, so that module can import this one
 QDC_NAMESPACE = "urn:QDA-XML:codebook:1.0"
 CODEBOOK_EXTENSIONS = (".yaml", ".yml", ".csv", ".qdc", ".tsv", ".xlsx", ".docx", ".md", ".qdpx")
 CODEBOOK_FILE_NAMES = tuple("codebook" + e for e in CODEBOOK_EXTENSIONS)  # looked for in a study folder
 CODED_FILE_NAMES = ("coded_segments.csv", "coded_segments.tsv", "coded_segments.xlsx")
+
+
+def study_folder_file(folder, names: Sequence[str]):
+    """The first of ``names`` in a study folder (a Path), or None; when several are there, which
+    one is used is said (a team may keep codebook.docx beside an exported codebook.csv)."""
+    from pathlib import Path
+
+    if folder is None or not Path(folder).is_dir():
+        return None
+    found = [Path(folder) / n for n in names if (Path(folder) / n).is_file()]
+    if len(found) > 1:
+        logging.getLogger("themekit").warning(
+            "%s: %s are all there; using %s (pass it explicitly to choose another)", folder,
+            ", ".join(f.name for f in found), found[0].name)
+    return found[0] if found else None
+
+
 _GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://themekit.invalid/codebook/code")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID = re.compile(rf"{_UUID}|\{{{_UUID}\}}")

@@ -28,8 +28,6 @@ __all__ = ["CodedSegment", "read_coded_segments", "write_coded_segments", "segme
 
 log = logging.getLogger("themekit")
 
-_MAX_LOGGED = 5
-
 _COLUMNS = {  # header names as tables.header_key writes them; first match wins
     "transcript_id": ("transcript_id", "transcript", "document", "document_id", "document_name", "doc",
                       "file", "filename", "file_name", "files", "source", "source_name", "interview",
@@ -55,8 +53,9 @@ _RANGE = re.compile(r"\s*(\d+)\s*(?:-|–|:|to)\s*(\d+)\s*")
 _TRUE = {"1", "true", "yes", "y", "x", "✓", "✔", "☑"}
 _FALSE = {"", "0", "false", "no", "n", "-"}
 # numbers CAQDAS exports add to a segment, which are not codes applied as columns
-_NOT_CODE_COLUMN = re.compile(r".*(coverage|weight|score|number|count|length|page|paragraph|position|"
-                              r"duration|index|id|age|area|words|characters|reference).*")
+_NOT_CODE_WORDS = {"coverage", "weight", "score", "number", "no", "nr", "count", "length", "page", "paragraph",
+                   "position", "duration", "index", "id", "age", "area", "word", "character", "reference", "n"}
+_NOT_CODE_ENDINGS = ("count", "length", "coverage", "number", "position", "duration", "index")  # 'WordCount'
 _OUTPUT_COLUMNS = ["transcript_id", "start", "end", "code", "coder", "text", "order"]
 
 
@@ -113,18 +112,17 @@ def _transcript_resolver(path, corpus: Corpus | None):
     from ..io.readers import SUPPORTED_EXTENSIONS
 
     folded = {} if corpus is None else {t.casefold(): t for t in corpus.transcripts}
-    loose_ids: dict[str, str | None] = {}
+    loose_ids: dict[str, list[str]] = {}  # several transcripts under one key: no loose match
     for t in (corpus.transcripts if corpus is not None else ()):
-        k = _loose_id(t)
-        loose_ids[k] = t if k not in loose_ids else None  # ambiguous: no loose match
+        loose_ids.setdefault(_loose_id(t), []).append(t)
 
     def resolve(raw: str, line: int | None) -> str:
         p = Path(raw.replace("\\", "/"))
-        candidates = [raw, p.name, p.stem] if p.suffix else [raw, p.name]
+        candidates = [raw, p.name, _stem(p.name)]
         # ATLAS.ti numbers its documents: 'D3: P03.docx', '3: P03'
         bare = re.sub(r"^D?\s*\d+\s*:\s*", "", p.name)
         if bare != p.name:
-            candidates += [bare, Path(bare).stem]
+            candidates += [bare, _stem(bare)]
         if corpus is None:
             return p.stem if p.suffix.lower() in SUPPORTED_EXTENSIONS else raw
         for c in candidates:
@@ -134,23 +132,34 @@ def _transcript_resolver(path, corpus: Corpus | None):
             if c.strip().casefold() in folded:
                 return folded[c.strip().casefold()]
         for c in candidates:  # 'Interview 1' for interview_01: one transcript only
-            t = loose_ids.get(_loose_id(c))
-            if t is not None:
-                resolve.loose[raw] = t
-                return t
+            fits = loose_ids.get(_loose_id(c), [])
+            if len(fits) == 1:
+                resolve.loose[raw] = fits[0]
+                return fits[0]
+            if fits:
+                raise InputError(path, f"document {raw!r} fits several transcripts ({', '.join(map(repr, fits))}) "
+                                 "when case, spacing and leading zeros are ignored; write the transcript's id "
+                                 "exactly", line=line)
         known = sorted(corpus.transcripts)
         shown = ", ".join(known[:30]) + (f", ... ({len(known)} in all)" if len(known) > 30 else "")
-        raise InputError(path, f"unknown transcript {raw!r}; known transcript ids: {shown}", line=line)
+        raise InputError(path, f"unknown transcript {raw!r}; known transcript ids: {shown} (write the document "
+                         "as its transcript's id, or add its transcript to the study)", line=line)
 
     resolve.loose = {}  # type: ignore[attr-defined]
     return resolve
 
 
+def _stem(name: str) -> str:
+    """A file name without its extension; an extension starts with a letter ('P1.2' is interview 2
+    of P1, not a file P1)."""
+    p = Path(name)
+    return p.stem if re.fullmatch(r"\.[A-Za-z]\w{0,4}", p.suffix) else name
+
+
 def _loose_id(name: str) -> str:
     """A transcript name without case, spaces, punctuation or leading zeros: 'Interview 01' ->
-    'interview1'."""
-    s = re.sub(r"[^0-9a-z]+", "", name.casefold())
-    return re.sub(r"\d+", lambda m: str(int(m.group())), s)
+    'interview 1'. Numbers stay apart ('P1-2' is not 'P12')."""
+    return " ".join(str(int(t)) if t.isdigit() else t for t in re.findall(r"[a-z]+|[0-9]+", name.casefold()))
 
 
 def _code_columns(table, cols: dict[str, int], keys: list[str]) -> list[int]:
@@ -161,7 +170,9 @@ def _code_columns(table, cols: dict[str, int], keys: list[str]) -> list[int]:
     out = []
     for i, h in enumerate(table.header):
         k = header_key(h)
-        if i in used or not k or _NOT_CODE_COLUMN.fullmatch(k):
+        # a word of the header names a number ('Participant age', 'Word count'; not 'Management')
+        if i in used or not k or any(w.removesuffix("s") in _NOT_CODE_WORDS or w.endswith(_NOT_CODE_ENDINGS)
+                                     for w in k.split("_")):
             continue
         vals = {r[1][i].strip().lower() for r in table.rows if i < len(r[1])}
         if vals and vals <= (_TRUE | _FALSE | {v for v in vals if re.fullmatch(r"\d+(?:\.\d+)?", v)}) \
@@ -194,8 +205,9 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
 
     When ``start``/``end`` are empty, the quote is located in the transcript text (``corpus``
     needed): the first occurrence at or after the previous segment of the same transcript and
-    coder (so a passage coded twice in a row resolves to the same place), else the first. A
-    quote found only when spacing, typographic quotes and dashes, an ellipsis or HTML markup are
+    coder (of the same code, when the rows are sorted by code), so a passage given two codes on two
+    rows resolves to the same place, and one quote given the same code twice to two places; else the
+    first. A quote found only when spacing, typographic quotes and dashes, an ellipsis or HTML markup are
     ignored, or across a speaker label the export left out, is used with a warning. Offsets that
     do not point at the row's quote (MAXQDA's paragraph numbers, another version of the file) are
     replaced by where the quote is, said in one summary line.
@@ -247,18 +259,23 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
     multi = "code" in cols and lower[cols["code"]] in _MULTI_CODE_COLUMNS
     match = code_matcher(codebook) if codebook is not None else None
     resolve_tid = _transcript_resolver(where, corpus)
-    warnings: list[str] = []
+    spaced: list[tuple[int, str, int, int]] = []  # lines whose quote differs from the transcript in whitespace only
     relocated: list[int] = []
     loose: dict[str, list[tuple[int, str]]] = {}  # how a quote was found -> (line, transcript)
     uncoded: list[int] = []
+    repeated: list[int] = []  # quotes without offsets that occur more than once
     renamed: Counter = Counter()
-    last_start: dict[tuple[str, str], int] = {}
+    # where the coder's previous quote was, to place a quote that occurs more than once: rows
+    # sorted by code (MAXQDA, ATLAS.ti, NVivo) are in transcript order within each code only
+    code_cells = [r[1][cols["code"]].strip() if "code" in cols and cols["code"] < len(r[1]) else ""
+                  for r in table.rows]
+    runs = [c for n, c in enumerate(code_cells) if c and (n == 0 or c != code_cells[n - 1])]
+    by_code = len(set(runs)) > 1 and len(runs) == len(set(runs))
+    last_start: dict[tuple, int] = {}
+    taken: set[tuple[str, str, str, int]] = set()  # (transcript, coder, code, start) placed so far
     out: list[CodedSegment] = []
 
-    def warn(line: int, msg: str) -> None:
-        warnings.append(f"{where}, line {line}: {msg}")
-
-    for line, row, _ in table.rows:
+    for (line, row, _), code_cell in zip(table.rows, code_cells):
         def get(key: str) -> str:
             i = cols.get(key)
             return row[i] if i is not None and i < len(row) else ""
@@ -282,6 +299,7 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
             uncoded.append(line)
             continue
         coder = get("coder").strip() or default_coder
+        place = (tid, coder, code_cell) if by_code else (tid, coder)
         given_text = get("text") if "text" in cols else ""
         if "range" in cols:
             rng = get("range").strip()
@@ -308,12 +326,15 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
             elif transcript is not None and given_text and given_text != transcript[start:end]:
                 actual = transcript[start:end]
                 if _squash(given_text) == _squash(actual):
-                    warn(line, f"text differs from transcript {tid!r} [{start}:{end}] in whitespace only")
+                    spaced.append((line, tid, start, end))
                 else:
                     bad = (f"text {_short(given_text)} does not match transcript {tid!r} [{start}:{end}] "
                            f"which reads {_short(actual)}; fix the offsets or the text")
             if bad is not None:
-                found = (find_quote(transcript, quote, last_start.get((tid, coder), 0))
+                # offsets a little off (another version of the file) still say which occurrence;
+                # paragraph numbers (MAXQDA) span no quote's length, so they say nothing
+                near = start if 0.5 * len(quote) <= end - start <= 2 * len(quote) else None
+                found = (find_quote(transcript, quote, last_start.get(place, 0), near)
                          if transcript is not None and quote else None)
                 if found is None:
                     raise InputError(where, bad, line=line)
@@ -330,16 +351,23 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
             if transcript is None:
                 raise InputError(where, "no start/end offsets: pass the transcripts (corpus) so the quote "
                                  "can be located", line=line)
-            found = find_quote(transcript, quote, last_start.get((tid, coder), 0))
+            found = find_quote(transcript, quote, last_start.get(place, 0))
+            if found is not None and all((tid, coder, c, found[0]) in taken for c in codes):
+                again = find_quote(transcript, quote, found[0] + 1)  # the same code twice: the next one
+                if again is not None and again[0] > found[0]:
+                    found = again
             if found is None:
                 raise InputError(where, f"quote {_short(quote)} not found in transcript {tid!r}; it must be "
                                  "copied exactly from the transcript text", line=line)
             start, end, how = found
             if how != "exact":
                 loose.setdefault(how, []).append((line, tid))
+            elif transcript.find(quote, transcript.find(quote) + 1) >= 0:
+                repeated.append(line)
         text = transcript[start:end] if transcript is not None else (given_text or None)
         order = _order(get("order")) if "order" in cols else None
-        last_start[(tid, coder)] = start
+        last_start[place] = start
+        taken.update((tid, coder, c, start) for c in codes)
         out.extend(CodedSegment(tid, start, end, code, coder, text, order) for code in codes)
 
     for how, rows in loose.items():  # one line per kind, not one per row
@@ -355,6 +383,12 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
                     "numbers, as MAXQDA writes, or another version of the transcript); the quote was located in "
                     "the transcript instead", where, len(relocated),
                     ("line " if len(relocated) == 1 else "lines ") + _lines(relocated), names)
+    if repeated:
+        log.warning("%s: %d quote%s more than once in %s transcript and %s no offsets (line%s %s); placed at "
+                    "the first occurrence after the coder's previous quote — give start/end to place "
+                    "%s", where, len(repeated), *(("s occur", "their", "have", "s", _lines(repeated), "them")
+                                                   if len(repeated) > 1 else
+                                                   (" occurs", "its", "has", "", _lines(repeated), "it")))
     if resolve_tid.loose:
         shown = ", ".join(f"{a!r} -> {b!r}" for a, b in list(resolve_tid.loose.items())[:5])
         more = f" and {len(resolve_tid.loose) - 5} more" if len(resolve_tid.loose) > 5 else ""
@@ -372,10 +406,11 @@ def read_coded_segments(path: str | os.PathLike, corpus: Corpus | None = None, *
         log.warning("%s, line %d: no code; row skipped", where, uncoded[0])
     elif uncoded:
         log.warning("%s: %d rows without a code skipped (lines %s)", where, len(uncoded), _lines(uncoded))
-    for w in warnings[:_MAX_LOGGED]:
-        log.warning("%s", w)
-    if len(warnings) > _MAX_LOGGED:
-        log.warning("%s: ... and %d more warnings like these", where, len(warnings) - _MAX_LOGGED)
+    if len(spaced) == 1:
+        log.warning("%s, line %d: text differs from transcript %r [%d:%d] in whitespace only", where, *spaced[0])
+    elif spaced:
+        log.warning("%s: %d quotes differ from their transcript in whitespace only (lines %s); the transcript's "
+                    "text is used", where, len(spaced), _lines(s[0] for s in spaced))
     if not out:
         raise InputError(where, "no coded segments in the file")
     return out
@@ -406,7 +441,7 @@ def _project_segments(path: Path, corpus: Corpus | None, codebook) -> list[Coded
         if text[seg.start:seg.end] == seg.text:
             out.append(replace(seg, transcript_id=tid, code=code))
             continue
-        found = find_quote(text, seg.text or "", seg.start)
+        found = find_quote(text, seg.text or "", seg.start, near=seg.start)
         if found is None:
             raise InputError(path, f"coding of {seg.code!r} in source {seg.transcript_id!r} reads "
                              f"{_short(seg.text or '')}, which is not in transcript {tid!r}; is the transcript "

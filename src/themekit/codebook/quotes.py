@@ -5,7 +5,6 @@ Offsets map back to the transcript's own characters, so a segment stays a view o
 
 from __future__ import annotations
 
-import bisect
 import re
 
 __all__ = ["find_quote", "plain_quote"]
@@ -26,9 +25,10 @@ def plain_quote(s: str) -> str:
     return s
 
 
-def _normal_view(text: str) -> tuple[str, list[int]]:
-    """Text with spacing collapsed, typographic quotes and dashes plain, '…' as '...'; and for
-    each of its characters the offset in ``text`` it came from."""
+def _normal_view(text: str, lines: bool = False) -> tuple[str, list[int]]:
+    """Text with spacing collapsed (to one space, or to a line break where the run has one when
+    ``lines``), typographic quotes and dashes plain, '…' as '...'; and for each of its characters
+    the offset in ``text`` it came from."""
     out: list[str] = []
     idx: list[int] = []
     space = False
@@ -39,6 +39,8 @@ def _normal_view(text: str) -> tuple[str, list[int]]:
             if not space:
                 out.append(" ")
                 idx.append(i)
+            if lines and ch in "\n\r":
+                out[-1] = "\n"
             space = True
             continue
         space = False
@@ -51,46 +53,59 @@ def _normal_view(text: str) -> tuple[str, list[int]]:
     return "".join(out), idx
 
 
-# a speaker label at the start of a turn, as an export may leave it out of a quote that spans turns
-_LABEL_GAP = r"(?: [\[(]?[\d:.,]*[\])]?)?(?: [A-Z][\w.'\-]*(?: [\w.'\-]+){0,3}(?: [\[(]?[\d:.,]+[\])]?)?:)? "
+# between two words of a quote: a space or line break, or a turn boundary whose speaker label (and
+# time stamp) the export left out — only at a line break, so no words inside a turn are skipped
+_STAMP = r"[\[(]?[\d:.,]+[\])]?"
+_LABEL_GAP = (rf"(?:[ \n]|\n(?:{_STAMP} )?(?:[A-Z][\w.'\-]*(?: [\w.'\-]+){{0,3}}(?: {_STAMP})?:)?[ \n])")
 
 
-def find_quote(text: str, quote: str, after: int) -> tuple[int, int, str] | None:
-    """(start, end, how) of the quote: first match at/after ``after``, else the first. ``how`` is
-    'exact', or what had to be ignored to find it."""
-    i = text.find(quote, after)
-    if i < 0:
-        i = text.find(quote)
-    if i >= 0:
-        return i, i + len(quote), "exact"
-    pattern = re.compile(r"\s+".join(re.escape(w) for w in quote.split()))
-    m = pattern.search(text, after) or pattern.search(text)
-    if m is not None:
-        return m.start(), m.end(), "whitespace"
-    norm, idx = _normal_view(text)
-    q = _normal_view(quote)[0].strip()
+def find_quote(text: str, quote: str, after: int, near: int | None = None) -> tuple[int, int, str] | None:
+    """(start, end, how) of the quote: the occurrence starting nearest ``near`` when given (the
+    row's own offsets, a little off), else the first at/after ``after``, else the first. ``how``
+    is 'exact', or what had to be ignored to find it."""
+    def pick(hits: list[tuple[int, int]]) -> tuple[int, int] | None:
+        if not hits:
+            return None
+        if near is not None:
+            return min(hits, key=lambda h: abs(h[0] - near))
+        return next((h for h in hits if h[0] >= after), hits[0])
+
+    hits, i = [], text.find(quote)
+    while quote and i >= 0:
+        hits.append((i, i + len(quote)))
+        i = text.find(quote, i + 1)
+    found = pick(hits)
+    if found is not None:
+        return (*found, "exact")
+    words = quote.split()
+    if not words:
+        return None
+    pattern = re.compile(r"\s+".join(re.escape(w) for w in words))
+    found = pick([m.span() for m in pattern.finditer(text)])
+    if found is not None:
+        return (*found, "whitespace")
+    norm, idx = _normal_view(text, lines=True)
+    q = _normal_view(quote)[0].split()
     if not q:
         return None
-    n_after = bisect.bisect_left(idx, after)
-    for how, pat in (("typography (quotes, dashes, '…')", re.escape(q)),
-                     ("a speaker label between turns", _LABEL_GAP.join(re.escape(w) for w in q.split(" ")))):
-        rx = re.compile(pat)
-        for begin in (n_after, 0):
-            m = _whole_search(rx, norm, idx, begin)
-            if m is not None:
-                return idx[m[0]], idx[m[1] - 1] + 1, how
+    for how, gap in (("typography (quotes, dashes, '…')", "[ \n]"), ("a speaker label between turns", _LABEL_GAP)):
+        rx = re.compile(gap.join(re.escape(w) for w in q))
+        found = pick([(idx[s], idx[e - 1] + 1) for s, e in _whole_matches(rx, norm, idx)])
+        if found is not None:
+            return (*found, how)
     return None
 
 
-def _whole_search(rx, norm: str, idx: list[int], pos: int) -> tuple[int, int] | None:
-    """The first match at/after ``pos`` that neither starts nor ends inside one character's
-    expansion (a '…' read as '...')."""
+def _whole_matches(rx, norm: str, idx: list[int]) -> list[tuple[int, int]]:
+    """The matches that neither start nor end inside one character's expansion (a '…' read as
+    '...'), one per start."""
+    out, pos = [], 0
     while pos <= len(norm):
         m = rx.search(norm, pos)
         if m is None:
-            return None
+            break
         s, e = m.start(), m.end()
         if e > s and (s == 0 or idx[s - 1] != idx[s]) and (e == len(norm) or idx[e] != idx[e - 1]):
-            return s, e
+            out.append((s, e))
         pos = s + 1
-    return None
+    return out

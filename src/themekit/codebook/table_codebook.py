@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,11 @@ def _split_bar(s: str) -> tuple[str, ...]:
         i += 1
     out.append("".join(cur))
     return tuple(x.strip() for x in out if x.strip())
+
+
+def _lines(lines: list[int], n: int = 5) -> str:
+    return (("line " if len(lines) == 1 else "lines ") + ", ".join(map(str, lines[:n]))
+            + (", ..." if len(lines) > n else ""))
 
 
 def _code_path(name: str) -> list[str]:
@@ -297,6 +303,8 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
         cols.pop("memo")  # a memo is the definition only when there is no definition column
     elif "memo" in cols:
         cols["definition"] = cols.pop("memo")
+        notes.append(f"column {table.header[cols['definition'][0]]!r} read as the definition (there is no "
+                     "definition column)")
     used = set(levels) | {i for v in cols.values() for i in v}
     ignored = [h for i, (h, k) in enumerate(zip(table.header, keys)) if i not in used and h.strip()
                and not _METADATA.fullmatch(k) and any(i < len(r[1]) and r[1][i].strip() for r in rows)]
@@ -311,7 +319,7 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
     several = 0  # a code in several groups (ATLAS.ti lists them one a line) goes under the first
     for j in range(len(levels) - 1):
         for n, v in enumerate(level_values[j]):
-            parts = [p.strip() for p in re.split(r"\n|;", v) if p.strip()]
+            parts = [p.strip() for p in v.split("\n") if p.strip()]  # one a line; a name may hold ";"
             if len(parts) > 1:
                 level_values[j][n] = parts[0]
                 several += 1
@@ -344,14 +352,45 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
     widths = sorted(set(leaf_indents))
     stack: list[str] = []  # names by depth, for indented names
 
+    # in a lone code column 'Barriers > Waits' is a path when another row names its parent too
+    # (a sibling path, or the parent's own row), or when most names are paths (ATLAS.ti's
+    # 'Prefix::Code'); alone among plain names, 'Access > cost' is the code's name
+    split: dict[int, list[str]] = {}
+    whole: list[int] = []
+    if flat:
+        split = {n: _code_path(v) for n, v in enumerate(level_values[0]) if v}
+        named = {tuple(p) for p in split.values()}
+        shared = Counter(tuple(p[:-1]) for p in split.values() if len(p) > 1)
+        mostly_paths = 2 * sum(len(p) > 1 for p in split.values()) > len(split)
+        for n, parts in split.items():
+            v = level_values[0][n]
+            head = tuple(parts[:-1])
+            if (head and not mostly_paths and not _NVIVO_FOLDER.match(v.strip()) and shared[head] < 2
+                    and head not in named):
+                split[n] = [v.strip()]
+                whole.append(rows[n][0])
+    leaf_names = {v for v in level_values[-1] if v}
     entries: list[tuple[list[str], dict, int, bool]] = []  # (path, fields, line, leaf row?)
     no_code: list[int] = []
+    indented: list[int] = []  # lines of codes nested by the indent of their name
     for n, (line, row, _) in enumerate(rows):
         path_names: list[str] = []
         for j in range(len(levels)):
             v = level_values[j][n]
-            if v:
-                path_names += _code_path(v) if flat else [v]
+            if not v:
+                continue
+            if flat:
+                path_names += split[n]
+                continue
+            # a code written as the path of the theme columns left of it (themekit's own code,theme
+            # layout, theme on the right, is read as written)
+            parts = _code_path(v) if j == len(levels) - 1 and levels == sorted(levels) else [v]
+            k = len(parts) - 1
+            if k and k <= len(path_names) and parts[:-1] == path_names[len(path_names) - k:]:
+                parts = parts[-1:]
+            else:
+                parts = [v]
+            path_names += parts
         if not path_names:
             if any(i < len(row) and row[i].strip() for k in ("definition", "include", "exclude", "examples")
                    for i in cols.get(k, ())):
@@ -362,11 +401,14 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
             continue
         leaf_row = bool(level_values[-1][n])
         if parent_col is not None and parent_col < len(row) and row[parent_col].strip():
-            path_names = _code_path(row[parent_col]) + path_names  # MAXQDA writes the parent's path
+            pv = row[parent_col].strip()  # MAXQDA writes the parent's path; a code's own name stays whole
+            path_names = ([pv] if pv in leaf_names else _code_path(pv)) + path_names
         if by_indent:
             depth = widths.index(leaf_indents[n])
             del stack[depth:]
             path_names = stack[:depth] + path_names
+            if stack[:depth]:
+                indented.append(line)
             stack.append(path_names[-1])
         entries.append((path_names, {"row": row}, line, leaf_row))
 
@@ -434,9 +476,14 @@ def _read_codebook_table(table: Table, path: Path | None) -> dict:
             nested += 1
     if nested:
         notes.append(f"{nested} numbered codes placed under the code their number extends (1.2 under 1)")
+    if indented:
+        notes.append(f"{len(indented)} codes placed under the code above by the indent of their name "
+                     f"({_lines(indented)}); remove the leading spaces if they are not sub-codes")
+    if whole:
+        notes.append(f"{len(whole)} names with a path separator read whole ({_lines(whole)}: no other row "
+                     "names their parent)")
     if no_code:
-        notes.append(f"{len(no_code)} rows without a code skipped (line {', '.join(map(str, no_code[:5]))}"
-                     f"{', ...' if len(no_code) > 5 else ''}: only counts or notes)")
+        notes.append(f"{len(no_code)} rows without a code skipped ({_lines(no_code)}: only counts or notes)")
     if implicit and (flat or parent_col is not None):  # themes named in a theme column are expected
         notes.append(f"{len(implicit)} parent codes named only in a path or a parent column added as "
                      "non-codable themes")
