@@ -63,6 +63,27 @@ def _transcript_files(path: Path) -> tuple[list[Path], Path | None]:
     return files, meta
 
 
+def _name_key(value: str) -> str:
+    """'P02.txt' / ' p02 ' -> 'p02': a file name written in a table, case and extension aside."""
+    v = value.strip().lower()
+    stem, dot, ext = v.rpartition(".")
+    return stem if dot and stem and ext in _TRANSCRIPT_SUFFIXES else v
+
+
+_TRANSCRIPT_SUFFIXES = {e.lstrip(".").lower() for e in SUPPORTED_EXTENSIONS}
+
+
+def _id_column_by_values(df: pd.DataFrame, transcript_ids: Iterable[str]) -> str | None:
+    """The column (unnamed as an id) whose every value names a transcript, rewritten to the ids;
+    None when no column or several do."""
+    known = {_name_key(t): t for t in transcript_ids}
+    fits = [c for c in df.columns if len(df) and df[c].map(lambda v: _name_key(v) in known).all()]
+    if len(fits) != 1:
+        return None
+    df[fits[0]] = df[fits[0]].map(lambda v: known[_name_key(v)])
+    return fits[0]
+
+
 def read_metadata(path: str | os.PathLike, transcript_ids: Iterable[str] | None = None) -> pd.DataFrame:
     """Per-transcript metadata CSV → DataFrame indexed by ``transcript_id``; values kept as text."""
     path = Path(path)
@@ -72,6 +93,11 @@ def read_metadata(path: str | os.PathLike, transcript_ids: Iterable[str] | None 
     except pd.errors.ParserError as e:
         raise InputError(path, f"malformed CSV ({e})") from None
     col = next((c for c in df.columns if c.strip().lower() in _ID_COLUMNS), None)
+    if col is None and transcript_ids is not None:
+        col = _id_column_by_values(df, transcript_ids)
+        if col is not None:
+            log.warning("%s: column %r read as the transcript id (its values are the transcript "
+                        "names); name it 'transcript_id' to say so", path, col)
     if col is None:
         raise InputError(path, "no transcript id column; name the first column 'transcript_id' "
                          "with values matching the transcript file names (without extension)")
