@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..codebook.coding import dotted_datetime
 from ..types import Corpus, InputError, strip_directions
 
 __all__ = ["segment_id", "coded_units", "unit_embeddings", "transcript_order", "natural_key",
@@ -121,6 +122,9 @@ def _sortable(values: pd.Series, what: str) -> pd.Series:
     text = s.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
     if text.map(lambda v: v is not None and re.fullmatch(r"[+-]?\d+(\.\d*)?", v) is not None).all():
         return text.astype(float)
+    dotted = text.map(dotted_datetime)
+    if dotted.notna().all():
+        return pd.to_datetime(dotted)
     try:
         return pd.to_datetime(text, errors="raise", format="mixed")
     except (ValueError, TypeError):

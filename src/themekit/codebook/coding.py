@@ -71,6 +71,24 @@ def _int(value: str, what: str, path, line: int) -> int:
     return int(f)
 
 
+_DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+
+
+def dotted_datetime(value: Any):
+    """``'12.03.2024 10:15'`` -> 12 March 2024 10:15, or None: dates written with dots are day
+    first (the European locales in which MAXQDA and NVivo write their 'Created' columns)."""
+    from datetime import datetime
+
+    m = _DOTTED.fullmatch(str(value).strip()) if isinstance(value, str) else None
+    if m is None:
+        return None
+    d, mo, y, h, mi, sec = (int(g) if g else 0 for g in m.groups())
+    try:
+        return datetime(y, mo, d, h, mi, sec)
+    except ValueError:  # 31.02.2024
+        return None
+
+
 def _order(value: str) -> str | int | float | None:
     s = value.strip()
     if not s:

@@ -25,7 +25,7 @@ import pandas as pd
 from ..common.tables import is_missing, record_span
 from ..io.load import participant_column as find_participant_column
 from .code import Code
-from .coding import CodedSegment
+from .coding import CodedSegment, dotted_datetime
 from .model import Codebook
 from .refi_common import PROJECT_NAMESPACE, SETTINGS_PI_TARGET, find_qde, local_name
 from ..types import Corpus, atomic_write
@@ -82,7 +82,8 @@ def _xsd_datetime(order: Any) -> str | None:
     try:
         return datetime.fromisoformat(s).isoformat()
     except ValueError:
-        return None
+        dotted = dotted_datetime(s)
+        return dotted.isoformat() if dotted is not None else None
 
 
 # -- export ----------------------------------------------------------------------------------------
