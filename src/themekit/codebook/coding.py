@@ -446,13 +446,21 @@ def _project_segments(path: Path, corpus: Corpus | None, codebook) -> list[Coded
     transcript can differ in line ends, spacing or typography)."""
     from .refi_import import import_qdpx
 
+    from .refi_common import SUGGESTION_USER
+
     project = import_qdpx(path)
+    # a project themekit wrote (project.qdpx), coded on and read back: its user 'themekit' holds
+    # the machine's suggestions (a human coder cannot have that name there)
+    segments = [s for s in project.segments if s.coder != SUGGESTION_USER]
+    if len(segments) < len(project.segments):
+        log.warning("%s: %d codings by %r are themekit's suggestions (a project it wrote), not human "
+                    "coding; left out", path, len(project.segments) - len(segments), SUGGESTION_USER)
     if corpus is None:
-        return list(project.segments)
+        return segments
     resolve = _transcript_resolver(path, corpus)
     match = code_matcher(codebook) if codebook is not None else None
     out, moved, loose = [], 0, 0
-    for seg in project.segments:
+    for seg in segments:
         tid = resolve(seg.transcript_id, None)
         text = corpus.transcripts[tid].text
         code = (match(seg.code) or seg.code) if match is not None else seg.code
