@@ -39,28 +39,17 @@ def study_folder_file(folder, names: Sequence[str]):
     return found[0] if found else None
 
 
-# words that name a study file in what researchers call it ('Telehealth codebook v3.xlsx',
-# 'MAXQDA2022 Coded segments.xlsx'), by the exact name's stem
-_NAME_WORDS = {"codebook": ("codebook", "code book", "coding frame", "coding scheme"),
-               "coded_segments": ("coded", "segments", "codings", "excerpts", "quotations", "highlights")}
-
-
 def _named_like(folder, names: Sequence[str]):
     """The one file of ``folder`` with an extension of ``names`` whose name holds a word of their
     stem's (a codebook's words rule out coded segments); None, said, when several do."""
+    from ..io.load import STUDY_FILE_WORDS, study_file_role
+
     stem = names[0].rsplit(".", 1)[0]
     exts = {"." + n.rsplit(".", 1)[1] for n in names}
-
-    def says(name: str, role: str) -> bool:
-        spaced = " " + re.sub(r"[\W_]+", " ", name.lower()) + " "
-        if role == "codebook":  # also run together: 'TelehealthCodebook', 'codingframe'
-            return any(w.replace(" ", "") in spaced.replace(" ", "") for w in _NAME_WORDS[role])
-        return any(f" {w} " in spaced for w in _NAME_WORDS[role])
-
-    if stem not in _NAME_WORDS:
+    if stem not in STUDY_FILE_WORDS:
         return None
     found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts
-                   and says(p.stem, stem) and (stem == "codebook" or not says(p.stem, "codebook")))
+                   and study_file_role(p.stem) == stem)
     log = logging.getLogger("themekit")
     if len(found) > 1:
         log.warning("%s: %s may each be %s.*; none used (pass the one to use explicitly)", folder,
