@@ -134,7 +134,14 @@ def _transcript_resolver(path, corpus: Corpus | None):
     for t in (corpus.transcripts if corpus is not None else ()):
         loose_ids.setdefault(_loose_id(t), []).append(t)
 
+    known: dict[str, str] = {}   # a document's name repeats on every row of its segments
+
     def resolve(raw: str, line: int | None) -> str:
+        if raw not in known:
+            known[raw] = _resolve(raw, line)
+        return known[raw]
+
+    def _resolve(raw: str, line: int | None) -> str:
         p = Path(raw.replace("\\", "/"))
         candidates = [raw, p.name, _stem(p.name)]
         # ATLAS.ti numbers its documents: 'D3: P03.docx', '3: P03'
@@ -152,7 +159,7 @@ def _transcript_resolver(path, corpus: Corpus | None):
         for c in candidates:  # 'Interview 1' for interview_01: one transcript only
             fits = loose_ids.get(_loose_id(c), [])
             if len(fits) == 1:
-                resolve.loose[raw] = fits[0]
+                resolve.loose[raw] = fits[0]  # type: ignore[attr-defined]
                 return fits[0]
             if fits:
                 raise InputError(path, f"document {raw!r} fits several transcripts ({', '.join(map(repr, fits))}) "
