@@ -298,3 +298,21 @@ def test_real_model_audit_of_the_example(example_corpus):
     assert r.settings["embedding_model"].startswith("all-MiniLM-L6-v2@")
     m = r.miscodings
     assert m.score.is_monotonic_decreasing and m.evidence_ids.iloc[0].count(";") == 2
+
+
+def test_coding_times_with_dots_are_day_first_as_maxqda_writes_them():
+    segs = [CodedSegment("P1", 0, 4, "A", "x", "abcd", "12.03.2024 10:15"),
+            CodedSegment("P2", 0, 4, "A", "x", "abcd", "02.04.2024 09:00"),
+            CodedSegment("P3", 0, 4, "A", "x", "abcd", "05.03.2024 10:00")]
+    by, _ = transcript_order(coded_units(segs), "coded_at")
+    assert by["x"] == ["P3", "P1", "P2"]
+
+
+def test_auto_order_reads_the_interview_date_as_researchers_name_it():
+    # metadata.csv as brought: 'Date' or 'Interview date', not interview_date
+    corpus, segs = small_study(n_transcripts=3)
+    for name in ("Date", "Interview date"):
+        meta = corpus.metadata.rename(columns={"interview_date": name})
+        c2 = Corpus(list(corpus.transcripts.values()), corpus.utterances, meta)
+        by, src = transcript_order(coded_units(segs), "auto", c2)
+        assert by["A"] == ["P3", "P2", "P1"] and repr(name) in src   # dates run backwards

@@ -504,3 +504,32 @@ def test_a_study_folder_with_two_codebooks_says_which_is_used(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records] == [
         f"{tmp_path}: codebook.csv, codebook.md are all there; using codebook.csv (pass it explicitly to choose "
         "another)"]
+
+
+def test_a_study_folder_codebook_and_coding_found_by_the_words_in_their_names(tmp_path, caplog):
+    # researchers keep the names their tools and versions give: 'Telehealth codebook v3.xlsx'
+    from themekit.codebook.code import CODEBOOK_FILE_NAMES, CODED_FILE_NAMES, study_folder_file
+
+    write(tmp_path, "Telehealth Codebook v3.csv", "code,definition\nA,a\n")
+    write(tmp_path, "MAXQDA2022 Coded segments.csv", "Document name,Code,Segment\nP01,A,hi\n")
+    write(tmp_path, "metadata.csv", "transcript_id\nP01\n")
+    with caplog.at_level(logging.INFO, logger="themekit"):
+        cb = study_folder_file(tmp_path, CODEBOOK_FILE_NAMES)
+        coded = study_folder_file(tmp_path, CODED_FILE_NAMES)
+    assert (cb.name, coded.name) == ("Telehealth Codebook v3.csv", "MAXQDA2022 Coded segments.csv")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path}: using 'Telehealth Codebook v3.csv' as codebook.* (its name says so)",
+        f"{tmp_path}: using 'MAXQDA2022 Coded segments.csv' as coded_segments.* (its name says so)"]
+
+
+def test_a_study_folder_with_two_named_codebooks_uses_neither_and_says_so(tmp_path, caplog):
+    from themekit.codebook.code import CODEBOOK_FILE_NAMES, study_folder_file
+
+    write(tmp_path, "codebook v2.csv", "code\nA\n")
+    write(tmp_path, "codebook_v3.md", "- B: b\n")
+    write(tmp_path, "notes.csv", "code\nC\n")
+    with caplog.at_level(logging.INFO, logger="themekit"):
+        assert study_folder_file(tmp_path, CODEBOOK_FILE_NAMES) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path}: codebook v2.csv, codebook_v3.md may each be codebook.*; none used (pass the one "
+        "to use explicitly)"]

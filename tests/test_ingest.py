@@ -305,3 +305,40 @@ def test_study_folder_with_metadata(tmp_path):
     assert list(corpus.transcripts) == ["P01", "P02"]
     df = corpus.to_pandas()
     assert df.loc[df.transcript_id == "P02", "wave"].tolist() == ["007"]
+
+
+def test_metadata_id_column_found_by_its_values(tmp_path, caplog):
+    # researchers name it 'Interview' or 'Participant'; its values are the transcript names
+    (tmp_path / "transcripts").mkdir()
+    write(tmp_path / "transcripts", "P01.txt", "Interviewer: Hi?\nP01: Hello, I am a nurse.\n")
+    write(tmp_path / "transcripts", "P02.txt", "Interviewer: Hi?\nP02: I use it daily now.\n")
+    write(tmp_path, "metadata.csv", "Date,Interview,Site\n2024-03-04,P01,North\n2024-03-07,p02.txt,South\n")
+    with caplog.at_level("WARNING", logger="themekit"):
+        df = themekit.read_transcripts(tmp_path).to_pandas()
+    assert df.drop_duplicates("transcript_id").set_index("transcript_id")[["Date", "Site"]].to_dict() == {
+        "Date": {"P01": "2024-03-04", "P02": "2024-03-07"}, "Site": {"P01": "North", "P02": "South"}}
+    said = [r.getMessage() for r in caplog.records if "metadata.csv" in r.getMessage()]
+    assert len(said) == 1 and "'Interview'" in said[0]
+
+
+def test_metadata_without_a_column_of_transcript_names_still_asks_for_one(tmp_path):
+    (tmp_path / "transcripts").mkdir()
+    write(tmp_path / "transcripts", "P01.txt", "Interviewer: Hi?\nP01: Hello, I am a nurse.\n")
+    write(tmp_path, "metadata.csv", "Date,Site\n2024-03-04,North\n")
+    with pytest.raises(InputError, match="no transcript id column"):
+        themekit.read_transcripts(tmp_path)
+
+
+def test_a_flat_study_folder_does_not_read_its_codebook_or_coding_as_transcripts(tmp_path):
+    # no transcripts/ folder: the codebook and coded segments beside the interviews, named as the
+    # team names them, and NVivo's reference reports in a folder passed as the coding
+    write(tmp_path, "P01.txt", "Interviewer: Hi?\nP01: Hello, I am a nurse.\n")
+    write(tmp_path, "P02.txt", "Interviewer: Hi?\nP02: I use it daily now.\n")
+    write(tmp_path, "Telehealth codebook v3.csv", "code,definition\nAccess,getting care\n")
+    write(tmp_path, "codebook.tsv", "code\tdefinition\nAccess\tgetting care\n")
+    write(tmp_path, "MAXQDA Coded segments.csv", "Document name,Code,Segment\nP01,Access,Hello\n")
+    (tmp_path / "NVivo coding").mkdir()
+    write(tmp_path / "NVivo coding", "Access.txt",
+          "<Files\\\\P01> - § 1 references coded  [3.10% Coverage]\n\nReference 1 - 1.55% Coverage\n\nHello\n")
+    corpus = themekit.read_transcripts(tmp_path, exclude=[tmp_path / "NVivo coding"])
+    assert list(corpus.transcripts) == ["P01", "P02"]

@@ -493,3 +493,33 @@ def test_malformed_xml(exported, tmp_path):
     bad = rewrite(exported, tmp_path / "bad.qdpx", lambda x: x.replace("</Project>", "</Projekt>"))
     with pytest.raises(InputError, match=r"\[project.qde\], line \d+: not well-formed XML"):
         import_qdpx(bad)
+
+
+def test_day_first_dotted_coding_times_as_maxqda_writes_them_are_kept(study, tmp_path, caplog):
+    # MAXQDA's 'Created' column in a European locale: 12.03.2024 10:15 is 12 March
+    corpus, codebook, _, _ = study
+    segs = [CodedSegment("P01", 0, 5, "Purpose", "AH", order="12.03.2024 10:15"),
+            CodedSegment("P01", 6, 10, "Risk", "AH", order="1.4.2024 09:05:30"),
+            CodedSegment("P02", 0, 5, "Risk", "AH", order="31.02.2024 10:00")]
+    with caplog.at_level(logging.INFO, logger="themekit"):
+        root = qde_of(export_qdpx(tmp_path / "x.qdpx", corpus, codebook, segs))
+    times = [el.get("creationDateTime") for el in root.iter(f"{{{PROJECT_NAMESPACE}}}Coding")]
+    assert sorted(t for t in times if t) == ["2024-03-12T10:15:00", "2024-04-01T09:05:30"]
+    assert "1 segments have an order that is not a date and time" in caplog.text
+
+
+def test_themekits_own_suggestions_in_a_project_read_back_are_not_a_coder(study, tmp_path, caplog):
+    # project.qdpx from `themekit run`, coded on in NVivo and read back: the user 'themekit'
+    # holds the machine's suggestions, not human coding
+    from themekit.codebook import read_coded_segments
+
+    corpus, codebook, segments, _ = study
+    sugg = [CodedSegment("P01", 0, 5, "Purpose", "whoever")]
+    path = export_qdpx(tmp_path / "x.qdpx", corpus, codebook, segments[:2], sugg)
+    with caplog.at_level(logging.WARNING, logger="themekit"):
+        read = read_coded_segments(path, corpus)
+    assert sorted((s.transcript_id, s.start, s.end, s.code, s.coder) for s in read) == sorted(
+        (s.transcript_id, s.start, s.end, s.code, s.coder) for s in segments[:2])
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: 1 codings by {SUGGESTION_USER!r} are themekit's suggestions (a project it wrote), "
+        "not human coding; left out"]

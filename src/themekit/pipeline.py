@@ -205,10 +205,12 @@ def _run_study(
     files: dict[str, Path] = {}
 
     with steps("Reading and segmenting transcripts"):
+        # the codebook and coding may be kept among the interviews: not transcripts
+        not_read = [p for p in (codebook, coded) if isinstance(p, (str, os.PathLike))]
         corpus, _ = results.get_or_compute(
-            "corpus", _read_key(paths, metadata, reader, segmenter),
+            "corpus", _read_key(paths, metadata, reader, segmenter, not_read),
             lambda: read_transcripts(paths, metadata, reader=reader, segmenter=segmenter, progress=not quiet,
-                                     mapper=engine),
+                                     mapper=engine, exclude=not_read),
             step="read")
         units = corpus.select(roles=None if all_speakers else ("participant",))
         _check_enough(units, corpus, all_speakers, paths[0] if len(paths) == 1 else None)
@@ -655,7 +657,7 @@ def _saved_bytes(result) -> dict[str, bytes]:
         return {name: Path(p).read_bytes() for name, p in result.save(Path(d)).items()}
 
 
-def _read_key(paths, metadata, reader, segmenter) -> tuple:
+def _read_key(paths, metadata, reader, segmenter, exclude=()) -> tuple:
     """What reading depends on: the files read (absolute path and bytes; in a study folder the
     transcripts and metadata.csv, not the codebook), the metadata, and the reading and
     segmenting settings."""
@@ -665,7 +667,7 @@ def _read_key(paths, metadata, reader, segmenter) -> tuple:
     files = []
     for p in map(Path, paths):
         try:
-            found, meta = _transcript_files(p)
+            found, meta = _transcript_files(p, exclude)
         except Exception:           # let reading itself report bad input
             found, meta = [p], None
         files.extend((str(f.resolve()), f.read_bytes() if f.is_file() else None) for f in [*found, meta] if f)

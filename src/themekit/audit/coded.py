@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..codebook.coding import dotted_datetime
 from ..types import Corpus, InputError, strip_directions
 
 __all__ = ["segment_id", "coded_units", "unit_embeddings", "transcript_order", "natural_key",
@@ -121,10 +122,30 @@ def _sortable(values: pd.Series, what: str) -> pd.Series:
     text = s.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
     if text.map(lambda v: v is not None and re.fullmatch(r"[+-]?\d+(\.\d*)?", v) is not None).all():
         return text.astype(float)
+    dotted = text.map(dotted_datetime)
+    if dotted.notna().all():
+        return pd.to_datetime(dotted)
     try:
         return pd.to_datetime(text, errors="raise", format="mixed")
     except (ValueError, TypeError):
         return text.map(natural_key)
+
+
+#: metadata column names read as the interview date, compared without case or punctuation
+_DATE_COLUMNS = ("interview_date", "date", "date_of_interview", "interview_day")
+
+
+def _date_column(meta: pd.DataFrame, ids: Sequence[str]) -> str | None:
+    """The metadata column holding the interview date (``interview_date``, or 'Date', 'Interview
+    date' as researchers name it), when filled for every transcript in ``ids``."""
+    named = {re.sub(r"[\W_]+", "_", str(c).strip().lower()).strip("_"): c for c in meta.columns}
+    for key in _DATE_COLUMNS:
+        col = named.get(key)
+        if col is not None:
+            values = meta.reindex(ids)[col]
+            if values.notna().all() and not (values.astype(str).str.strip() == "").any():
+                return col
+    return None
 
 
 def transcript_order(units: pd.DataFrame, order: Any = "auto", corpus: Corpus | None = None
@@ -135,7 +156,8 @@ def transcript_order(units: pd.DataFrame, order: Any = "auto", corpus: Corpus | 
     order: P2 before P10); ``"coded_at"`` (each coder's transcripts by when that coder first
     coded in them: the segments' ``order`` values); the name of a metadata column of the corpus
     (``"interview_date"``, ``"wave"``, ``"sequence"``: dates, numbers or text; ties keep natural
-    id order); or ``"auto"``: ``interview_date`` when the metadata has it for every transcript,
+    id order); or ``"auto"``: ``interview_date`` (or a column 'Date', 'Interview date') when the
+    metadata has it for every transcript,
     else ``coded_at`` when every segment has an order value, else ``transcript``.
     Returns ``({coder: [transcript ids in order]}, source)``.
     """
@@ -145,9 +167,9 @@ def transcript_order(units: pd.DataFrame, order: Any = "auto", corpus: Corpus | 
     all_ids = sorted(units["transcript_id"].unique(), key=natural_key)
     meta = corpus.metadata if corpus is not None else None
     if isinstance(order, str) and order == "auto":
-        if meta is not None and "interview_date" in meta.columns and \
-                meta.reindex(all_ids)["interview_date"].notna().all():
-            order = "interview_date"
+        dated = _date_column(meta, all_ids) if meta is not None else None
+        if dated is not None:
+            order = dated
         elif len(units) and units["order"].notna().all():
             order = "coded_at"
         else:

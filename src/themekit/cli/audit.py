@@ -38,7 +38,7 @@ def register(sub) -> None:
     g = p.add_argument_group("audit")
     g.add_argument("--order", default="auto", metavar="COLUMN",
                    help="order of interviews: a metadata column (interview_date, wave, ...), 'coded_at' "
-                        "(coding time), 'transcript' (ids, P2 before P10), or 'auto' (interview_date if "
+                        "(coding time), 'transcript' (ids, P2 before P10), or 'auto' (interview_date or a 'Date' column if "
                         "present, else coding time, else transcript ids; default)")
     g.add_argument("--window", type=int, default=1, metavar="K",
                    help="interviews per drift window (default: %(default)s)")

@@ -55,8 +55,11 @@ def corpus_from_args(args: argparse.Namespace, paths=None, mapper=None):
     except ValueError as e:
         raise InputError(None, str(e)) from None
     reader = reader_from_args(args, columns)
+    # a codebook or coding given from among the interviews is not a transcript
+    not_read = [p for p in (getattr(args, "codebook", None), getattr(args, "coded", None)) if p]
     return read_transcripts(paths if paths is not None else args.inputs, metadata=args.metadata,
-                            reader=reader, segmenter=segmenter, progress=True, mapper=mapper)
+                            reader=reader, segmenter=segmenter, progress=True, mapper=mapper,
+                            exclude=not_read)
 
 
 def reader_from_args(args: argparse.Namespace, columns: dict | None = None) -> ReaderOptions:

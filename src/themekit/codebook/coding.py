@@ -71,6 +71,24 @@ def _int(value: str, what: str, path, line: int) -> int:
     return int(f)
 
 
+_DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+
+
+def dotted_datetime(value: Any):
+    """``'12.03.2024 10:15'`` -> 12 March 2024 10:15, or None: dates written with dots are day
+    first (the European locales in which MAXQDA and NVivo write their 'Created' columns)."""
+    from datetime import datetime
+
+    m = _DOTTED.fullmatch(str(value).strip()) if isinstance(value, str) else None
+    if m is None:
+        return None
+    d, mo, y, h, mi, sec = (int(g) if g else 0 for g in m.groups())
+    try:
+        return datetime(y, mo, d, h, mi, sec)
+    except ValueError:  # 31.02.2024
+        return None
+
+
 def _order(value: str) -> str | int | float | None:
     s = value.strip()
     if not s:
@@ -116,7 +134,14 @@ def _transcript_resolver(path, corpus: Corpus | None):
     for t in (corpus.transcripts if corpus is not None else ()):
         loose_ids.setdefault(_loose_id(t), []).append(t)
 
+    known: dict[str, str] = {}   # a document's name repeats on every row of its segments
+
     def resolve(raw: str, line: int | None) -> str:
+        if raw not in known:
+            known[raw] = _resolve(raw, line)
+        return known[raw]
+
+    def _resolve(raw: str, line: int | None) -> str:
         p = Path(raw.replace("\\", "/"))
         candidates = [raw, p.name, _stem(p.name)]
         # ATLAS.ti numbers its documents: 'D3: P03.docx', '3: P03'
@@ -134,7 +159,7 @@ def _transcript_resolver(path, corpus: Corpus | None):
         for c in candidates:  # 'Interview 1' for interview_01: one transcript only
             fits = loose_ids.get(_loose_id(c), [])
             if len(fits) == 1:
-                resolve.loose[raw] = fits[0]
+                resolve.loose[raw] = fits[0]  # type: ignore[attr-defined]
                 return fits[0]
             if fits:
                 raise InputError(path, f"document {raw!r} fits several transcripts ({', '.join(map(repr, fits))}) "
@@ -428,13 +453,21 @@ def _project_segments(path: Path, corpus: Corpus | None, codebook) -> list[Coded
     transcript can differ in line ends, spacing or typography)."""
     from .refi_import import import_qdpx
 
+    from .refi_common import SUGGESTION_USER
+
     project = import_qdpx(path)
+    # a project themekit wrote (project.qdpx), coded on and read back: its user 'themekit' holds
+    # the machine's suggestions (a human coder cannot have that name there)
+    segments = [s for s in project.segments if s.coder != SUGGESTION_USER]
+    if len(segments) < len(project.segments):
+        log.warning("%s: %d codings by %r are themekit's suggestions (a project it wrote), not human "
+                    "coding; left out", path, len(project.segments) - len(segments), SUGGESTION_USER)
     if corpus is None:
-        return list(project.segments)
+        return segments
     resolve = _transcript_resolver(path, corpus)
     match = code_matcher(codebook) if codebook is not None else None
     out, moved, loose = [], 0, 0
-    for seg in project.segments:
+    for seg in segments:
         tid = resolve(seg.transcript_id, None)
         text = corpus.transcripts[tid].text
         code = (match(seg.code) or seg.code) if match is not None else seg.code

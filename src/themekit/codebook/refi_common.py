@@ -7,6 +7,9 @@ from pathlib import Path
 
 from ..types import InputError
 
+#: the REFI-QDA user that holds themekit's suggestions in a project it writes
+SUGGESTION_USER = "themekit"
+
 __all__ = ["PROJECT_NAMESPACE", "SETTINGS_PI_TARGET", "local_name", "find_qde"]
 
 PROJECT_NAMESPACE = "urn:QDA-XML:project:1.0"

@@ -25,16 +25,15 @@ import pandas as pd
 from ..common.tables import is_missing, record_span
 from ..io.load import participant_column as find_participant_column
 from .code import Code
-from .coding import CodedSegment
+from .coding import CodedSegment, dotted_datetime
 from .model import Codebook
-from .refi_common import PROJECT_NAMESPACE, SETTINGS_PI_TARGET, find_qde, local_name
+from .refi_common import PROJECT_NAMESPACE, SETTINGS_PI_TARGET, SUGGESTION_USER, find_qde, local_name
 from ..types import Corpus, atomic_write
 
 __all__ = ["export_qdpx", "project_xml", "validate_project", "SUGGESTION_USER"]
 
 log = logging.getLogger("themekit")
 
-SUGGESTION_USER = "themekit"
 _NS = "{%s}" % PROJECT_NAMESPACE
 _GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://themekit.invalid/refi")
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -82,7 +81,8 @@ def _xsd_datetime(order: Any) -> str | None:
     try:
         return datetime.fromisoformat(s).isoformat()
     except ValueError:
-        return None
+        dotted = dotted_datetime(s)
+        return dotted.isoformat() if dotted is not None else None
 
 
 # -- export ----------------------------------------------------------------------------------------

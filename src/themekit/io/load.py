@@ -11,6 +11,7 @@ import functools
 import io
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -30,24 +31,45 @@ log = logging.getLogger("themekit")
 
 # Files of a study folder that are not transcripts.
 STUDY_FILES = ("metadata.csv", "codebook.csv", "codebook.yaml", "codebook.yml", "codebook.qdc",
-               "coded_segments.csv")
+               "codebook.tsv", "codebook.xlsx", "codebook.docx", "codebook.md", "codebook.qdpx",
+               "coded_segments.csv", "coded_segments.tsv", "coded_segments.xlsx")
+# words that name a study file in what researchers call it ('Telehealth codebook v3.xlsx',
+# 'MAXQDA2022 Coded segments.xlsx')
+STUDY_FILE_WORDS = {"codebook": ("codebook", "code book", "coding frame", "coding scheme"),
+                    "coded_segments": ("coded", "segments", "codings", "excerpts", "quotations", "highlights")}
+
+
+def study_file_role(stem: str) -> str | None:
+    """'codebook', 'coded_segments' or None: what a file's name (its stem) says it is. Codebook
+    words may run together ('TelehealthCodebook'); coding words are whole words."""
+    spaced = " " + re.sub(r"[\W_]+", " ", stem.lower()) + " "
+    if any(w.replace(" ", "") in spaced.replace(" ", "") for w in STUDY_FILE_WORDS["codebook"]):
+        return "codebook"
+    if any(f" {w} " in spaced for w in STUDY_FILE_WORDS["coded_segments"]):
+        return "coded_segments"
+    return None
 #: transcripts are segmented in batches of whole transcripts of about this many characters
 _SEGMENT_BATCH_CHARS = 2_000_000
 _ID_COLUMNS = ("transcript_id", "transcript", "id", "interview_id", "document")
 
 
-def _transcript_files(path: Path) -> tuple[list[Path], Path | None]:
-    """(transcript files, metadata file found beside them)."""
+def _transcript_files(path: Path, exclude: Iterable[str | os.PathLike] = ()) -> tuple[list[Path], Path | None]:
+    """(transcript files, metadata file found beside them); ``exclude``: files or folders that
+    are not transcripts (the codebook and coding given beside them)."""
     if path.is_file():
         return [path], None
     if not path.is_dir():
         raise InputError(path, "no such file or folder")
     folder = path / "transcripts" if (path / "transcripts").is_dir() else path
     meta = path / "metadata.csv" if (path / "metadata.csv").is_file() else None
+    skip = [Path(e).resolve() for e in exclude]
     files = [p for p in iter_transcript_files(folder)
              if p.name.lower() not in STUDY_FILES and not p.name.upper().startswith(("README", "LICENSE"))
-             and p.suffix.lower() != ".py"]
+             and p.suffix.lower() != ".py"
+             and not any(p.resolve() == e or e in p.resolve().parents for e in skip)]
     if folder == path:
+        # beside the interviews: the codebook and coding the study-folder lookup would take
+        files = [p for p in files if p.parent != path or study_file_role(p.stem) is None]
         # Markdown beside the transcripts is more often notes or a codebook; in transcripts/ it is
         # a transcript (notes apps, MacWhisper)
         notes = [p for p in files if p.suffix.lower() == ".md"]
@@ -63,6 +85,27 @@ def _transcript_files(path: Path) -> tuple[list[Path], Path | None]:
     return files, meta
 
 
+def _name_key(value: str) -> str:
+    """'P02.txt' / ' p02 ' -> 'p02': a file name written in a table, case and extension aside."""
+    v = value.strip().lower()
+    stem, dot, ext = v.rpartition(".")
+    return stem if dot and stem and ext in _TRANSCRIPT_SUFFIXES else v
+
+
+_TRANSCRIPT_SUFFIXES = {e.lstrip(".").lower() for e in SUPPORTED_EXTENSIONS}
+
+
+def _id_column_by_values(df: pd.DataFrame, transcript_ids: Iterable[str]) -> str | None:
+    """The column (unnamed as an id) whose every value names a transcript, rewritten to the ids;
+    None when no column or several do."""
+    known = {_name_key(t): t for t in transcript_ids}
+    fits = [c for c in df.columns if len(df) and df[c].map(lambda v: _name_key(v) in known).all()]
+    if len(fits) != 1:
+        return None
+    df[fits[0]] = df[fits[0]].map(lambda v: known[_name_key(v)])
+    return fits[0]
+
+
 def read_metadata(path: str | os.PathLike, transcript_ids: Iterable[str] | None = None) -> pd.DataFrame:
     """Per-transcript metadata CSV → DataFrame indexed by ``transcript_id``; values kept as text."""
     path = Path(path)
@@ -72,6 +115,11 @@ def read_metadata(path: str | os.PathLike, transcript_ids: Iterable[str] | None 
     except pd.errors.ParserError as e:
         raise InputError(path, f"malformed CSV ({e})") from None
     col = next((c for c in df.columns if c.strip().lower() in _ID_COLUMNS), None)
+    if col is None and transcript_ids is not None:
+        col = _id_column_by_values(df, transcript_ids)
+        if col is not None:
+            log.warning("%s: column %r read as the transcript id (its values are the transcript "
+                        "names); name it 'transcript_id' to say so", path, col)
     if col is None:
         raise InputError(path, "no transcript id column; name the first column 'transcript_id' "
                          "with values matching the transcript file names (without extension)")
@@ -101,6 +149,7 @@ def read_transcripts(
     segmenter: Segmenter | None = None,
     progress: bool = False,
     mapper: Mapper | None = None,
+    exclude: Iterable[str | os.PathLike] = (),
 ) -> Corpus:
     """Read transcripts (files, a folder, or a study folder) into a segmented :class:`Corpus`.
 
@@ -111,7 +160,8 @@ def read_transcripts(
     ``mapper`` (see
     :mod:`themekit.common.parallel`) runs the reading, one file per item, and the segmenting,
     batches of whole transcripts, e.g. on a Dask cluster (``themekit.scale``); the result is
-    the same as without it.
+    the same as without it. ``exclude``: files or folders under ``paths`` that are not
+    transcripts (a codebook or coding kept among the interviews).
     """
     reader = reader or ReaderOptions()
     segmenter = segmenter or Segmenter()
@@ -120,7 +170,7 @@ def read_transcripts(
     files: list[Path] = []
     found_meta = None
     for p in paths:
-        fs, meta = _transcript_files(Path(p))
+        fs, meta = _transcript_files(Path(p), exclude)
         files.extend(fs)
         found_meta = found_meta or meta
     metadata = found_meta if metadata is None else metadata

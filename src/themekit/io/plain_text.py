@@ -65,16 +65,18 @@ def _parse_labelled(text: str, options: ReaderOptions, path: str | Path | None =
         if _end_mark(s):
             ends.add(i)
             continue
-        m = _INLINE_LABEL.match(s)
+        # the label patterns backtrack a lot on lines that cannot match: a cheap test first
+        # (an inline label ends in ':', '：' or a tab; a dash label has a dash)
+        m = _INLINE_LABEL.match(s) if (":" in s or "：" in s or "\t" in s) else None
         if not (m and _plausible_label(_label_of(m))):
-            m = _DASH_LABEL.match(s)
+            m = _DASH_LABEL.match(s) if ("-" in s or "–" in s or "—" in s) else None
             # not one letter: "I - I mean" is speech
             m = m if m and len(_head(_label_of(m))) > 1 and _KNOWN_LABEL.match(_head(_label_of(m))) else None
         if m and _plausible_label(_label_of(m)):
             inline[i] = m
             counts[_label_of(m)] += 1
             continue
-        m = _OWN_LINE_LABEL.match(s)
+        m = _OWN_LINE_LABEL.match(s) if len(s.strip()) <= 40 else None   # longer: speech
         nxt = next((j for j in range(i + 1, len(lines)) if lines[j].end > lines[j].start
                     and text[lines[j].start:lines[j].end].strip()), None)
         if (m and nxt is not None and _plausible_label(_label_of(m)) and len(s.strip()) <= 40
