@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
