@@ -139,3 +139,23 @@ def test_umap_compiled_code_is_cached_on_disk(tmp_path):
             for _ in range(2)]
     assert runs[0][0] == "True"             # a cache location was found
     assert int(runs[1][1]) >= 1             # the second process read the compiled code back
+
+
+def test_umap_spectral_failure_is_one_log_line_and_other_warnings_still_show(caplog):
+    import logging
+    import warnings
+
+    from themekit.common.compiled import precomputed_neighbours_quietly
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with caplog.at_level(logging.INFO, logger="themekit"):
+            with precomputed_neighbours_quietly("report map"):
+                warnings.warn("Spectral initialisation failed! The eigenvector solver\nfailed. ...\n\n"
+                              "Falling back to random initialisation!")
+                warnings.warn("n_jobs value 1 overridden to 1 by setting random_state.")
+                warnings.warn("something else the user should see", RuntimeWarning)
+    assert [str(w.message) for w in shown] == ["something else the user should see"]
+    lines = [r.getMessage() for r in caplog.records if "spectral" in r.getMessage()]
+    assert lines == ["report map: UMAP's spectral start did not converge (neighbour graph with too small an "
+                     "eigengap); it started from a seeded random layout instead"]

@@ -49,13 +49,27 @@ def umap_module():
 
 
 @contextlib.contextmanager
-def precomputed_neighbours_quietly():
+def precomputed_neighbours_quietly(what: str = "UMAP"):
     """A context for fitting UMAP with ``precomputed_knn``, ``random_state`` and ``n_jobs=1``:
     its warnings about exactly these (no search index kept, seeded runs single-threaded) are
-    expected, so they are not shown."""
+    expected, so they are not shown. UMAP's multi-line "Spectral initialisation failed" (its
+    eigenvector solver did not converge; it starts from a seeded random layout instead) becomes
+    one log line naming ``what``; any other warning is shown as usual."""
+    import logging
     import warnings
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
         warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
         warnings.filterwarnings("ignore", message=".*precomputed_knn.*", category=UserWarning)
-        yield
+        try:
+            yield
+        finally:
+            spectral = [w for w in caught if str(w.message).startswith("Spectral initialisation failed")]
+    if spectral:
+        logging.getLogger("themekit").info(
+            "%s: UMAP's spectral start did not converge (neighbour graph with too small an eigengap); "
+            "it started from a seeded random layout instead", what)
+    for w in caught:
+        if w not in spectral:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

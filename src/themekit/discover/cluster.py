@@ -401,7 +401,7 @@ class CodeDiscoverer:
                     # copies: UMAP marks disconnected neighbours in these arrays in place, and
                     # in a worker process of the parallel runs they are read-only memory maps
                     precomputed_knn=(idx.copy(), dist.copy(), None))
-        with precomputed_neighbours_quietly():
+        with precomputed_neighbours_quietly("discovery"):
             return umap.fit_transform(x)
 
     def _clusterer(self, mcs: int, seed: int):

@@ -30,7 +30,7 @@ def map_points(utterances, vectors: np.ndarray, random_state: int = 0) -> pd.Dat
         # neighbours computed here (a few matrix products) rather than by UMAP, whose cosine
         # distance matrix below 4,096 points runs a Python callable per pair (10-20 s on 3,000)
         idx, dist = cosine_knn(x, k, np.random.RandomState(random_state))
-        with precomputed_neighbours_quietly():
+        with precomputed_neighbours_quietly("report map"):
             xy = umap_module().UMAP(n_components=2, metric="cosine", n_neighbors=k, min_dist=0.1,
                                     random_state=random_state, n_jobs=1,
                                     precomputed_knn=(idx, dist, None)).fit_transform(x)
