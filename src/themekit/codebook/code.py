@@ -6,58 +6,20 @@ file formats need.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ..io.load import CODEBOOK_FILE_NAMES, CODED_FILE_NAMES, study_folder_file
+
 __all__ = ["Code", "derived_id", "QDC_NAMESPACE", "CODEBOOK_EXTENSIONS", "CODEBOOK_FILE_NAMES", "CODED_FILE_NAMES",
            "study_folder_file"]
 
-# format constants live here, not in codebook_formats, so that module can import this one
+# format constants live here, not in codebook_formats, so that module can import this one; the
+# study-folder names (and their finder) are io's, which skips them when reading transcripts
 QDC_NAMESPACE = "urn:QDA-XML:codebook:1.0"
-CODEBOOK_EXTENSIONS = (".yaml", ".yml", ".csv", ".qdc", ".tsv", ".xlsx", ".docx", ".md", ".qdpx")
-CODEBOOK_FILE_NAMES = tuple("codebook" + e for e in CODEBOOK_EXTENSIONS)  # looked for in a study folder
-CODED_FILE_NAMES = ("coded_segments.csv", "coded_segments.tsv", "coded_segments.xlsx")
-
-
-def study_folder_file(folder, names: Sequence[str]):
-    """The first of ``names`` in a study folder (a Path), or None; when several are there, which
-    one is used is said (a team may keep codebook.docx beside an exported codebook.csv)."""
-    from pathlib import Path
-
-    if folder is None or not Path(folder).is_dir():
-        return None
-    found = [Path(folder) / n for n in names if (Path(folder) / n).is_file()]
-    if not found:
-        return _named_like(Path(folder), names)
-    if len(found) > 1:
-        logging.getLogger("themekit").warning(
-            "%s: %s are all there; using %s (pass it explicitly to choose another)", folder,
-            ", ".join(f.name for f in found), found[0].name)
-    return found[0] if found else None
-
-
-def _named_like(folder, names: Sequence[str]):
-    """The one file of ``folder`` with an extension of ``names`` whose name holds a word of their
-    stem's (a codebook's words rule out coded segments); None, said, when several do."""
-    from ..io.load import STUDY_FILE_WORDS, study_file_role
-
-    stem = names[0].rsplit(".", 1)[0]
-    exts = {"." + n.rsplit(".", 1)[1] for n in names}
-    if stem not in STUDY_FILE_WORDS:
-        return None
-    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts
-                   and study_file_role(p.stem) == stem)
-    log = logging.getLogger("themekit")
-    if len(found) > 1:
-        log.warning("%s: %s may each be %s.*; none used (pass the one to use explicitly)", folder,
-                    ", ".join(p.name for p in found), stem)
-        return None
-    if found:
-        log.info("%s: using %r as %s.* (its name says so)", folder, found[0].name, stem)
-    return found[0] if found else None
+CODEBOOK_EXTENSIONS = tuple(n[len("codebook"):] for n in CODEBOOK_FILE_NAMES)
 
 
 _GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://themekit.invalid/codebook/code")

@@ -13,7 +13,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -24,15 +24,18 @@ from .roles import decide_roles
 from .segment import Segmenter
 from ..types import Corpus, InputError, Transcript
 
-__all__ = ["read_transcripts", "read_metadata", "study_file", "STUDY_FILES", "participant_column",
+__all__ = ["read_transcripts", "read_metadata", "study_file", "study_folder_file", "STUDY_FILES",
+           "CODEBOOK_FILE_NAMES", "CODED_FILE_NAMES", "participant_column",
            "PARTICIPANT_COLUMNS"]
 
 log = logging.getLogger("themekit")
 
-# Files of a study folder that are not transcripts.
-STUDY_FILES = ("metadata.csv", "codebook.csv", "codebook.yaml", "codebook.yml", "codebook.qdc",
-               "codebook.tsv", "codebook.xlsx", "codebook.docx", "codebook.md", "codebook.qdpx",
-               "coded_segments.csv", "coded_segments.tsv", "coded_segments.xlsx")
+# The codebook and the coding a study folder may hold (codebook.CODEBOOK_EXTENSIONS derives from
+# these), and with the metadata: the files of a study folder that are not transcripts.
+CODEBOOK_FILE_NAMES = tuple("codebook" + e for e in (".yaml", ".yml", ".csv", ".qdc", ".tsv", ".xlsx", ".docx",
+                                                     ".md", ".qdpx"))
+CODED_FILE_NAMES = ("coded_segments.csv", "coded_segments.tsv", "coded_segments.xlsx")
+STUDY_FILES = ("metadata.csv",) + CODEBOOK_FILE_NAMES + CODED_FILE_NAMES
 # words that name a study file in what researchers call it ('Telehealth codebook v3.xlsx',
 # 'MAXQDA2022 Coded segments.xlsx')
 STUDY_FILE_WORDS = {"codebook": ("codebook", "code book", "coding frame", "coding scheme"),
@@ -246,6 +249,39 @@ def study_file(path: str | os.PathLike, names: Mapping[str, tuple[str, ...]] | t
         if (path / n).is_file():
             return path / n
     return None
+
+
+def study_folder_file(folder, names: Sequence[str]) -> Path | None:
+    """The first of ``names`` in a study folder, or None; when several are there, which one is
+    used is said (a team may keep codebook.docx beside an exported codebook.csv); when none is,
+    the one file whose name says it is one (:func:`study_file_role`)."""
+    if folder is None or not Path(folder).is_dir():
+        return None
+    found = [Path(folder) / n for n in names if (Path(folder) / n).is_file()]
+    if not found:
+        return _named_like(Path(folder), names)
+    if len(found) > 1:
+        log.warning("%s: %s are all there; using %s (pass it explicitly to choose another)", folder,
+                    ", ".join(f.name for f in found), found[0].name)
+    return found[0]
+
+
+def _named_like(folder: Path, names: Sequence[str]) -> Path | None:
+    """The one file of ``folder`` with an extension of ``names`` whose name holds a word of their
+    stem's (a codebook's words rule out coded segments); None, said, when several do."""
+    stem = names[0].rsplit(".", 1)[0]
+    exts = {"." + n.rsplit(".", 1)[1] for n in names}
+    if stem not in STUDY_FILE_WORDS:
+        return None
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts
+                   and study_file_role(p.stem) == stem)
+    if len(found) > 1:
+        log.warning("%s: %s may each be %s.*; none used (pass the one to use explicitly)", folder,
+                    ", ".join(p.name for p in found), stem)
+        return None
+    if found:
+        log.info("%s: using %r as %s.* (its name says so)", folder, found[0].name, stem)
+    return found[0] if found else None
 
 
 #: metadata columns that name participants, in order of preference (case-insensitive)
