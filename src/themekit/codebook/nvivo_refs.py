@@ -32,9 +32,9 @@ _NAME = re.compile(r"^\s*(?:Name|Node|Code)\s*:\s*(?P<name>.+?)\s*$", re.IGNOREC
 
 def _lines(path: Path) -> list[str]:
     if path.suffix.lower() == ".docx":
-        import docx
+        from ..io.word import open_docx
 
-        return [p.text for p in docx.Document(str(path)).paragraphs]
+        return [p.text for p in open_docx(path).paragraphs]
     from ..io.readers import decode_bytes
 
     return decode_bytes(path.read_bytes(), path).split("\n")

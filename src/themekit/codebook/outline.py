@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..types import InputError
 from .tables import Table
 
 __all__ = ["outline_table", "markdown_lines", "word_lines"]
@@ -53,13 +52,9 @@ def markdown_lines(text: str) -> list[tuple[int, str, int, str]]:
 def word_lines(path: Path) -> list[tuple[int, str, int, str]]:
     """The paragraphs of a Word file as :func:`markdown_lines` gives them (numbered in order);
     headings by their style, list items by their numbering level; a bold start is a name."""
-    import docx
+    from ..io.word import open_docx
 
-    try:
-        doc = docx.Document(str(path))
-    except Exception as e:
-        raise InputError(path, f"cannot read this Word file ({type(e).__name__}: {e}); save it again as "
-                         ".docx") from None
+    doc = open_docx(path)
     out = []
     for n, p in enumerate(doc.paragraphs, start=1):
         text = p.text.strip()

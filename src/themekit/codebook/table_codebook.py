@@ -175,15 +175,12 @@ def _word_tables(path: Path) -> Table | None:
     * two-column tables whose first column names the fields (``Code``, ``Brief definition``,
       ``When to use``, ``Example``...) — one code per table, as MacQueen et al. lay them out.
     Rows are numbered through the whole document."""
-    import docx
     from docx.table import Table as DocxTable
     from docx.text.paragraph import Paragraph
 
-    try:
-        doc = docx.Document(str(path))
-    except Exception as e:
-        raise InputError(path, f"cannot read this Word file ({type(e).__name__}: {e}); save it again as "
-                         ".docx") from None
+    from ..io.word import open_docx
+
+    doc = open_docx(path)
     heading = None
     blocks = []  # (heading above, [rows of cell texts])
     for el in doc.element.body.iterchildren():

@@ -83,13 +83,9 @@ def _grids(path: Path) -> list[tuple[str, list[tuple[int, list[str], list[int]]]
             out.append((where, rows))
         return out
     if ext == ".docx":
-        import docx
+        from ..io.word import open_docx
 
-        try:
-            doc = docx.Document(str(path))
-        except Exception as e:
-            raise InputError(path, f"cannot read this Word file ({type(e).__name__}: {e}); save it again "
-                             "as .docx") from None
+        doc = open_docx(path)
         out = []
         for n, t in enumerate(doc.tables, start=1):
             rows = []

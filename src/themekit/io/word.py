@@ -15,22 +15,30 @@ from .plain_text import _parse_labelled
 from .tables import _COLUMN_GUESSES
 from .turns import ReaderOptions, Turn, resolve_alone
 
-__all__ = ["read_docx"]
+__all__ = ["read_docx", "open_docx"]
+
+
+def open_docx(path: Path):
+    """The python-docx Document of a Word file (transcript, codebook or coding report), or an
+    InputError naming the file and what to do."""
+    try:
+        import docx  # python-docx
+    except ImportError as e:  # pragma: no cover - a declared dependency
+        raise InputError(path, "reading .docx needs python-docx: pip install python-docx") from e
+    try:
+        return docx.Document(str(path))
+    except Exception as e:  # python-docx raises many kinds for a damaged package
+        raise InputError(path, f"not a readable Word .docx file ({e.__class__.__name__}); "
+                         "open it in Word and save it again as .docx") from None
 
 
 def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = None, *,
               resolve: bool = True) -> tuple[Transcript, list[Turn]]:
     """Word transcript: paragraphs as lines (tables of speaker | text rows too), then as plain text."""
 
-    try:
-        import docx  # python-docx
-    except ImportError as e:  # pragma: no cover - a declared dependency
-        raise InputError(path, "reading .docx needs python-docx: pip install python-docx") from e
-    try:
-        document = docx.Document(str(path))
-    except Exception as e:  # python-docx raises many kinds for a damaged package
-        raise InputError(path, f"not a readable Word .docx file ({e.__class__.__name__}); "
-                         "open it in Word and save it again as .docx") from None
+    from docx.table import Table as DocxTable
+
+    document = open_docx(path)
     lines: list[str] = []
     bold: set[int] = set()   # entries of ``lines`` that are paragraphs wholly in bold or italics
     for block in _docx_blocks(document.element.body):
@@ -39,7 +47,7 @@ def read_docx(path: Path, options: ReaderOptions, transcript_id: str | None = No
                 bold.add(len(lines))
             lines.append(_docx_text(block))
             continue
-        table = docx.table.Table(block, document)
+        table = DocxTable(block, document)
         rows = [[_docx_cell_text(c) for c in row.cells] for row in table.rows]
         columns = _docx_table_columns(rows[0]) if rows else None
         if columns is not None:  # a header row names the columns: NVivo's Timespan | Content | Speaker
