@@ -66,29 +66,26 @@ DRIFT_COLUMNS = [
     "p_prevalence", "p_value", "q_value", "flagged", "flag_reason"]
 
 
-def benjamini_hochberg(p: Sequence[float]) -> np.ndarray:
-    """Benjamini–Hochberg q-values (NaN stays NaN and is not counted)."""
-    p = np.asarray(p, dtype=float)
-    q = np.full_like(p, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    if ok.size:
-        o = ok[np.argsort(p[ok], kind="stable")]
-        m = ok.size
-        vals = p[o] * m / np.arange(1, m + 1)
-        q[o] = np.minimum(np.minimum.accumulate(vals[::-1])[::-1], 1.0)
-    return q
-
-
-def holm(p: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (family-wise error; NaN stays NaN and is not counted)."""
+def _adjusted(p: Sequence[float], adjust) -> np.ndarray:
+    """``adjust(sorted p-values)`` put back in the original order, capped at 1; NaN stays NaN and
+    is not counted."""
     p = np.asarray(p, dtype=float)
     out = np.full_like(p, np.nan)
     ok = np.flatnonzero(~np.isnan(p))
     if ok.size:
         o = ok[np.argsort(p[ok], kind="stable")]
-        m = ok.size
-        out[o] = np.minimum(np.maximum.accumulate(p[o] * (m - np.arange(m))), 1.0)
+        out[o] = np.minimum(adjust(p[o], np.arange(1, ok.size + 1), ok.size), 1.0)
     return out
+
+
+def benjamini_hochberg(p: Sequence[float]) -> np.ndarray:
+    """Benjamini–Hochberg q-values (NaN stays NaN and is not counted)."""
+    return _adjusted(p, lambda s, rank, m: np.minimum.accumulate((s * m / rank)[::-1])[::-1])
+
+
+def holm(p: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error; NaN stays NaN and is not counted)."""
+    return _adjusted(p, lambda s, rank, m: np.maximum.accumulate(s * (m - rank + 1)))
 
 
 def _check(name: str, value: Any, ok: bool, what: str) -> None:
