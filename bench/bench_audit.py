@@ -41,6 +41,7 @@ Audit time: :func:`themekit.audit.audit` on SERDIF with the embeddings given (ti
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -412,25 +413,32 @@ def _broaden(units: pd.DataFrame, x: np.ndarray, late_pos: np.ndarray, cand: np.
     return u, pick
 
 
+@functools.lru_cache(maxsize=None)
+def _annomi_coder(data: Path, annotator: int):
+    """One annotator's (units, codes, span embeddings), read and embedded once per run of the
+    bench (the variants section tests the same coders four times)."""
+    from themekit.audit.coded import unit_embeddings
+    from themekit.embed import load_embedder
+
+    units = annomi_units(data, annotator)
+    return units, sorted({c for cs in units["codes"] for c in cs}), unit_embeddings(units, embedder=load_embedder())
+
+
 def bench_broadening(data: Path, n_codes: int, draws: int, sizes=SIZES, big_sizes=(100, 200, 300),
                      big_draws: int = 1, n_annotators: int = 3, verbose: bool = True, **options) -> dict:
     """Second data set, other direction: each of ``n_annotators`` AnnoMI annotators is a coder
     who, from their middle conversation on, applies code B more broadly (see :func:`_broaden`).
     ``options`` go to the coder-drift test; returns the runs by size group."""
     say = print if verbose else (lambda *a, **k: None)
-    from themekit.audit.coded import code_matrix, natural_key, unit_embeddings
+    from themekit.audit.coded import code_matrix, natural_key
     from themekit.audit.coder_drift import coder_drift
     from themekit.audit.content_scan import coder_series
-    from themekit.embed import load_embedder
 
-    embedder = load_embedder()
     runs: dict[str, list] = {"sizes 10-50": [], "larger sizes": []}
     late_spans = []
     for ann in annomi_annotators(data, n_annotators):
-        units = annomi_units(data, ann)
+        units, codes, x = _annomi_coder(data, ann)
         coder = units["coder"].iloc[0]
-        codes = sorted({c for cs in units["codes"] for c in cs})
-        x = unit_embeddings(units, embedder=embedder)
         parts = sorted(units["transcript_id"].unique(), key=natural_key)
         order = {coder: parts}
         k = len(parts) // 2
